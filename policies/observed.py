@@ -1,0 +1,105 @@
+"""Observed facts: what the adapters saw of one entry, in Kaltura and in the archive.
+
+This is the contract between the edges and the pure core. ``controller`` adapters build these
+values from Kaltura (entries, flavors, tags) and S3 (archive objects, restore status);
+``policies`` classifies them into an observed state and decides the desired one; the planner
+diffs the two. Every value is frozen: an observation is a fact about one instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+# Tag names of the Princeton kaltura_archiver, kept so a partner that used it is adopted as is.
+TAG_ARCHIVED = "archived_to_s3"
+TAG_REPLACED = "flavors_deleted"
+
+
+class RestoreStatus(StrEnum):
+    """Where an archive object stands for reading."""
+
+    READABLE = "readable"  # a storage class that reads at once (STANDARD, GLACIER_IR, ...)
+    FROZEN = "frozen"  # GLACIER / DEEP_ARCHIVE with no restore requested
+    THAWING = "thawing"  # a restore is in progress
+    THAWED = "thawed"  # a restored copy is readable until its expiry
+
+
+class OwnerStatus(StrEnum):
+    """The entry owner's standing in the directory (LDAP). ``unknown`` never matches a rule."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class FlavorFacts:
+    """One flavor asset of an entry (sizes in bytes; Kaltura reports KB and, newer, bytes)."""
+
+    flavor_id: str
+    flavor_params_id: int
+    is_original: bool
+    status: int  # KalturaFlavorAssetStatus: 2 READY
+    size_bytes: int
+    file_ext: str
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveFacts:
+    """The archive copy of an entry's original flavor, as the bucket listing shows it.
+
+    ``flavor_id`` and ``sha256`` come from the key (entry-folder layout) or from object metadata;
+    both are ``None`` for a legacy (bare entry id) object whose metadata was not read.
+    """
+
+    key: str
+    size_bytes: int
+    storage_class: str
+    restore: RestoreStatus
+    layout: str  # "entry-folder" or "legacy"
+    etag: str = ""
+    flavor_id: str | None = None
+    sha256: str | None = None
+    restore_expiry: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedEntry:
+    """Everything karchive knows of one entry at one instant. Times are unix seconds (UTC)."""
+
+    entry_id: str
+    name: str
+    user_id: str
+    creator_id: str
+    status: int  # KalturaEntryStatus: 2 READY
+    media_type: int  # 1 video, 2 image, 5 audio
+    created_at: int
+    updated_at: int
+    last_played_at: int | None  # None: never played
+    plays: int
+    duration: int  # seconds
+    tags: frozenset[str] = frozenset()  # as Kaltura normalises them: lower case, trimmed
+    category_ids: frozenset[int] = frozenset()
+    categories: tuple[str, ...] = ()  # full names ("Courses>PHY101")
+    flavors: tuple[FlavorFacts, ...] = ()
+    replacement_status: int = 0  # 0 NONE; 1/2/3 a replacement in progress; 4 FAILED
+    replacing_entry_id: str | None = None
+    archive: ArchiveFacts | None = None
+    owner_status: OwnerStatus = OwnerStatus.UNKNOWN
+    reference_id: str = ""
+    extra: tuple[tuple[str, str], ...] = field(default=())  # free facts for reports
+
+    @property
+    def original(self) -> FlavorFacts | None:
+        """The source flavor (``isOriginal``), if the entry has one."""
+        for flavor in self.flavors:
+            if flavor.is_original:
+                return flavor
+        return None
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes this entry holds in Kaltura storage (all flavors)."""
+        return sum(f.size_bytes for f in self.flavors)
