@@ -1,0 +1,260 @@
+"""Domain records of the emulator: what a partner's state is made of, and what the wire shows.
+
+Each record is a mutable dataclass (the models change them in place under the backend's lock).
+Field names are the wire names in snake_case; ``wire.py`` turns ``size_in_bytes`` into
+``sizeInBytes`` and writes ``object_type`` first. Fields whose name starts with ``_`` and fields
+listed in ``HIDDEN`` are internal and never sent. ``None`` is sent as an empty element (XML) or
+dropped (JSON). Field lists follow the reference (kaltura-api.md, sections 5, 7, 8, 9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from sandbox.kaltura.content import Content
+
+
+class EntryStatus:
+    """KalturaEntryStatus (a string enum on the wire)."""
+
+    ERROR_IMPORTING = -2
+    ERROR_CONVERTING = -1
+    IMPORT = 0
+    PRECONVERT = 1
+    READY = 2
+    DELETED = 3
+    PENDING = 4
+    MODERATE = 5
+    BLOCKED = 6
+    NO_CONTENT = 7
+
+
+class FlavorStatus:
+    ERROR = -1
+    QUEUED = 0
+    CONVERTING = 1
+    READY = 2
+    DELETED = 3
+    NOT_APPLICABLE = 4
+    TEMP = 5
+    WAIT_FOR_CONVERT = 6
+    IMPORTING = 7
+    VALIDATING = 8
+    EXPORTING = 9
+
+
+class ReplacementStatus:
+    NONE = 0
+    APPROVED_BUT_NOT_READY = 1
+    READY_BUT_NOT_APPROVED = 2
+    NOT_READY_AND_NOT_APPROVED = 3
+    FAILED = 4
+
+
+class UploadTokenStatus:
+    PENDING = 0
+    PARTIAL_UPLOAD = 1
+    FULL_UPLOAD = 2
+    CLOSED = 3
+    TIMED_OUT = 4
+    DELETED = 5
+
+
+class MediaType:
+    VIDEO = 1
+    IMAGE = 2
+    AUDIO = 5
+
+
+@dataclass
+class MediaEntry:
+    object_type: ClassVar[str] = "KalturaMediaEntry"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+
+    id: str
+    partner_id: int
+    name: str = ""
+    description: str = ""
+    user_id: str = ""
+    creator_id: str = ""
+    tags: str = ""
+    categories: str = ""
+    categories_ids: str = ""
+    status: int = EntryStatus.READY
+    moderation_status: int = 6  # KalturaEntryModerationStatus.AUTO_APPROVED
+    type: int = 1  # KalturaEntryType.MEDIA_CLIP
+    created_at: int = 0
+    updated_at: int = 0
+    last_played_at: int | None = None
+    plays: int = 0
+    views: int = 0
+    duration: int = 0
+    ms_duration: int = 0
+    media_type: int = MediaType.VIDEO
+    width: int = 0
+    height: int = 0
+    data_url: str = ""
+    download_url: str = ""
+    thumbnail_url: str = ""
+    flavor_params_ids: str = ""
+    conversion_profile_id: int = 0
+    replacing_entry_id: str | None = None
+    replaced_entry_id: str | None = None
+    replacement_status: int = ReplacementStatus.NONE
+    display_in_search: int = 1
+    reference_id: str = ""
+    root_entry_id: str = ""
+
+
+@dataclass
+class FlavorAsset:
+    object_type: ClassVar[str] = "KalturaFlavorAsset"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
+
+    id: str
+    entry_id: str
+    partner_id: int
+    content: Content | None = None
+    version: str = "1"
+    size: int = 0  # kilobytes, as Kaltura reports it
+    size_in_bytes: int = 0
+    tags: str = ""
+    file_ext: str = "mp4"
+    created_at: int = 0
+    updated_at: int = 0
+    deleted_at: int | None = None
+    flavor_params_id: int = 0
+    width: int = 0
+    height: int = 0
+    bitrate: int = 0
+    frame_rate: float = 0.0
+    is_original: bool = False
+    is_web: bool = True
+    container_format: str = "mp4"
+    video_codec_id: str = ""
+    status: int = FlavorStatus.READY
+    description: str = ""
+
+
+@dataclass
+class ThumbAsset:
+    object_type: ClassVar[str] = "KalturaThumbAsset"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
+
+    id: str
+    entry_id: str
+    partner_id: int
+    content: Content | None = None
+    version: str = "1"
+    size: int = 0
+    tags: str = ""
+    file_ext: str = "jpg"
+    created_at: int = 0
+    updated_at: int = 0
+    thumb_params_id: int = 0
+    width: int = 0
+    height: int = 0
+    status: int = 2  # KalturaThumbAssetStatus.READY
+    description: str = ""
+
+
+@dataclass
+class CaptionAsset:
+    object_type: ClassVar[str] = "KalturaCaptionAsset"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
+
+    id: str
+    entry_id: str
+    partner_id: int
+    content: Content | None = None
+    version: str = "1"
+    size: int = 0
+    tags: str = ""
+    file_ext: str = "srt"
+    created_at: int = 0
+    updated_at: int = 0
+    language: str = "English"
+    language_code: str = "en"
+    label: str = "English"
+    format: str = "1"  # KalturaCaptionType: 1 SRT, 2 DFXP, 3 WEBVTT
+    is_default: bool = False
+    status: int = 2
+
+
+@dataclass
+class AttachmentAsset:
+    object_type: ClassVar[str] = "KalturaAttachmentAsset"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
+
+    id: str
+    entry_id: str
+    partner_id: int
+    content: Content | None = None
+    version: str = "1"
+    size: int = 0
+    tags: str = ""
+    file_ext: str = "pdf"
+    created_at: int = 0
+    updated_at: int = 0
+    filename: str = ""
+    title: str = ""
+    format: str = "3"  # KalturaAttachmentType: 1 TEXT, 2 MEDIA, 3 DOCUMENT
+    status: int = 2
+
+
+@dataclass
+class UploadToken:
+    object_type: ClassVar[str] = "KalturaUploadToken"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset({"data"})
+
+    id: str
+    partner_id: int
+    user_id: str = ""
+    status: int = UploadTokenStatus.PENDING
+    file_name: str = ""
+    file_size: float | None = None
+    uploaded_file_size: float = 0
+    created_at: int = 0
+    updated_at: int = 0
+    upload_url: str = ""
+    data: bytearray = field(default_factory=bytearray)
+
+
+@dataclass
+class ListResponse:
+    """A ``Kaltura…ListResponse``: ``objects`` then the true (uncapped) ``totalCount``."""
+
+    object_type: str
+    objects: list[Any]
+    total_count: int
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who is calling and where the server is: passed to every action handler."""
+
+    partner_id: int
+    base_url: str
+    user_id: str = ""
+    session_type: int = 2  # 0 USER, 2 ADMIN
+    privileges: str = ""
+    ks: str = ""
+
+
+@dataclass
+class Partner:
+    """The one partner the emulator serves, and its knobs.
+
+    ``conversion_delay`` is how long (seconds, on the backend clock) new content takes to become
+    READY flavors; ``replacement_requires_approval`` puts replacements in status 3 until
+    media.approveReplace, as partners with that setting do.
+    """
+
+    id: int = 100
+    name: str = "karchive sandbox"
+    admin_secret: str = "sandbox-admin-secret"
+    user_secret: str = "sandbox-user-secret"
+    replacement_requires_approval: bool = False
+    conversion_delay: float = 2.0
+    derived_flavor_params: tuple[int, ...] = (301, 302, 303)
