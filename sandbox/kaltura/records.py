@@ -258,3 +258,8 @@ class Partner:
     replacement_requires_approval: bool = False
     conversion_delay: float = 2.0
     derived_flavor_params: tuple[int, ...] = (301, 302, 303)
+    # Per-connection cap on download bandwidth (bytes/s) of the flavor download endpoint; None
+    # serves as fast as the machine allows. A CDN caps single streams the same way.
+    download_rate_limit: float | None = None
+    # The longest session.start may grant; longer requests are capped to it (Kaltura's default).
+    max_session_expiry: int = 86400
