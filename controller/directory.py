@@ -14,9 +14,12 @@ asked is ``unknown`` (which no rule matches, so nothing is archived because LDAP
 error is logged once per lookup, and ``last_error`` keeps it for health reporting. Errors from
 ldap3 are translated here, and only here, into::
 
-    DirectoryError
-    ├── DirectoryTransientError   unreachable, timed out, dropped, busy: retried with backoff
-    └── DirectoryPermanentError   bad credentials, missing base, bad filter: reported, not retried
+    DirectoryError (KarchiveError)
+    ├── DirectoryTransientError (TransientError)   unreachable, timed out, dropped, busy: retried
+    └── DirectoryPermanentError (PermanentError)   bad credentials, missing base, bad filter
+        └── DirectoryConfigError (UsageError)      the settings cannot even be used (password_file)
+
+so callers that handle the project-wide tree (``policies.errors``) handle these too.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ldap3 import NO_ATTRIBUTES, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.conv import escape_filter_chars
 
+from controller.errors import KarchiveError, PermanentError, TransientError, UsageError
 from policies.directory import UID_PLACEHOLDER, DirectorySettings
 from policies.observed import OwnerStatus
 
@@ -48,16 +52,20 @@ _BACKOFF_BASE = 0.5  # seconds before the first retry; doubled each time
 _BACKOFF_CAP = 8.0
 
 
-class DirectoryError(Exception):
+class DirectoryError(KarchiveError):
     """The directory could not answer. The message never contains the bind password."""
 
 
-class DirectoryTransientError(DirectoryError):
+class DirectoryTransientError(DirectoryError, TransientError):
     """Worth retrying: the server was unreachable, slow, busy or dropped the connection."""
 
 
-class DirectoryPermanentError(DirectoryError):
+class DirectoryPermanentError(DirectoryError, PermanentError):
     """Retrying will not help: the settings (credentials, base, filter) need fixing."""
+
+
+class DirectoryConfigError(DirectoryPermanentError, UsageError):
+    """The settings cannot be used at all; raised when the adapter is built, not per lookup."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +328,7 @@ def _read_password(settings: DirectorySettings) -> str | None:
     try:
         return settings.password_file.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
-        raise DirectoryPermanentError(
+        raise DirectoryConfigError(
             f"cannot read directory.password_file {settings.password_file}: {exc.strerror}"
         ) from exc
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Protocol, TextIO
 
 from controller.directory import OwnerInfo
+from controller.errors import UsageError
 
 OWNER_COLUMNS = ("status", "name", "org_unit")
 DEFAULT_OWNER_COLUMN = "creator_id"  # the Princeton list column the old script read
@@ -27,7 +28,7 @@ class OwnerLookup(Protocol):
     def lookup(self, user_ids: Iterable[str]) -> dict[str, OwnerInfo]: ...
 
 
-class OwnersInputError(ValueError):
+class OwnersInputError(UsageError):
     """The input is not a list TSV this filter can read; the message says how to fix it."""
 
 

@@ -16,7 +16,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # The placeholder an active filter must contain: the uid, escaped, is substituted for it.
 UID_PLACEHOLDER = "{uid}"
@@ -71,6 +79,16 @@ class DirectorySettings(BaseModel):
         if not sep or scheme.lower() not in ("ldap", "ldaps") or not rest.strip("/"):
             raise ValueError(f"url must be ldap://host[:port] or ldaps://host[:port], got {url!r}")
         return url
+
+    @field_validator("password_file", "ca_file")
+    @classmethod
+    def _relative_to_policy(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        # Like every path in policy.yaml, a relative one is relative to the policy's folder
+        # (the loader passes it as ``base_dir`` in the validation context).
+        base = (info.context or {}).get("base_dir")
+        if path is None or path.is_absolute() or base is None:
+            return path
+        return Path(base) / path
 
     @field_validator("active_filter")
     @classmethod
