@@ -1,0 +1,235 @@
+"""Every Prometheus metric karchive exports, defined here and nowhere else.
+
+The daemon builds one :class:`Metrics` and hands it to the adapters, the executor and the
+reconcilers; they call its methods (``s3_call``, ``transition``, ``bytes_archived`` ...) and never
+touch prometheus-client themselves. Code run outside the daemon (``karchive plan``, ``apply``)
+passes :class:`NullMetrics`; tests that want to see what was recorded pass
+:class:`RecordingMetrics`.
+
+Naming follows Prometheus conventions (design.md "Interfaces users expect"): the ``karchive_``
+prefix, base units (seconds, bytes), ``_total`` on counters, and never an entry id as a label
+value, so cardinality is bounded by the number of states, actions and reasons.
+Each :class:`Metrics` owns its own ``CollectorRegistry`` so tests may build many side by side.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+import time
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+PREFIX = "karchive"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# A cycle observes the whole catalogue: seconds for a small partner, many minutes for 200,000
+# entries with copies running.
+CYCLE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+# Copies of videos from kilobytes to over 10 GB: seconds to a couple of hours.
+COPY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+# Glacier restores: Expedited in minutes, Standard 3-5 h (12 h Deep Archive), Bulk up to 48 h
+# (reference/s3-glacier.md).
+RESTORE_BUCKETS = (
+    60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 6 * 3600, 12 * 3600, 24 * 3600, 36 * 3600,
+    48 * 3600, 72 * 3600,
+)  # fmt: skip
+
+
+def version() -> str:
+    """The installed karchive version, or "0+unknown" when run from a bare source tree."""
+    try:
+        return metadata.version("karchive")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class Metrics:
+    """The live metrics of one daemon. Thread-safe (prometheus-client locks each child)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        p = PREFIX
+        self._entries_observed = Gauge(f"{p}_entries_observed", "Entries by observed state.",
+                                       ["state"], registry=r)
+        self._entries_desired = Gauge(f"{p}_entries_desired", "Entries by desired state.",
+                                      ["state"], registry=r)
+        self._pending = Gauge(f"{p}_pending_changes", "Changes the last plan holds, by action.",
+                              ["action"], registry=r)
+        self._transitions = Counter(f"{p}_transitions_total",
+                                    "Transitions executed, by action and result.",
+                                    ["action", "result"], registry=r)
+        self._cycle = Histogram(f"{p}_cycle_duration_seconds",
+                                "Wall time of one reconciliation cycle.",
+                                buckets=CYCLE_BUCKETS, registry=r)
+        self._cycles = Counter(f"{p}_cycles_total", "Cycles run, by result (ok, failed).",
+                               ["result"], registry=r)
+        self._errors = Counter(f"{p}_errors_total", "Errors, by reason.", ["reason"], registry=r)
+        self._kaltura = Counter(f"{p}_kaltura_calls_total",
+                                "Kaltura API calls, by service.action and outcome.",
+                                ["operation", "outcome"], registry=r)
+        self._s3 = Counter(f"{p}_s3_calls_total", "S3 API calls, by operation and outcome.",
+                           ["operation", "outcome"], registry=r)
+        self._archived = Counter(f"{p}_archived_bytes_total",
+                                 "Bytes copied from Kaltura into the archive.", registry=r)
+        self._restored = Counter(f"{p}_restored_bytes_total",
+                                 "Bytes brought back from the archive into Kaltura.", registry=r)
+        self._thaws = Gauge(f"{p}_thaws_in_progress",
+                            "Archive objects being restored from Glacier.", registry=r)
+        self._restore_wait = Histogram(f"{p}_restore_wait_seconds",
+                                       "Time from a thaw request until the copy is readable.",
+                                       buckets=RESTORE_BUCKETS, registry=r)
+        self._copy = Histogram(f"{p}_copy_duration_seconds",
+                               "Wall time of one archive copy (Kaltura to S3).",
+                               buckets=COPY_BUCKETS, registry=r)
+        self._last_success = Gauge(f"{p}_last_successful_cycle_timestamp_seconds",
+                                   "Unix time at which the last successful cycle ended.",
+                                   registry=r)
+        self._heartbeat = Gauge(f"{p}_heartbeat_timestamp_seconds",
+                                "Unix time of the scheduler's last sign of life.", registry=r)
+        self._interval = Gauge(f"{p}_schedule_interval_seconds",
+                               "Seconds between scheduled cycles (cron: the next gap).",
+                               registry=r)
+        self._reload_failures = Counter(f"{p}_policy_reload_failures_total",
+                                        "Edits of policy.yaml rejected as invalid.", registry=r)
+        self._paused = Gauge(f"{p}_paused", "1 while the policy says suspend: true.", registry=r)
+        self._leader = Gauge(f"{p}_leader", "1 while this daemon holds the bucket's lease.",
+                             registry=r)
+        self._build = Info(f"{p}_build", "The karchive build that runs.", registry=r)
+        self._build.info({"version": version(), "python": platform.python_version()})
+        # Label values seen so far, so a state that empties drops to 0 instead of going stale.
+        self._seen_lock = threading.Lock()
+        self._seen: dict[str, set[str]] = {"observed": set(), "desired": set(), "pending": set()}
+
+    # -- calls to the outside world -------------------------------------------------------------
+    def kaltura_call(self, operation: str, outcome: str) -> None:
+        self._kaltura.labels(operation, outcome).inc()
+
+    def s3_call(self, operation: str, outcome: str) -> None:
+        self._s3.labels(operation, outcome).inc()
+
+    # -- what the executor did ------------------------------------------------------------------
+    def transition(self, action: str, result: str) -> None:
+        self._transitions.labels(action, result).inc()
+
+    def bytes_archived(self, n: int) -> None:
+        self._archived.inc(n)
+
+    def bytes_restored(self, n: int) -> None:
+        self._restored.inc(n)
+
+    def error(self, reason: str) -> None:
+        self._errors.labels(reason).inc()
+
+    def thaws(self, n: int) -> None:
+        self._thaws.set(n)
+
+    def restore_wait(self, seconds: float) -> None:
+        self._restore_wait.observe(seconds)
+
+    def copy_duration(self, seconds: float) -> None:
+        self._copy.observe(seconds)
+
+    # -- what the last observation and plan showed ----------------------------------------------
+    def observed(self, states: Mapping[str, int], desired: Mapping[str, int]) -> None:
+        self._set_all(self._entries_observed, "observed", states)
+        self._set_all(self._entries_desired, "desired", desired)
+
+    def pending(self, actions: Mapping[str, int]) -> None:
+        self._set_all(self._pending, "pending", actions)
+
+    def _set_all(self, gauge: Gauge, kind: str, counts: Mapping[str, int]) -> None:
+        with self._seen_lock:
+            seen = self._seen[kind]
+            for label in seen - set(counts):
+                gauge.labels(label).set(0)
+            for label, count in counts.items():
+                gauge.labels(str(label)).set(count)
+            seen.update(str(label) for label in counts)
+
+    # -- the loop itself ------------------------------------------------------------------------
+    def cycle(self, seconds: float, ok: bool) -> None:
+        self._cycle.observe(seconds)
+        self._cycles.labels("ok" if ok else "failed").inc()
+        if ok:
+            self._last_success.set(time.time())
+
+    def heartbeat(self) -> None:
+        self._heartbeat.set(time.time())
+
+    def schedule_interval(self, seconds: float) -> None:
+        self._interval.set(seconds)
+
+    def reload_failed(self) -> None:
+        self._reload_failures.inc()
+
+    def paused(self, value: bool) -> None:
+        self._paused.set(1 if value else 0)
+
+    def leader(self, value: bool) -> None:
+        self._leader.set(1 if value else 0)
+
+    # -- exposition -----------------------------------------------------------------------------
+    def exposition(self) -> bytes:
+        """The text format /metrics serves."""
+        return generate_latest(self.registry)
+
+    def value(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
+        """One sample's current value (tests and /readyz read it; None when never set)."""
+        return self.registry.get_sample_value(name, dict(labels or {}))
+
+
+class NullMetrics:
+    """The same methods as :class:`Metrics`, doing nothing: for plan/apply outside the daemon."""
+
+    def kaltura_call(self, operation: str, outcome: str) -> None: ...
+    def s3_call(self, operation: str, outcome: str) -> None: ...
+    def transition(self, action: str, result: str) -> None: ...
+    def bytes_archived(self, n: int) -> None: ...
+    def bytes_restored(self, n: int) -> None: ...
+    def error(self, reason: str) -> None: ...
+    def thaws(self, n: int) -> None: ...
+    def restore_wait(self, seconds: float) -> None: ...
+    def copy_duration(self, seconds: float) -> None: ...
+    def observed(self, states: Mapping[str, int], desired: Mapping[str, int]) -> None: ...
+    def pending(self, actions: Mapping[str, int]) -> None: ...
+    def cycle(self, seconds: float, ok: bool) -> None: ...
+    def heartbeat(self) -> None: ...
+    def schedule_interval(self, seconds: float) -> None: ...
+    def reload_failed(self) -> None: ...
+    def paused(self, value: bool) -> None: ...
+    def leader(self, value: bool) -> None: ...
+
+
+class RecordingMetrics(NullMetrics):
+    """Remembers every call as ``(method, args)``: tests assert on what code reported."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self._lock = threading.Lock()
+
+    def __getattribute__(self, name: str) -> Any:
+        attribute = super().__getattribute__(name)
+        if name.startswith("_") or name in ("calls", "of") or not callable(attribute):
+            return attribute
+
+        def record(*args: Any) -> None:
+            with super(RecordingMetrics, self).__getattribute__("_lock"):
+                self.calls.append((name, args))
+
+        return record
+
+    def of(self, method: str) -> list[tuple[Any, ...]]:
+        """The argument tuples of every call to ``method``, in order."""
+        return [args for name, args in self.calls if name == method]
