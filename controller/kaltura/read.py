@@ -1,0 +1,255 @@
+"""Observation queries: every entry of the partner and its flavors, in O(N/500) calls.
+
+The observer (``controller/observe.py``) walks :func:`iter_entries` and asks
+:func:`flavors_for` about each page; both go through the one :class:`KalturaSession`.
+
+Why the walk is shaped this way (reference/kaltura-api.md §5):
+
+- ``media.list`` refuses offsets past 10,000 (``QUERY_EXCEEDED_MAX_MATCHES_ALLOWED``), so pages
+  are never addressed by ``pageIndex`` alone: the walk orders by ``+createdAt`` and moves
+  ``createdAtGreaterThanOrEqual`` to the last createdAt seen, sending the ids already seen in that
+  boundary second as ``idNotIn`` (fewer than 500 of them, under the silent 500-value cut) and
+  de-duplicating by id as well.
+- Tagging or editing an entry changes ``updatedAt``, never ``createdAt``: the cursor is stable
+  under concurrent edits, where offset paging over a changing result set skips entries (the
+  Princeton tool's flaw 7).
+- A second holding 500 entries or more would pin the cursor: that one second is paged apart, by
+  ``pageIndex`` inside ``createdAt = t``, then the cursor moves to t + 1.
+- Without ``statusIn`` Kaltura lists READY entries only: the walk asks for every status but
+  DELETED, so entries without content, pending or in error are seen (and reported).
+- Flavors come from ``flavorAsset.list`` with ``entryIdIn`` (≤ 500 ids), several batches per
+  multirequest; a batch is sized so its flavors fit one 500-item page, and any batch that still
+  overflows is paged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from controller.errors import KarchiveError, PermanentError
+from controller.kaltura.session import KalturaSession
+from policies.observed import FlavorFacts, ObservedEntry
+
+PAGE_SIZE = 500  # Kaltura's pager ceiling: a larger pageSize is clamped silently
+MAX_IN_VALUES = 500  # "*In" lists are cut at 500 values without an error
+# Every status karchive reports on: all but DELETED (3). reference/kaltura-api.md §5.
+OBSERVED_STATUSES = "-2,-1,0,1,2,4,5,6,7"
+# Kaltura reads |v| <= 315360000 (ten years) in a time filter as relative to now.
+_RELATIVE_TIME_LIMIT = 315_360_000
+_FLAVOR_PAGE_TARGET = 400  # flavors one batch should return: headroom under the 500-item page
+
+
+def _val(value: Any, default: Any = None) -> Any:
+    """A field as a plain value: enum wrappers unwrapped, unset/None as ``default``."""
+    if value is None or value is NotImplemented:
+        return default
+    getter = getattr(value, "getValue", None)
+    return getter() if getter is not None else value
+
+
+def _int(value: Any, default: int = 0) -> int:
+    raw = _val(value, None)
+    try:
+        return int(raw) if raw not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def split_tags(text: str | None) -> frozenset[str]:
+    """Tags as Kaltura normalises them (media.update: trimmed, lower case, comma separated)."""
+    return frozenset(t.strip().lower() for t in (text or "").split(",") if t.strip())
+
+
+def to_observed(entry: Any) -> ObservedEntry:
+    """A KalturaMediaEntry as an ObservedEntry without flavors or archive (added later)."""
+    last_played = _int(entry.lastPlayedAt, 0)
+    category_ids = frozenset(
+        int(c) for c in str(_val(entry.categoriesIds, "")).split(",") if c.strip().isdigit()
+    )
+    categories = tuple(c.strip() for c in str(_val(entry.categories, "")).split(",") if c.strip())
+    return ObservedEntry(
+        entry_id=entry.id,
+        name=_val(entry.name, ""),
+        user_id=_val(entry.userId, ""),
+        creator_id=_val(entry.creatorId, ""),
+        status=_int(entry.status),
+        media_type=_int(entry.mediaType, 1),
+        created_at=_int(entry.createdAt),
+        updated_at=_int(entry.updatedAt),
+        last_played_at=last_played or None,
+        plays=_int(entry.plays),
+        duration=_int(entry.duration),
+        tags=split_tags(_val(entry.tags, "")),
+        category_ids=category_ids,
+        categories=categories,
+        replacement_status=_int(entry.replacementStatus),
+        replacing_entry_id=_val(entry.replacingEntryId, None) or None,
+        reference_id=_val(entry.referenceId, ""),
+    )
+
+
+def to_flavor(asset: Any) -> FlavorFacts:
+    size_bytes = _int(asset.sizeInBytes, 0) or _int(asset.size, 0) * 1024  # size is in KB
+    return FlavorFacts(
+        flavor_id=asset.id,
+        flavor_params_id=_int(asset.flavorParamsId),
+        is_original=bool(_val(asset.isOriginal, False)),
+        status=_int(asset.status, -1),
+        size_bytes=size_bytes,
+        file_ext=_val(asset.fileExt, "") or "",
+        updated_at=_int(asset.updatedAt),
+    )
+
+
+# -- entries ----------------------------------------------------------------------------------
+
+
+def _entry_filter(overrides: Mapping[str, Any] | None) -> Any:
+    from KalturaClient.Plugins.Core import KalturaMediaEntryFilter
+
+    flt = KalturaMediaEntryFilter()
+    flt.statusIn = OBSERVED_STATUSES
+    for name, value in (overrides or {}).items():
+        if not hasattr(flt, name):
+            raise PermanentError(f"media.list has no filter field {name!r}")
+        setattr(flt, name, value)
+    # The walk owns the order: everything below depends on it.
+    flt.orderBy = "+createdAt"
+    return flt
+
+
+def _list(session: KalturaSession, flt: Any, page_index: int = 1) -> tuple[list[Any], int]:
+    from KalturaClient.Plugins.Core import KalturaFilterPager
+
+    pager = KalturaFilterPager()
+    pager.pageSize = PAGE_SIZE
+    pager.pageIndex = page_index
+    response = session.call("media.list", lambda c: c.media.list(flt, pager))
+    return list(response.objects or []), _int(response.totalCount)
+
+
+def iter_entries(
+    session: KalturaSession, filter_overrides: Mapping[str, Any] | None = None
+) -> Iterator[ObservedEntry]:
+    """Every entry of the partner (all statuses but DELETED), each exactly once, oldest first.
+
+    ``filter_overrides`` sets extra KalturaMediaEntryFilter fields (``{"idIn": "0_a,0_b"}``,
+    ``{"statusIn": "2"}``); ``orderBy`` and the createdAt cursor stay the walk's own.
+    """
+    cursor: int | None = None
+    boundary: set[str] = set()  # ids seen whose createdAt == cursor (fewer than PAGE_SIZE)
+    while True:
+        flt = _entry_filter(filter_overrides)
+        if cursor is not None:
+            flt.createdAtGreaterThanOrEqual = cursor
+            if boundary:
+                flt.idNotIn = ",".join(sorted(boundary))
+        page, _total = _list(session, flt)
+        for entry in page:
+            if entry.id not in boundary:
+                yield to_observed(entry)
+        if len(page) < PAGE_SIZE:
+            return  # a short page is the last one
+        first, last = _int(page[0].createdAt), _int(page[-1].createdAt)
+        if first == last:
+            # A whole page inside one second: the cursor cannot move past it by itself.
+            seen = boundary | {e.id for e in page}
+            yield from _walk_second(session, filter_overrides, last, seen)
+            cursor, boundary = last + 1, set()
+        else:
+            cursor = last
+            boundary = {e.id for e in page if _int(e.createdAt) == last}
+        if cursor <= _RELATIVE_TIME_LIMIT:
+            raise PermanentError(
+                f"media.list returned createdAt {cursor}, which Kaltura would read as a relative "
+                "time; the catalogue's dates look wrong"
+            )
+
+
+def _walk_second(
+    session: KalturaSession,
+    filter_overrides: Mapping[str, Any] | None,
+    second: int,
+    seen: set[str],
+) -> Iterator[ObservedEntry]:
+    """Every entry created in ``second`` not in ``seen``, by pageIndex inside that second.
+
+    The order of ties is not specified by Kaltura, so the pass is repeated (at most 3 times)
+    until the ids seen match the second's totalCount.
+    """
+    in_second: set[str] = set()
+    total = 0
+    for _pass in range(3):
+        page_index = 1
+        while True:
+            flt = _entry_filter(filter_overrides)
+            flt.createdAtGreaterThanOrEqual = second
+            flt.createdAtLessThanOrEqual = second
+            page, total = _list(session, flt, page_index)
+            for entry in page:
+                in_second.add(entry.id)
+                if entry.id not in seen:
+                    seen.add(entry.id)
+                    yield to_observed(entry)
+            if len(page) < PAGE_SIZE or page_index * PAGE_SIZE >= 10_000:
+                break
+            page_index += 1
+        if len(in_second) >= total:
+            return
+    # More than 10,000 entries in one second, or an unstable order: refuse to claim completeness.
+    raise PermanentError(
+        f"could not list every entry created at {second} (Kaltura reports {total}); "
+        "the observation would be incomplete"
+    )
+
+
+# -- flavors ----------------------------------------------------------------------------------
+
+
+def _flavor_call(entry_ids: Sequence[str], page_index: int) -> Any:
+    from KalturaClient.Plugins.Core import KalturaFilterPager, KalturaFlavorAssetFilter
+
+    flt = KalturaFlavorAssetFilter()
+    flt.entryIdIn = ",".join(entry_ids)
+    pager = KalturaFilterPager()
+    pager.pageSize = PAGE_SIZE
+    pager.pageIndex = page_index
+    return lambda client: client.flavorAsset.list(flt, pager)
+
+
+def flavors_for(
+    session: KalturaSession,
+    entry_ids: Iterable[str],
+    *,
+    per_request: int = 20,
+    expected_per_entry: float = 4.0,
+) -> dict[str, list[FlavorFacts]]:
+    """The flavors of each entry in ``entry_ids`` (an entry without any maps to ``[]``).
+
+    Batches of ``entryIdIn`` sized so each batch's flavors fit one page, ``per_request`` batches
+    in one multirequest; a batch whose totalCount exceeds what came back is paged further.
+    """
+    ids = list(dict.fromkeys(entry_ids))
+    found: dict[str, list[FlavorFacts]] = {entry_id: [] for entry_id in ids}
+    batch_size = max(1, min(MAX_IN_VALUES, int(_FLAVOR_PAGE_TARGET / max(expected_per_entry, 1))))
+    # (batch of entry ids, page index) still to fetch
+    todo: list[tuple[Sequence[str], int]] = [
+        (ids[i : i + batch_size], 1) for i in range(0, len(ids), batch_size)
+    ]
+    while todo:
+        chunk, todo = todo[:per_request], todo[per_request:]
+        answers = session.multirequest(
+            "flavorasset.list", [_flavor_call(batch, page) for batch, page in chunk]
+        )
+        for (batch, page), answer in zip(chunk, answers, strict=True):
+            if isinstance(answer, KarchiveError):
+                raise answer
+            objects = list(answer.objects or [])
+            for asset in objects:
+                entry_id = asset.entryId
+                if entry_id in found:
+                    found[entry_id].append(to_flavor(asset))
+            if page * PAGE_SIZE < _int(answer.totalCount) and objects:
+                todo.append((batch, page + 1))
+    return found

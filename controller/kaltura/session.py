@@ -1,0 +1,376 @@
+"""The one seam to Kaltura: a client per process, its admin session, pacing, retries and errors.
+
+Every Kaltura call karchive makes (observation in ``read.py``, the reconcilers' writes) goes
+through :meth:`KalturaSession.call` or :meth:`KalturaSession.multirequest`, which:
+
+- hold ONE ``KalturaClient`` (building it loads every plugin, ~0.4 s: reference/kaltura-api.md §1);
+- start an admin KS with ``session.start`` (so a wrong secret fails at once with a clear error)
+  and renew it at 80 % of its life, or at once when the server says ``INVALID_KS`` (its clock may
+  run ahead of ours);
+- pace each action class with a token bucket (limits from the policy's ``rate_limits``), halving
+  the class's rate for a while after ``ACTION_BLOCKED`` — pacing, never a tight retry loop;
+- translate ``KalturaException`` / ``KalturaClientException`` into karchive's error tree once,
+  retry the transient ones with capped exponential backoff and full jitter;
+- count calls by operation and outcome through an injected metrics object;
+- scrub the KS and the admin secret from every message they raise.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from controller.errors import (
+    Conflict,
+    KarchiveError,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from policies.durations import Rate
+from policies.schema import KalturaSettings
+
+T = TypeVar("T")
+
+# KalturaClientException codes (KalturaClient/exceptions.py): connection failed, a non-XML body
+# (an HTML gateway page), read failures and timeouts, an XML body without <result> (empty body).
+_TRANSIENT_CLIENT_CODES = frozenset({-2, -4, -5, -8, -9, -10})
+_CONFLICT_CODES = frozenset({"ENTRY_REPLACEMENT_ALREADY_EXISTS"})
+_SESSION_ADMIN = 2  # KalturaSessionType.ADMIN
+
+
+class Metrics(Protocol):
+    def kaltura_call(self, operation: str, outcome: str) -> None: ...
+
+
+class NoMetrics:
+    """The default metrics sink: counts nothing."""
+
+    def kaltura_call(self, operation: str, outcome: str) -> None:
+        return None
+
+
+class _Bucket:
+    """A token bucket: ``rate`` tokens a second, bursts up to ``capacity``."""
+
+    __slots__ = ("base_rate", "capacity", "rate", "tokens", "stamp", "slowed_until")
+
+    def __init__(self, rate: Rate, now: float) -> None:
+        self.base_rate = self.rate = rate.calls / rate.per_seconds
+        # A burst of the whole window is what Kaltura allows (its counter spans the window).
+        self.capacity = max(1.0, rate.calls)
+        self.tokens = self.capacity
+        self.stamp = now
+        self.slowed_until = 0.0
+
+
+class Pacer:
+    """Per action-class pacing: callers wait for a token instead of being refused.
+
+    ``rate_for(service, action)`` gives the class's budget (None: not paced). After
+    ``ACTION_BLOCKED`` the class runs at half its rate (compounding, never below one call per
+    ``per_seconds``) for ``slow_for`` seconds, and its bucket is emptied so the next call waits.
+    """
+
+    def __init__(
+        self,
+        rate_for: Callable[[str, str], Rate | None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        slow_for: float = 60.0,
+    ) -> None:
+        self._rate_for = rate_for
+        self._clock = clock
+        self._sleep = sleep
+        self._slow_for = slow_for
+        self._buckets: dict[str, _Bucket | None] = {}
+        self._lock = threading.Lock()
+        self.waited = 0.0  # seconds spent waiting, for reports and tests
+
+    def _bucket(self, service: str, action: str) -> _Bucket | None:
+        key = f"{service}.{action}".lower()
+        if key not in self._buckets:
+            rate = self._rate_for(service, action)
+            self._buckets[key] = _Bucket(rate, self._clock()) if rate else None
+        return self._buckets[key]
+
+    def acquire(self, service: str, action: str, weight: int = 1) -> None:
+        """Block until ``weight`` calls of this class may go."""
+        while True:
+            with self._lock:
+                bucket = self._bucket(service, action)
+                if bucket is None:
+                    return
+                now = self._clock()
+                if bucket.slowed_until and now >= bucket.slowed_until:
+                    bucket.rate = bucket.base_rate
+                    bucket.slowed_until = 0.0
+                refill = (now - bucket.stamp) * bucket.rate
+                bucket.tokens = min(bucket.capacity, bucket.tokens + refill)
+                bucket.stamp = now
+                need = min(float(weight), bucket.capacity)
+                if bucket.tokens >= need:
+                    bucket.tokens -= need
+                    return
+                wait = (need - bucket.tokens) / bucket.rate
+            self.waited += wait
+            self._sleep(wait)
+
+    def penalise(self, service: str, action: str) -> None:
+        """Kaltura said ACTION_BLOCKED: slow this class down for a while."""
+        with self._lock:
+            key = f"{service}.{action}".lower()
+            bucket = self._bucket(service, action)
+            if bucket is None:
+                # Not paced until now: learn a conservative budget (Kaltura's ~35 per 10 s).
+                bucket = _Bucket(Rate(35, 10), self._clock())
+                self._buckets[key] = bucket
+            bucket.rate = max(bucket.rate / 2, 1 / 60)
+            bucket.tokens = 0.0
+            bucket.stamp = self._clock()
+            bucket.slowed_until = bucket.stamp + self._slow_for
+
+
+class KalturaSession:
+    """A paced, self-renewing admin session over one ``KalturaClient``."""
+
+    def __init__(
+        self,
+        settings: KalturaSettings,
+        *,
+        metrics: Metrics | None = None,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        renew_at: float = 0.8,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.metrics: Metrics = metrics or NoMetrics()
+        self.pacer = Pacer(settings.rate_for, clock=clock, sleep=sleep)
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._renew_at = renew_at
+        self._clock = clock
+        self._sleep = sleep
+        self._client: Any = None
+        self._ks: str | None = None
+        self._ks_renew_after = 0.0
+        self.renewals = 0  # how many times a KS was started (first start included)
+        # KalturaClient keeps the call queue and the KS on the instance: one call at a time.
+        self._lock = threading.RLock()
+
+    # -- the client and its KS ------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The process's KalturaClient with a fresh KS set (started or renewed as needed)."""
+        with self._lock:
+            if self._client is None:
+                from KalturaClient import KalturaClient, KalturaConfiguration
+
+                config = KalturaConfiguration(self.settings.service_url)
+                config.requestTimeout = self.settings.timeout
+                self._client = KalturaClient(config)
+            if self._ks is None or self._clock() >= self._ks_renew_after:
+                self._start_ks()
+            return self._client
+
+    def _secret(self) -> str:
+        secret = self.settings.admin_secret
+        return secret.get_secret_value() if secret is not None else ""
+
+    def _start_ks(self) -> None:
+        from KalturaClient.exceptions import KalturaClientException, KalturaException
+
+        client = self._client
+        # An expired KS sent along with session.start could be refused: start without one.
+        client.requestConfiguration.pop("ks", None)
+        expiry = self.settings.session_expiry
+        started = self._clock()
+        try:
+            ks = client.session.start(
+                self._secret(), self.settings.user_id, _SESSION_ADMIN,
+                self.settings.partner_id, expiry, self.settings.privileges,
+            )
+        except KalturaException as exc:
+            self.metrics.kaltura_call("session.start", "error")
+            if exc.code == "START_SESSION_ERROR":
+                raise PermanentError(
+                    f"Kaltura refused the admin secret for partner {self.settings.partner_id}; "
+                    "check kaltura.admin_secret and kaltura.partner_id in the policy"
+                ) from None
+            raise self._translate(exc, "session.start") from None
+        except KalturaClientException as exc:
+            self.metrics.kaltura_call("session.start", "transient")
+            raise self._translate(exc, "session.start") from None
+        self.metrics.kaltura_call("session.start", "ok")
+        self._ks = ks.decode() if isinstance(ks, bytes) else str(ks)
+        client.setKs(self._ks)
+        self._ks_renew_after = started + expiry * self._renew_at
+        self.renewals += 1
+
+    def renew(self) -> None:
+        """Start a new KS now (after INVALID_KS, or before a long pause)."""
+        with self._lock:
+            self._ks = None
+        _ = self.client
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def call(self, label: str, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(client)`` — one API call named ``label`` ("media.list") — paced and retried.
+
+        Raises the translated error once retries are exhausted (transient) or at once (permanent).
+        """
+        return self._run(label, 1, lambda client: fn(client))
+
+    def multirequest(
+        self, label: str, fns: Sequence[Callable[[Any], object]]
+    ) -> list[Any]:
+        """Queue ``fn(client)`` for each of ``fns`` into one multirequest (one HTTP call).
+
+        Returns one slot per call: its result, or the translated :class:`KarchiveError` when that
+        sub-call failed for good (the others still ran: reference §2). Sub-calls that failed
+        transiently (throttled, INVALID_KS) are sent again, alone together, with the same backoff
+        as :meth:`call`; a failure of the whole request is retried or raised like :meth:`call`.
+        """
+        from KalturaClient.exceptions import KalturaException
+
+        service, _, action = label.partition(".")
+        results: list[Any] = [None] * len(fns)
+        pending = list(range(len(fns)))
+        attempt = 0
+        while pending:
+            attempt += 1
+            batch = [fns[i] for i in pending]
+
+            def send(client: Any, batch: list[Callable[[Any], object]] = batch) -> list[Any]:
+                client.startMultiRequest()
+                try:
+                    for fn in batch:
+                        fn(client)
+                except BaseException:
+                    client.callsQueue = []
+                    client.multiRequestReturnType = None
+                    raise
+                return list(client.doMultiRequest())
+
+            answers = self._run(label, len(batch), send, what="multirequest")
+            retry: list[int] = []
+            delay: TransientError | None = None
+            saw_invalid_ks = False
+            for index, answer in zip(pending, answers, strict=True):
+                if isinstance(answer, KalturaException):
+                    answer = self._translate(answer, label)
+                    self.metrics.kaltura_call(label, _outcome(answer))
+                    if isinstance(answer, _InvalidKs) and attempt == 1:
+                        saw_invalid_ks = True
+                        retry.append(index)
+                        continue
+                    if isinstance(answer, TransientError) and attempt < self._max_attempts:
+                        if isinstance(answer, RateLimited):
+                            self.pacer.penalise(service, action)
+                        retry.append(index)
+                        delay = answer
+                        continue
+                results[index] = answer
+            if saw_invalid_ks:
+                self.renew()
+            if delay is not None:
+                self._sleep(self._backoff(attempt, delay))
+            pending = retry
+        return results
+
+    def _run(self, label: str, weight: int, fn: Callable[[Any], T], what: str = "") -> T:
+        from KalturaClient.exceptions import KalturaClientException, KalturaException
+
+        operation = what or label
+        service, _, action = label.partition(".")
+        renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            self.pacer.acquire(service, action, weight)
+            with self._lock:
+                client = self.client
+                try:
+                    result = fn(client)
+                except (KalturaException, KalturaClientException) as exc:
+                    error = self._translate(exc, label)
+                except Exception as exc:  # requests errors the client did not wrap
+                    error = TransientError(self._scrub(f"{label}: {exc}"))
+                else:
+                    self.metrics.kaltura_call(operation, "ok")
+                    return result
+            if isinstance(error, _InvalidKs) and not renewed:
+                # The server's clock decides; renew once and retry at once.
+                self.metrics.kaltura_call(operation, "invalid_ks")
+                renewed = True
+                self.renew()
+                attempt -= 1
+                continue
+            self.metrics.kaltura_call(operation, _outcome(error))
+            if isinstance(error, RateLimited):
+                self.pacer.penalise(service, action)
+            if not isinstance(error, TransientError) or attempt >= self._max_attempts:
+                raise error
+            self._sleep(self._backoff(attempt, error))
+
+    def _backoff(self, attempt: int, error: TransientError) -> float:
+        if error.delay is not None:
+            return error.delay
+        ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)  # jitter: never in lock-step with others
+
+    # -- translation ----------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self._ks, self._secret()):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _translate(self, exc: BaseException, label: str) -> KarchiveError:
+        """Map a KalturaClient failure to karchive's tree (the one place this happens)."""
+        from KalturaClient.exceptions import KalturaClientException, KalturaException
+
+        if isinstance(exc, KalturaException):
+            code = str(exc.code)
+            message = self._scrub(f"{label}: {exc.message} ({code})")
+            if code == "ACTION_BLOCKED":
+                return RateLimited(message)
+            if code == "INVALID_KS":
+                return _InvalidKs(message)
+            if code.endswith("_NOT_FOUND"):
+                return NotFound(message)
+            if code in _CONFLICT_CODES:
+                return Conflict(message)
+            return PermanentError(message)
+        if isinstance(exc, KalturaClientException):
+            message = self._scrub(f"{label}: {exc.message} (client code {exc.code})")
+            if int(exc.code) in _TRANSIENT_CLIENT_CODES:
+                return TransientError(message)
+            return PermanentError(message)
+        return PermanentError(self._scrub(f"{label}: {exc}"))
+
+
+class _InvalidKs(PermanentError):
+    """The server refused the KS: renewed once by the session, permanent if it happens again."""
+
+
+def _outcome(error: KarchiveError) -> str:
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    if isinstance(error, TransientError):
+        return "transient"
+    if isinstance(error, NotFound):
+        return "not_found"
+    return "error"

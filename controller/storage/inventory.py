@@ -1,0 +1,147 @@
+"""The archive inventory: what the bucket holds for each entry, from listings, in O(N/1000) calls.
+
+The observer joins this with the Kaltura walk. One ``ListObjectsV2`` page covers 1,000 keys and,
+with ``OptionalObjectAttributes=["RestoreStatus"]``, says whether a Glacier object is being or has
+been restored (reference/s3-glacier.md) — so no HEAD per object. Both layouts are recognised
+(``policies.layout``): the entry-folder original ``{prefix}{entry_id}/original/{flavor_id}.{ext}``
+and the Princeton tool's bare entry id at the bucket root; when an entry has both, the
+entry-folder copy wins (it records the flavor id). :func:`head_archive` reads one object's
+restore status and metadata for the few decisions that need more than the listing (moto's listing,
+for one, carries no RestoreStatus).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from controller.storage.client import S3Metrics, s3_call
+from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, parse_key
+from policies.observed import ArchiveFacts, RestoreStatus
+
+LIST_PAGE = 1000  # ListObjectsV2's ceiling per call
+COLD_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})  # must be restored before a GET
+
+
+def restore_status(storage_class: str, in_progress: bool | None, expiry: Any) -> RestoreStatus:
+    """Storage class + restore state → RestoreStatus."""
+    if storage_class not in COLD_CLASSES:
+        return RestoreStatus.READABLE
+    if in_progress:
+        return RestoreStatus.THAWING
+    if expiry:
+        return RestoreStatus.THAWED
+    return RestoreStatus.FROZEN
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _pages(
+    client: Any, bucket: str, prefix: str, delimiter: str | None, metrics: S3Metrics | None
+) -> Iterator[dict[str, Any]]:
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {
+            "Bucket": bucket, "Prefix": prefix, "MaxKeys": LIST_PAGE,
+            "OptionalObjectAttributes": ["RestoreStatus"],
+        }  # fmt: skip
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        if token:
+            kwargs["ContinuationToken"] = token
+        page = s3_call(
+            metrics, "ListObjectsV2", lambda kw=kwargs: client.list_objects_v2(**kw), bucket=bucket
+        )
+        yield page
+        if not page.get("IsTruncated"):
+            return
+        token = page.get("NextContinuationToken")
+        if not token:
+            return
+
+
+def _facts(obj: dict[str, Any], layout: str, flavor_id: str | None) -> ArchiveFacts:
+    storage_class = obj.get("StorageClass") or "STANDARD"  # omitted for STANDARD
+    restore = obj.get("RestoreStatus") or {}
+    return ArchiveFacts(
+        key=obj["Key"],
+        size_bytes=int(obj.get("Size", 0)),
+        storage_class=storage_class,
+        restore=restore_status(
+            storage_class, restore.get("IsRestoreInProgress"), restore.get("RestoreExpiryDate")
+        ),
+        layout=layout,
+        etag=str(obj.get("ETag", "")).strip('"'),
+        flavor_id=flavor_id,
+        restore_expiry=_iso(restore.get("RestoreExpiryDate")),
+    )
+
+
+def inventory(
+    client: Any, bucket: str, prefix: str, *, metrics: S3Metrics | None = None
+) -> dict[str, ArchiveFacts]:
+    """entry id → its archive copy of the original flavor, for every entry the bucket holds."""
+    folder: dict[str, tuple[Any, ArchiveFacts]] = {}  # entry id -> (LastModified, facts)
+    legacy: dict[str, ArchiveFacts] = {}
+    # With a prefix: the root one level deep (legacy objects; the prefix folds into one
+    # CommonPrefix), then the prefix. Without: entry folders sit at the root, one listing sees all.
+    listings = [("", "/"), (prefix, None)] if prefix else [("", None)]
+    for list_prefix, delimiter in listings:
+        for page in _pages(client, bucket, list_prefix, delimiter, metrics):
+            for obj in page.get("Contents", ()):
+                parsed = parse_key(obj["Key"], prefix)
+                if parsed is None or parsed.kind is not KeyKind.ORIGINAL:
+                    continue
+                if parsed.layout == LEGACY:
+                    legacy[parsed.entry_id] = _facts(obj, LEGACY, None)
+                    continue
+                # Re-archived after an edit: keep the newest original (write-once keys differ).
+                modified = obj.get("LastModified")
+                held = folder.get(parsed.entry_id)
+                if held is None or (modified is not None and held[0] is not None
+                                    and modified > held[0]):
+                    folder[parsed.entry_id] = (modified, _facts(obj, ENTRY_FOLDER, parsed.asset_id))
+    found = dict(legacy)
+    found.update({entry_id: facts for entry_id, (_, facts) in folder.items()})
+    return found
+
+
+def _parse_restore_header(header: str | None) -> tuple[bool, str | None]:
+    """``ongoing-request="false", expiry-date="..."`` → (in progress, expiry)."""
+    if not header:
+        return False, None
+    in_progress = 'ongoing-request="true"' in header
+    expiry = None
+    if "expiry-date=" in header:
+        expiry = header.split("expiry-date=", 1)[1].strip().strip('"')
+    return in_progress, expiry
+
+
+def head_archive(
+    client: Any, bucket: str, facts: ArchiveFacts, *, metrics: S3Metrics | None = None
+) -> ArchiveFacts:
+    """One HEAD: the copy's current restore status and, from its metadata, flavor id and sha256."""
+    head = s3_call(
+        metrics, "HeadObject", lambda: client.head_object(Bucket=bucket, Key=facts.key),
+        bucket=bucket, key=facts.key,
+    )
+    storage_class = head.get("StorageClass") or "STANDARD"
+    in_progress, expiry = _parse_restore_header(head.get("Restore"))
+    meta = {k.lower().replace("_", "-"): v for k, v in (head.get("Metadata") or {}).items()}
+    flavor_id = facts.flavor_id or meta.get("original-flavor-id") or meta.get("flavor-id")
+    return ArchiveFacts(
+        key=facts.key,
+        size_bytes=int(head.get("ContentLength", facts.size_bytes)),
+        storage_class=storage_class,
+        restore=restore_status(storage_class, in_progress, expiry),
+        layout=facts.layout,
+        etag=str(head.get("ETag", facts.etag)).strip('"'),
+        flavor_id=flavor_id,
+        sha256=meta.get("sha256") or facts.sha256,
+        restore_expiry=expiry,
+    )
