@@ -1,0 +1,383 @@
+"""The write side of the archive bucket: streaming write-once uploads, side files, thaw, presign.
+
+Satisfies ``reconcilers.ports.ArchivePort``. The archive reconciler hands it a byte stream (a
+Kaltura download) and a size; it streams the bytes into an S3 multipart upload with no local file:
+parts are read in order in the caller's thread (where the whole object's SHA-256 is computed) and
+uploaded by a small bounded pool, so memory stays at part size × (parallel parts + 1) whatever the
+video's size. Each part carries its own SHA256 checksum for S3 to validate; the upload completes
+with ``IfNoneMatch="*"`` so a second runner can never clobber a copy (reference/s3-glacier.md:
+boto3's managed transfer does not pass IfNoneMatch, hence the three low-level calls). Any failure
+aborts the multipart upload.
+
+The whole object's SHA-256 is only known once the last byte has streamed, after the object's
+metadata was fixed by CreateMultipartUpload; it is recorded as the object tag ``sha256`` (set
+without copying the object) and in the manifest. Objects small enough for one PUT carry it in
+their metadata as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import math
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from controller.storage.client import S3Metrics, s3_call
+from policies.errors import (
+    Conflict,
+    IntegrityError,
+    KarchiveError,
+    NotFound,
+    PermanentError,
+    TransientError,
+)
+from policies.observed import RestoreStatus
+from reconcilers.ports import ObjectInfo, Readable, UploadResult
+
+MiB = 1 << 20
+DEFAULT_PART_SIZE = 16 * MiB
+MAX_PARTS = 10_000
+_FROZEN_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+
+
+def part_size_for(size: int, configured: int | None = None) -> int:
+    """Part size for an object of ``size`` bytes: the policy's (default 16 MiB) or larger, so
+    the object fits in 10,000 parts; always a whole number of MiB."""
+    wanted = max(configured or DEFAULT_PART_SIZE, math.ceil(size / MAX_PARTS))
+    return math.ceil(wanted / MiB) * MiB
+
+
+def _is_precondition_failed(exc: Exception) -> bool:
+    if not isinstance(exc, ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412
+
+
+def _restore_status(storage_class: str, restore_header: str | None) -> RestoreStatus:
+    if storage_class not in _FROZEN_CLASSES:
+        return RestoreStatus.READABLE
+    if not restore_header:
+        return RestoreStatus.FROZEN
+    if 'ongoing-request="true"' in restore_header:
+        return RestoreStatus.THAWING
+    return RestoreStatus.THAWED
+
+
+def _b64_sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+class S3Archive:
+    """The bucket adapter (ArchivePort). ``parallel_parts`` bounds in-flight parts per upload."""
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        *,
+        parallel_parts: int = 4,
+        metrics: S3Metrics | None = None,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.parallel_parts = max(1, parallel_parts)
+        self._metrics = metrics
+
+    def _call(self, operation: str, key: str | None, fn: Callable[[], Any]) -> Any:
+        """One S3 request through the storage seam; a lost conditional write is a Conflict."""
+        try:
+            return s3_call(self._metrics, operation, fn, bucket=self.bucket, key=key)
+        except KarchiveError as error:
+            cause = error.__cause__
+            if isinstance(cause, Exception) and _is_precondition_failed(cause):
+                raise Conflict(f"{operation} s3://{self.bucket}/{key}: written first by "
+                               "another runner (412)") from cause
+            raise
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            answer = self._call(
+                "head_object", key,
+                lambda: self.client.head_object(Bucket=self.bucket, Key=key),
+            )
+        except NotFound:
+            return None
+        storage_class = answer.get("StorageClass") or "STANDARD"
+        return ObjectInfo(
+            key=key,
+            size_bytes=int(answer["ContentLength"]),
+            etag=str(answer.get("ETag", "")).strip('"'),
+            storage_class=storage_class,
+            restore=_restore_status(storage_class, answer.get("Restore")),
+            metadata=dict(answer.get("Metadata") or {}),
+            last_modified=str(answer.get("LastModified", "")),
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        answer = self._call(
+            "get_object", key, lambda: self.client.get_object(Bucket=self.bucket, Key=key)
+        )
+        return self._call("get_object", key, lambda: answer["Body"].read())
+
+    def open_read(self, key: str) -> Readable:
+        answer = self._call(
+            "get_object", key, lambda: self.client.get_object(Bucket=self.bucket, Key=key)
+        )
+        return answer["Body"]  # type: ignore[no-any-return]
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = iter(paginator.paginate(Bucket=self.bucket, Prefix=prefix))
+        while True:
+            page = self._call("list_objects_v2", None, lambda: next(pages, None))
+            if page is None:
+                return
+            for item in page.get("Contents", ()):
+                yield item["Key"]
+
+    def get_sha256(self, key: str) -> str | None:
+        """The whole object's SHA-256 as recorded at upload (metadata, else the object tag)."""
+        info = self.head(key)
+        if info is None:
+            raise NotFound(f"{key} is not in bucket {self.bucket}")
+        if info.metadata.get("sha256"):
+            return info.metadata["sha256"]
+        try:
+            answer = self._call(
+                "get_object_tagging", key,
+                lambda: self.client.get_object_tagging(Bucket=self.bucket, Key=key),
+            )
+        except PermanentError:
+            # moto refuses GetObjectTagging on GLACIER objects (InvalidObjectState); the
+            # manifest holds the same value, so the caller falls back to it.
+            return None
+        for tag in answer.get("TagSet", ()):
+            if tag.get("Key") == "sha256":
+                return str(tag.get("Value"))
+        return None
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def set_sha256(self, key: str, sha256: str) -> None:
+        self._call(
+            "put_object_tagging", key,
+            lambda: self.client.put_object_tagging(
+                Bucket=self.bucket, Key=key,
+                Tagging={"TagSet": [{"Key": "sha256", "Value": sha256}]},
+            ),
+        )
+
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> str:
+        """A small object (manifest, thumbnail, caption): overwritable, checksummed."""
+        answer = self._call(
+            "put_object", key,
+            lambda: self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                Metadata=dict(metadata or {}), ChecksumSHA256=_b64_sha256(data),
+            ),
+        )
+        return str(answer.get("ETag", "")).strip('"')
+
+    def upload_stream(
+        self,
+        key: str,
+        source: Readable,
+        size: int,
+        *,
+        metadata: Mapping[str, str],
+        storage_class: str,
+        part_size: int | None = None,
+    ) -> UploadResult:
+        """Stream exactly ``size`` bytes of ``source`` to ``key``, write-once.
+
+        Returns the SHA-256 of the bytes streamed. A key that already holds a copy (412 on
+        completion) is accepted only if its metadata names the same flavor and size: then
+        ``written_by_us`` is False; otherwise Conflict.
+        """
+        part = part_size_for(size, part_size)
+        if size <= part:
+            return self._put_once(key, source, size, metadata, storage_class)
+        created = self._call(
+            "create_multipart_upload", key,
+            lambda: self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, Metadata=dict(metadata),
+                StorageClass=storage_class, ChecksumAlgorithm="SHA256",
+                ContentType="application/octet-stream",
+            ),
+        )
+        upload_id = created["UploadId"]
+        try:
+            sha, parts = self._stream_parts(key, upload_id, source, size, part)
+            return self._complete(key, upload_id, parts, size, sha, metadata)
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+
+    def _read_exact(self, source: Readable, n: int) -> bytes:
+        data = source.read(n)
+        if len(data) != n:
+            raise IntegrityError(f"source ended after {len(data)} of {n} bytes of a part")
+        return data
+
+    def _put_once(
+        self, key: str, source: Readable, size: int, metadata: Mapping[str, str],
+        storage_class: str,
+    ) -> UploadResult:
+        data = self._read_exact(source, size) if size else b""
+        sha = hashlib.sha256(data).hexdigest()
+        try:
+            answer = self._call(
+                "put_object", key,
+                lambda: self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*",
+                    Metadata={**metadata, "sha256": sha}, StorageClass=storage_class,
+                    ChecksumSHA256=_b64_sha256(data), ContentType="application/octet-stream",
+                ),
+            )
+        except Conflict:
+            return self._accept_existing(key, size, sha, metadata, parts=1)
+        return UploadResult(key, size, sha, str(answer.get("ETag", "")).strip('"'), 1, True)
+
+    def _stream_parts(
+        self, key: str, upload_id: str, source: Readable, size: int, part: int
+    ) -> tuple[str, list[dict[str, Any]]]:
+        whole = hashlib.sha256()
+        slots = threading.BoundedSemaphore(self.parallel_parts)
+        futures: list[Future[dict[str, Any]]] = []
+        failed = threading.Event()
+
+        def upload(number: int, data: bytes) -> dict[str, Any]:
+            try:
+                if failed.is_set():
+                    raise TransientError("upload abandoned after another part failed")
+                checksum = _b64_sha256(data)
+                answer = self._call(
+                    "upload_part", key,
+                    lambda: self.client.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                        Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,
+                    ),
+                )
+                return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum}
+            except BaseException:
+                failed.set()
+                raise
+            finally:
+                slots.release()
+
+        with ThreadPoolExecutor(self.parallel_parts, thread_name_prefix="part") as pool:
+            try:
+                offset, number = 0, 1
+                while offset < size:
+                    n = min(part, size - offset)
+                    data = self._read_exact(source, n)
+                    whole.update(data)
+                    slots.acquire()  # at most parallel_parts parts in memory besides this one
+                    if failed.is_set():
+                        slots.release()
+                        break
+                    futures.append(pool.submit(upload, number, data))
+                    del data
+                    offset += n
+                    number += 1
+            except BaseException:
+                failed.set()
+                raise
+            parts = [future.result() for future in futures]
+        return whole.hexdigest(), parts
+
+    def _complete(
+        self, key: str, upload_id: str, parts: list[dict[str, Any]], size: int, sha: str,
+        metadata: Mapping[str, str],
+    ) -> UploadResult:
+        try:
+            answer = self._call(
+                "complete_multipart_upload", key,
+                lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
+                    MultipartUpload={"Parts": parts},
+                ),
+            )
+        except Conflict:
+            self._abort(key, upload_id)
+            return self._accept_existing(key, size, sha, metadata, parts=len(parts))
+        self.set_sha256(key, sha)
+        etag = str(answer.get("ETag", "")).strip('"')
+        return UploadResult(key, size, sha, etag, len(parts), True)
+
+    def _accept_existing(
+        self, key: str, size: int, sha: str, metadata: Mapping[str, str], *, parts: int
+    ) -> UploadResult:
+        """Another runner wrote ``key`` first: keep its copy only if it is the same flavor."""
+        info = self.head(key)
+        if (
+            info is None
+            or info.size_bytes != size
+            or info.metadata.get("flavor-id") != metadata.get("flavor-id")
+        ):
+            raise Conflict(
+                f"{key} was written by another runner with different content; "
+                "inspect it before archiving this entry again"
+            )
+        recorded = info.metadata.get("sha256")
+        if recorded and recorded != sha:
+            raise IntegrityError(f"{key} holds sha256 {recorded}, the flavor streams {sha}")
+        return UploadResult(key, size, sha, info.etag, parts, False)
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        # A stale upload left behind is swept by abort_stale_uploads on the next pass.
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def abort_stale_uploads(self, key: str) -> int:
+        """Abort unfinished multipart uploads of exactly ``key`` (left by a killed run)."""
+        answer = self._call(
+            "list_multipart_uploads", key,
+            lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key),
+        )
+        aborted = 0
+        for upload in answer.get("Uploads", ()):
+            if upload.get("Key") == key:
+                self._abort(key, upload["UploadId"])
+                aborted += 1
+        return aborted
+
+    def request_restore(self, key: str, *, days: int, tier: str) -> str:
+        """Ask for a thaw: "requested" (202), "restored" (200: extended) or "in-progress" (409)."""
+        try:
+            answer = self._call(
+                "restore_object", key,
+                lambda: self.client.restore_object(
+                    Bucket=self.bucket, Key=key,
+                    RestoreRequest={"Days": days, "GlacierJobParameters": {"Tier": tier}},
+                ),
+            )
+        except KarchiveError as error:
+            cause = error.__cause__
+            if (
+                isinstance(cause, ClientError)
+                and cause.response.get("Error", {}).get("Code") == "RestoreAlreadyInProgress"
+            ):
+                return "in-progress"
+            raise
+        status = int(answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 202))
+        return "restored" if status == 200 else "requested"
+
+    def presign_get(self, key: str, expires: int) -> str:
+        return str(
+            self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+            )
+        )

@@ -1,0 +1,250 @@
+"""The ports: what reconcilers need from the outside world, as Protocols and plain values.
+
+Reconcilers sit between the controller and the pure core and may import only ``policies``; the
+controller's adapters (``controller/kaltura/write.py``, ``controller/storage/writer.py``,
+``controller/transfer.py``, ``controller/journal.py``, ``controller/metrics.py``) satisfy these
+Protocols structurally. Tests of the reconcilers run them against the real adapters over HTTP;
+the values here are what crosses the seam.
+
+Every method raises the error tree of ``policies.errors`` and nothing else: ``NotFound`` for an
+absent object, ``TransientError`` for a failure worth retrying, ``PermanentError`` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from policies.observed import FlavorFacts, RestoreStatus
+
+
+class AssetKind(StrEnum):
+    """The side assets an archive keeps beside the original (names match policies.layout)."""
+
+    THUMB = "thumbs"
+    CAPTION = "captions"
+    ATTACHMENT = "attachments"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRef:
+    """A thumbnail, caption or attachment of an entry, with what the manifest records of it."""
+
+    kind: AssetKind
+    asset_id: str
+    ext: str
+    size_bytes: int = 0
+    is_default: bool = False  # thumbnails: the entry's default thumbnail
+    label: str = ""  # caption language/label, attachment title or filename
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDetails:
+    """One entry as Kaltura reports it now: what the manifest and the preconditions read."""
+
+    entry_id: str
+    partner_id: int
+    name: str
+    description: str
+    user_id: str
+    creator_id: str
+    tags: frozenset[str]
+    categories: str
+    category_ids: str
+    status: int
+    created_at: int
+    updated_at: int
+    last_played_at: int | None
+    plays: int
+    duration: int
+    media_type: int
+    reference_id: str
+    # 0 NONE, 1 APPROVED_BUT_NOT_READY, 2 READY_BUT_NOT_APPROVED, 3 NOT_READY..., 4 FAILED
+    replacement_status: int
+    replacing_entry_id: str | None
+    flavors: tuple[FlavorFacts, ...] = ()
+
+    @property
+    def original(self) -> FlavorFacts | None:
+        for flavor in self.flavors:
+            if flavor.is_original:
+                return flavor
+        return None
+
+    @property
+    def replacing(self) -> bool:
+        """A replacement is in flight (its temp entry exists and has not been swapped in)."""
+        return bool(self.replacing_entry_id) or self.replacement_status in (1, 2, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One archive object as HEAD shows it."""
+
+    key: str
+    size_bytes: int
+    etag: str
+    storage_class: str
+    restore: RestoreStatus
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    last_modified: str = ""
+
+    @property
+    def readable(self) -> bool:
+        return self.restore in (RestoreStatus.READABLE, RestoreStatus.THAWED)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    """A completed write-once upload: its sha256 (of the bytes streamed, in order) and etag."""
+
+    key: str
+    size_bytes: int
+    sha256: str
+    etag: str
+    parts: int
+    written_by_us: bool  # False: another runner completed the same key first (412), and it matched
+
+
+class Readable(Protocol):
+    """A byte source read front to back (an HTTP range reader, an S3 body)."""
+
+    def read(self, size: int = -1) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class KalturaPort(Protocol):
+    """Kaltura reads a reconciler needs now (fresh, never the plan's snapshot) and its mutations."""
+
+    def entry(self, entry_id: str) -> EntryDetails: ...
+
+    def flavor_url(self, flavor_id: str) -> str: ...
+
+    def assets(self, entry_id: str) -> tuple[AssetRef, ...]: ...
+
+    def asset_url(self, asset: AssetRef) -> str: ...
+
+    def add_tags(self, entry_id: str, tags: frozenset[str]) -> frozenset[str]: ...
+
+    def remove_tags(self, entry_id: str, tags: frozenset[str]) -> frozenset[str]: ...
+
+    def update_content_from_url(self, entry_id: str, url: str) -> EntryDetails: ...
+
+    def update_content_from_upload(
+        self, entry_id: str, source: Readable, size: int, file_name: str
+    ) -> EntryDetails: ...
+
+    def set_default_thumb_from_url(self, entry_id: str, url: str) -> str: ...
+
+    def set_default_thumb_from_bytes(self, entry_id: str, data: bytes, file_name: str) -> str: ...
+
+
+@runtime_checkable
+class ArchivePort(Protocol):
+    """The bucket: write-once streaming uploads, small objects, thaw and presigned reads."""
+
+    bucket: str
+
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    def upload_stream(
+        self,
+        key: str,
+        source: Readable,
+        size: int,
+        *,
+        metadata: Mapping[str, str],
+        storage_class: str,
+        part_size: int | None = None,
+    ) -> UploadResult: ...
+
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> str: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def set_sha256(self, key: str, sha256: str) -> None: ...
+
+    def get_sha256(self, key: str) -> str | None: ...
+
+    def open_read(self, key: str) -> Readable: ...
+
+    def list_keys(self, prefix: str) -> Iterator[str]: ...
+
+    def abort_stale_uploads(self, key: str) -> int: ...
+
+    def request_restore(self, key: str, *, days: int, tier: str) -> str: ...
+
+    def presign_get(self, key: str, expires: int) -> str: ...
+
+
+class SourcePort(Protocol):
+    """Opens a download URL as a resumable stream of exactly ``size`` bytes."""
+
+    def open(self, url: str, size: int) -> Readable: ...
+
+
+class JournalPort(Protocol):
+    """The step journal: intent before a side effect, its result after (design.md invariant 4)."""
+
+    def record(
+        self,
+        entry_id: str,
+        action: str,
+        step: str,
+        *,
+        result: str,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    def pending(self, entry_id: str) -> Mapping[str, Any] | None: ...
+
+
+class MetricsPort(Protocol):
+    """The slice of controller.metrics.Metrics that reconcilers and the executor call."""
+
+    def transition(self, action: str, result: str) -> None: ...
+
+    def bytes_archived(self, n: int) -> None: ...
+
+    def bytes_restored(self, n: int) -> None: ...
+
+    def error(self, reason: str) -> None: ...
+
+
+class NullMetrics:
+    """Metrics that go nowhere: the default outside the daemon (and until one is passed)."""
+
+    def transition(self, action: str, result: str) -> None:
+        pass
+
+    def bytes_archived(self, n: int) -> None:
+        pass
+
+    def bytes_restored(self, n: int) -> None:
+        pass
+
+    def error(self, reason: str) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        # The daemon's Metrics has more methods (copy_duration, thaws...): accept them all.
+        return lambda *args, **kwargs: None
+
+
+class NullJournal:
+    """A journal that keeps nothing (unit tests of pure helpers)."""
+
+    def record(self, entry_id: str, action: str, step: str, **kwargs: Any) -> None:
+        pass
+
+    def pending(self, entry_id: str) -> Mapping[str, Any] | None:
+        return None
