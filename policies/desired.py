@@ -1,0 +1,66 @@
+"""Desired state: what the policy wants for one entry.
+
+The second step of the pure core, after the adapters' observation and beside
+``policies.state`` (what the entry is): exemptions first, then the rules in order (first match
+wins), then ``restore_on_play``. The planner diffs this decision against the observed state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policies.observed import TAG_REPLACED, ObservedEntry
+from policies.schema import DesiredState, Policy
+from policies.selectors import in_categories, matches
+
+EXEMPT = "exempt"  # the Decision.rule of an exempt entry
+NO_RULE = ""  # no rule matched
+RESTORE_ON_PLAY = "restore_on_play"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The desired state of one entry and the rule (or reason) that decided it."""
+
+    state: DesiredState
+    rule: str
+
+    @property
+    def managed(self) -> bool:
+        return self.state is not DesiredState.UNMANAGED
+
+
+def is_exempt(entry: ObservedEntry, policy: Policy) -> bool:
+    """An exemption tag or category: the entry is left alone whatever the rules say."""
+    exempt = policy.exemptions
+    if not {tag.lower() for tag in entry.tags}.isdisjoint(exempt.tags):
+        return True
+    return bool(exempt.categories) and in_categories(entry, exempt.categories)
+
+
+def played_since_swap(entry: ObservedEntry) -> bool:
+    """A placeholder someone played after it was swapped in.
+
+    The swap created the placeholder's original flavor, so a lastPlayedAt later than that flavor's
+    updatedAt is a play of the placeholder: the viewer wanted the real video.
+    """
+    original = entry.original
+    if TAG_REPLACED not in entry.tags or original is None or entry.last_played_at is None:
+        return False
+    return entry.last_played_at > original.updated_at
+
+
+def desired_state(entry: ObservedEntry, policy: Policy, now: int) -> Decision:
+    """The policy's verdict for ``entry`` at ``now``."""
+    # An exempt entry is never touched, not even brought back: the exemption is the owner's word.
+    if is_exempt(entry, policy):
+        return Decision(DesiredState.UNMANAGED, EXEMPT)
+    decision = Decision(DesiredState.UNMANAGED, NO_RULE)
+    for rule in policy.rules:
+        if matches(rule.match, entry, now):
+            decision = Decision(rule.state, rule.name)
+            break
+    # A played placeholder comes back whatever rule matched: someone wants to watch it.
+    if policy.restore_on_play and played_since_swap(entry):
+        return Decision(DesiredState.ARCHIVED, RESTORE_ON_PLAY)
+    return decision

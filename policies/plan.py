@@ -1,0 +1,378 @@
+"""The pure diff: observed entries + policy → Plan, the list of transitions `apply` executes.
+
+The last step of the pure core: for each entry ``policies.state`` says what it is and
+``policies.desired`` what the policy wants; :func:`diff` emits one :class:`PlanItem` per entry
+that needs a change, with the steps the reconcilers will run and a fingerprint of the facts the
+item depends on, so ``karchive apply PLAN_FILE`` refuses items whose entry changed since. Entries
+that break an invariant become ``unhealthy`` items (reported, never executed); entries waiting on
+a thaw or on Kaltura's conversion become ``wait`` items. The plan renders itself terraform-like
+(``karchive plan``), sums itself up in one line, and round-trips through a versioned JSON file
+(``--out FILE`` / ``apply PLAN_FILE``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from policies.desired import RESTORE_ON_PLAY, Decision, desired_state
+from policies.durations import format_size
+from policies.observed import TAG_ARCHIVED, TAG_REPLACED, ObservedEntry, RestoreStatus
+from policies.schema import DesiredState, Policy
+from policies.state import Observation, ObservedState, classify
+
+
+class Action(StrEnum):
+    ARCHIVE = "archive"
+    REPLACE = "replace"  # archive first where needed, then swap in the placeholder
+    THAW = "thaw"  # request a Glacier restore of the copy
+    RESTORE = "restore"  # pull a readable copy back into Kaltura
+    REPAIR = "repair"  # safe tag fixes only
+    DELETE = "delete"  # archive fully, then delete the entry
+    UNHEALTHY = "unhealthy"  # reported, never executed
+    WAIT = "wait"  # a thaw or a replacement is under way: nothing to do yet
+
+    @property
+    def executable(self) -> bool:
+        return self not in (Action.UNHEALTHY, Action.WAIT)
+
+
+# Order of items in a plan (and of counts in its summary): the safest first.
+ACTION_ORDER = (Action.REPAIR, Action.ARCHIVE, Action.REPLACE, Action.THAW, Action.RESTORE,
+                Action.DELETE, Action.UNHEALTHY, Action.WAIT)
+
+# Step names, in the order a reconciler runs them.
+ARCHIVE_STEPS = ("upload", "verify", "tag")
+REPLACE_STEPS = ("verify", "replace", "tag_replaced")
+THAW_STEPS = ("thaw",)
+RESTORE_STEPS = ("restore", "untag_replaced")
+REPAIR_STEPS = ("retag",)
+DELETE_STEPS = ("verify", "delete")
+
+WAIT_THAW = "waiting for the thaw to finish"
+WAIT_KALTURA = "waiting for Kaltura to finish a replacement"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItem:
+    """One entry's transition: what is, what should be, how, and why."""
+
+    entry_id: str
+    action: Action
+    from_state: ObservedState
+    to_state: DesiredState
+    steps: tuple[str, ...]
+    rule: str
+    bytes: int
+    reason: str
+    fingerprint: str
+    add_tags: tuple[str, ...] = ()  # repair only
+    remove_tags: tuple[str, ...] = ()  # repair only
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every change one cycle would make, in execution order, plus what was reported."""
+
+    items: tuple[PlanItem, ...]
+    planned_at: int  # the instant the policy was evaluated at (unix seconds)
+    observed_count: int  # entries observed, for the apply guard on the share replaced
+
+    @property
+    def changes(self) -> tuple[PlanItem, ...]:
+        """The items ``apply`` executes."""
+        return tuple(item for item in self.items if item.action.executable)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(item.action.executable for item in self.items)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for item in self.items if item.action is action)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(item.bytes for item in self.changes)
+
+    def summary(self) -> str:
+        """``Plan: 12 to archive, 3 to replace, 1 to restore.`` (thaw, repair and delete counts
+        when not zero), or ``No changes.``; then ``2 unhealthy, 1 waiting.`` when not zero."""
+        if self.has_changes:
+            counts = [f"{self.count(a)} to {a.value}"
+                      for a in (Action.ARCHIVE, Action.REPLACE, Action.RESTORE)]
+            counts += [f"{self.count(a)} to {a.value}"
+                       for a in (Action.THAW, Action.REPAIR, Action.DELETE) if self.count(a)]
+            text = f"Plan: {', '.join(counts)}."
+        else:
+            text = "No changes."
+        unhealthy, waiting = self.count(Action.UNHEALTHY), self.count(Action.WAIT)
+        reported = [f"{unhealthy} unhealthy"] if unhealthy else []
+        reported += [f"{waiting} waiting"] if waiting else []
+        return f"{text} {', '.join(reported)}." if reported else text
+
+    def render(self, color: bool = False) -> str:
+        """Terraform-like lines, one per item, then the summary. ``color``: ANSI colours
+        (deletions red), for a terminal only."""
+        lines = [_render_item(item, color) for item in self.items]
+        if lines:
+            lines.append("")
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        """The plan file. Format (``format_version`` 1)::
+
+            {"format_version": 1,
+             "planned_at": <unix seconds the policy was evaluated at>,
+             "observed_count": <entries observed>,
+             "summary": "<the summary line, for people>",
+             "items": [{"entry_id": "0_abc12345",
+                        "action": "archive|replace|thaw|restore|repair|delete|unhealthy|wait",
+                        "from_state": "original|archived|placeholder|restoring|unhealthy",
+                        "to_state": "unmanaged|archived|placeholder|deleted",
+                        "steps": ["upload", "verify", "tag"],
+                        "rule": "<rule name, 'exempt', 'restore_on_play' or ''>",
+                        "bytes": <bytes to copy or restore>,
+                        "reason": "<why, one line>",
+                        "fingerprint": "<sha256 hex of the observed facts>",
+                        "add_tags": [...], "remove_tags": [...]}]}
+
+        Readers refuse another ``format_version``; unknown keys are refused too.
+        """
+        document = {
+            "format_version": FORMAT_VERSION,
+            "planned_at": self.planned_at,
+            "observed_count": self.observed_count,
+            "summary": self.summary(),
+            "items": [
+                {
+                    "entry_id": item.entry_id,
+                    "action": item.action.value,
+                    "from_state": item.from_state.value,
+                    "to_state": item.to_state.value,
+                    "steps": list(item.steps),
+                    "rule": item.rule,
+                    "bytes": item.bytes,
+                    "reason": item.reason,
+                    "fingerprint": item.fingerprint,
+                    "add_tags": list(item.add_tags),
+                    "remove_tags": list(item.remove_tags),
+                }
+                for item in self.items
+            ],
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """Read a plan file written by :meth:`to_json`; :class:`PlanFormatError` otherwise."""
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PlanFormatError(f"not a plan file: invalid JSON at line {exc.lineno}; write "
+                                  "it with 'karchive plan --out FILE'") from None
+        if not isinstance(document, dict):
+            raise PlanFormatError("not a plan file: expected a JSON object; write it with "
+                                  "'karchive plan --out FILE'")
+        version = document.get("format_version")
+        if version != FORMAT_VERSION:
+            raise PlanFormatError(f"plan format_version {version!r} is not supported (this "
+                                  f"karchive reads {FORMAT_VERSION}); plan again")
+        try:
+            items = tuple(_item_from_json(raw) for raw in document["items"])
+            return cls(items, int(document["planned_at"]), int(document["observed_count"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlanFormatError(f"damaged plan file ({exc!s}); plan again") from None
+
+
+FORMAT_VERSION = 1
+
+_SYMBOLS = {
+    Action.ARCHIVE: "+", Action.REPLACE: "~", Action.RESTORE: "←", Action.THAW: "*",
+    Action.REPAIR: "#", Action.DELETE: "-", Action.UNHEALTHY: "!", Action.WAIT: ".",
+}  # fmt: skip
+_COLOURS = {
+    Action.ARCHIVE: "32", Action.REPLACE: "33", Action.RESTORE: "36", Action.THAW: "36",
+    Action.REPAIR: "34", Action.DELETE: "1;31", Action.UNHEALTHY: "35", Action.WAIT: "2",
+}  # fmt: skip
+_ITEM_KEYS = frozenset(PlanItem.__slots__)  # type: ignore[attr-defined]
+
+
+class PlanFormatError(ValueError):
+    """A plan file that cannot be read; ``str()`` is one line with the fix."""
+
+
+def _render_item(item: PlanItem, color: bool) -> str:
+    head = f"{_SYMBOLS[item.action]} {item.action.value} {item.entry_id}"
+    if item.action in (Action.UNHEALTHY, Action.WAIT, Action.REPAIR):
+        line = f"{head}: {item.reason}"
+        line += f" (rule: {item.rule})" if item.rule and item.action is not Action.UNHEALTHY else ""
+    else:
+        details = [f"rule: {item.rule}"] if item.rule else []
+        if item.bytes:
+            details.append(format_size(item.bytes))
+        line = f"{head} ({', '.join(details)})" if details else head
+    return f"\x1b[{_COLOURS[item.action]}m{line}\x1b[0m" if color else line
+
+
+def _item_from_json(raw: dict[str, object]) -> PlanItem:
+    unknown = set(raw) - _ITEM_KEYS
+    if unknown:
+        raise ValueError(f"unknown item keys {sorted(unknown)}")
+    return PlanItem(
+        entry_id=str(raw["entry_id"]),
+        action=Action(raw["action"]),
+        from_state=ObservedState(raw["from_state"]),
+        to_state=DesiredState(raw["to_state"]),
+        steps=tuple(str(s) for s in raw["steps"]),  # type: ignore[attr-defined]
+        rule=str(raw["rule"]),
+        bytes=int(raw["bytes"]),  # type: ignore[call-overload]
+        reason=str(raw["reason"]),
+        fingerprint=str(raw["fingerprint"]),
+        add_tags=tuple(str(t) for t in raw.get("add_tags", ())),  # type: ignore[attr-defined]
+        remove_tags=tuple(str(t) for t in raw.get("remove_tags", ())),  # type: ignore[attr-defined]
+    )
+
+
+def fingerprint(entry: ObservedEntry) -> str:
+    """sha256 (hex) of exactly the observed facts a transition depends on: tags, status,
+    updatedAt, the original flavor, the archive copy, the replacement status. A saved plan's
+    item whose entry no longer has this fingerprint is stale."""
+    original = entry.original
+    copy = entry.archive
+    facts = {
+        "entry_id": entry.entry_id,
+        "tags": sorted(entry.tags),
+        "status": entry.status,
+        "updated_at": entry.updated_at,
+        "original": None if original is None else
+        [original.flavor_id, original.size_bytes, original.status],
+        "archive": None if copy is None else
+        [copy.key, copy.size_bytes, copy.etag, copy.restore.value],
+        "replacement_status": entry.replacement_status,
+    }
+    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def diff(
+    entries: Iterable[ObservedEntry],
+    policy: Policy,
+    now: int,
+    placeholder_size: int | None = None,
+) -> Plan:
+    """The plan that takes every entry from its observed state to its desired one."""
+    items: list[PlanItem] = []
+    observed = 0
+    for entry in entries:
+        observed += 1
+        item = plan_entry(entry, policy, now, placeholder_size)
+        if item is not None:
+            items.append(item)
+    rank = {action: index for index, action in enumerate(ACTION_ORDER)}
+    items.sort(key=lambda item: (rank[item.action], item.entry_id))
+    return Plan(tuple(items), now, observed)
+
+
+def plan_entry(
+    entry: ObservedEntry, policy: Policy, now: int, placeholder_size: int | None = None
+) -> PlanItem | None:
+    """The item for one entry, or ``None`` when it is where the policy wants it."""
+    observation = classify(entry, placeholder_size)
+    decision = desired_state(entry, policy, now)
+    found = _transition(entry, observation, decision)
+    if found is None:
+        return None
+    action, steps, size, reason = found
+    repair = observation.repair if action is Action.REPAIR else None
+    return PlanItem(
+        entry_id=entry.entry_id,
+        action=action,
+        from_state=observation.state,
+        to_state=decision.state,
+        steps=steps,
+        rule=decision.rule,
+        bytes=size,
+        reason=reason,
+        fingerprint=fingerprint(entry),
+        add_tags=tuple(sorted(repair.add)) if repair else (),
+        remove_tags=tuple(sorted(repair.remove)) if repair else (),
+    )
+
+
+_Found = tuple[Action, tuple[str, ...], int, str]
+
+
+def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _Found | None:
+    """The early-return ladder from (observed, desired) to an action."""
+    state, want = obs.state, decision.state
+    original_size = entry.original.size_bytes if entry.original is not None else 0
+    copy_size = entry.archive.size_bytes if entry.archive is not None else 0
+    # Broken invariants are reported where karchive manages or has touched the entry.
+    if state is ObservedState.UNHEALTHY:
+        touched = bool({TAG_ARCHIVED, TAG_REPLACED} & entry.tags) or entry.archive is not None
+        return (Action.UNHEALTHY, (), 0, obs.reason) if decision.managed or touched else None
+    # Unmanaged: observe only, even a placeholder stays as it is.
+    if not decision.managed:
+        return None
+    # Kaltura is converting a replacement of ours: let it finish.
+    if state is ObservedState.RESTORING:
+        return Action.WAIT, (), 0, f"{obs.reason}: {WAIT_KALTURA}"
+    # A pending tag fix comes first: the other transitions start from truthful tags.
+    # (A stale archived_to_s3 tag needs no fix of its own: the archive below re-tags.)
+    if obs.repair is not None and not (state is ObservedState.ORIGINAL and not obs.archive_current):
+        return Action.REPAIR, REPAIR_STEPS, 0, obs.repair.reason
+    if want is DesiredState.DELETED:
+        return _to_deleted(obs, original_size)
+    if state is ObservedState.ORIGINAL:
+        if want is DesiredState.ARCHIVED:
+            return Action.ARCHIVE, ARCHIVE_STEPS, original_size, obs.reason
+        # To placeholder: archive then replace in one item, counted as a replace.
+        return (Action.REPLACE, ARCHIVE_STEPS + REPLACE_STEPS[1:], original_size,
+                f"{obs.reason}; archive, then replace")
+    if state is ObservedState.ARCHIVED:
+        if want is DesiredState.PLACEHOLDER and obs.archive_current:
+            return Action.REPLACE, REPLACE_STEPS, 0, "archived; replace with the placeholder"
+        return None
+    # Placeholder.
+    if want is DesiredState.PLACEHOLDER:
+        return None
+    return _to_archived_from_placeholder(entry, copy_size, decision)
+
+
+def _to_archived_from_placeholder(
+    entry: ObservedEntry, copy_size: int, decision: Decision
+) -> _Found | None:
+    assert entry.archive is not None  # a placeholder always has its copy (state.classify)
+    why = "played since replaced" if decision.rule == RESTORE_ON_PLAY else "policy wants it back"
+    restore = entry.archive.restore
+    # A frozen copy must be thawed before anything can read it.
+    if restore is RestoreStatus.FROZEN:
+        return Action.THAW, THAW_STEPS, copy_size, f"{why}; thaw the archive copy"
+    # The thaw was requested: S3 takes hours; report, do nothing.
+    if restore is RestoreStatus.THAWING:
+        return Action.WAIT, (), 0, f"{why}; {WAIT_THAW}"
+    # Readable (a warm class, or thawed): bring the content back.
+    return Action.RESTORE, RESTORE_STEPS, copy_size, f"{why}; restore from the archive copy"
+
+
+def _to_deleted(obs: Observation, original_size: int) -> _Found | None:
+    # Everything is archived (and verified) before the entry is deleted.
+    if obs.state is ObservedState.ORIGINAL:
+        return (Action.DELETE, ARCHIVE_STEPS + ("delete",), original_size,
+                f"{obs.reason}; archive, then delete")
+    return Action.DELETE, DELETE_STEPS, 0, f"{obs.state.value}; verify the archive, then delete"
+
+
+def stale_items(saved: Plan, fresh: Plan) -> tuple[PlanItem, ...]:
+    """The executable items of ``saved`` that ``fresh`` (planned from a new observation) does
+    not repeat with the same action and fingerprint: their entries changed, so applying them
+    would act on facts that are no longer true."""
+    current = {(item.entry_id, item.action): item.fingerprint for item in fresh.changes}
+    return tuple(
+        item for item in saved.changes
+        if current.get((item.entry_id, item.action)) != item.fingerprint
+    )
