@@ -298,6 +298,16 @@ class Directory:
                 self._describe(exc, f"bind as {settings.bind_dn or 'anonymous'} refused")
                 + ": check directory.bind_dn and the password"
             ) from exc
+        except ldap_exc.LDAPSocketOpenError as exc:
+            # ldap3 folds ssl errors into the text of LDAPSocketOpenError (strategy/base.py,
+            # "socket ssl wrapping error: ..."), so the text is all there is to tell a
+            # certificate the trust store rejects — which no retry fixes — from a closed port.
+            if "certificate" in str(exc).lower():
+                raise DirectoryPermanentError(
+                    self._describe(exc, "presented a certificate that is not trusted")
+                    + ": set directory.ca_file to the CA that signed it"
+                ) from exc
+            raise DirectoryTransientError(self._describe(exc, "unreachable")) from exc
         except (ldap_exc.LDAPCommunicationError, ldap_exc.LDAPResponseTimeoutError) as exc:
             raise DirectoryTransientError(self._describe(exc, "unreachable")) from exc
         except ldap_exc.LDAPException as exc:

@@ -102,16 +102,20 @@ def _line(name: str, value: str) -> str:
 class Slapd:
     """A slapd in a temporary directory. Use as a context manager, or start() / stop()."""
 
-    def __init__(self, people: Iterable[Person], *, workdir: Path | None = None) -> None:
+    def __init__(
+        self, people: Iterable[Person], *, workdir: Path | None = None, tls: bool = False
+    ) -> None:
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="karchive-slapd-"))
         self.port = 0
+        self.tls = tls
+        self.ca_file = self.dir / "cert.pem"  # self-signed: the certificate is its own CA
         self._proc: subprocess.Popen[bytes] | None = None
         self._configure(people)
 
     @property
     def url(self) -> str:
-        return f"ldap://127.0.0.1:{self.port}"
+        return f"{'ldaps' if self.tls else 'ldap'}://127.0.0.1:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -129,6 +133,7 @@ class Slapd:
         conf += [
             f"pidfile {self.dir / 'slapd.pid'}",
             f"argsfile {self.dir / 'slapd.args'}",
+            *(self._tls_conf() if self.tls else []),
             f"modulepath {MODULE_DIR}",
             "moduleload back_mdb",
             "database mdb",
@@ -148,6 +153,15 @@ class Slapd:
         # -q: quick mode, fewer consistency checks; fine for a database built from scratch.
         _run([SLAPADD, "-q", "-f", str(self.conf), "-l", str(ldif)])
 
+    def _tls_conf(self) -> list[str]:
+        key = self.dir / "key.pem"
+        _run([
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", str(key), "-out", str(self.ca_file), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ])
+        return [f"TLSCertificateFile {self.ca_file}", f"TLSCertificateKeyFile {key}"]
+
     def start(self) -> None:
         """Start on the previous port (a restart) or on a free one (first start)."""
         if self.running:
@@ -158,7 +172,8 @@ class Slapd:
             log = open(self.dir / "slapd.log", "ab")  # noqa: SIM115 - lives as long as the process
             # -d 0: stay in the foreground (no fork) so the process is ours to stop; no debug.
             proc = subprocess.Popen(
-                [SLAPD, "-f", str(self.conf), "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
+                [SLAPD, "-f", str(self.conf), "-h", f"{self.url.split(':')[0]}://127.0.0.1:{port}/",
+                 "-d", "0"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
