@@ -21,7 +21,7 @@ class Content(Protocol):
     def read(self, offset: int, length: int) -> bytes: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per flavor: a million in a 200k catalogue
 class SeededContent:
     """Deterministic pseudo-random bytes: block i is SHAKE-128 of (seed, i)."""
 

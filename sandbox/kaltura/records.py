@@ -1,6 +1,9 @@
 """Domain records of the emulator: what a partner's state is made of, and what the wire shows.
 
-Each record is a mutable dataclass (the models change them in place under the backend's lock).
+Each record is a mutable dataclass (the models change them in place under the backend's lock),
+slotted: a 200,000-entry catalogue holds about a million of them, and a MediaEntry's 35 fields
+exceed what CPython's key-sharing instance dicts hold (30), so without slots each entry costs
+~1.8 KB instead of ~0.35 KB. Use ``dataclasses.fields``/``getattr``, not ``vars()``.
 Field names are the wire names in snake_case; ``wire.py`` turns ``size_in_bytes`` into
 ``sizeInBytes`` and writes ``object_type`` first. Fields whose name starts with ``_`` and fields
 listed in ``HIDDEN`` are internal and never sent. ``None`` is sent as an empty element (XML) or
@@ -67,7 +70,7 @@ class MediaType:
     AUDIO = 5
 
 
-@dataclass
+@dataclass(slots=True)
 class MediaEntry:
     object_type: ClassVar[str] = "KalturaMediaEntry"
     HIDDEN: ClassVar[frozenset[str]] = frozenset()
@@ -107,7 +110,7 @@ class MediaEntry:
     root_entry_id: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class FlavorAsset:
     object_type: ClassVar[str] = "KalturaFlavorAsset"
     HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
@@ -137,7 +140,7 @@ class FlavorAsset:
     description: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class ThumbAsset:
     object_type: ClassVar[str] = "KalturaThumbAsset"
     HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
@@ -159,7 +162,7 @@ class ThumbAsset:
     description: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class CaptionAsset:
     object_type: ClassVar[str] = "KalturaCaptionAsset"
     HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
@@ -182,7 +185,7 @@ class CaptionAsset:
     status: int = 2
 
 
-@dataclass
+@dataclass(slots=True)
 class AttachmentAsset:
     object_type: ClassVar[str] = "KalturaAttachmentAsset"
     HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
@@ -203,7 +206,7 @@ class AttachmentAsset:
     status: int = 2
 
 
-@dataclass
+@dataclass(slots=True)
 class UploadToken:
     object_type: ClassVar[str] = "KalturaUploadToken"
     HIDDEN: ClassVar[frozenset[str]] = frozenset({"data"})
@@ -221,7 +224,7 @@ class UploadToken:
     data: bytearray = field(default_factory=bytearray)
 
 
-@dataclass
+@dataclass(slots=True)
 class ListResponse:
     """A ``Kaltura…ListResponse``: ``objects`` then the true (uncapped) ``totalCount``."""
 
