@@ -11,6 +11,8 @@ connection under a live adapter. Needs the Debian packages ``slapd`` and ``ldap-
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import os
 import shutil
 import socket
@@ -21,6 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from ldap3.utils.dn import escape_rdn
 
 SLAPD = os.environ.get("KARCHIVE_SLAPD", "/usr/sbin/slapd")
@@ -155,11 +161,9 @@ class Slapd:
 
     def _tls_conf(self) -> list[str]:
         key = self.dir / "key.pem"
-        _run([
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", str(key), "-out", str(self.ca_file), "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-        ])
+        key_pem, cert_pem = _self_signed_for_loopback()
+        key.write_bytes(key_pem)
+        self.ca_file.write_bytes(cert_pem)
         return [f"TLSCertificateFile {self.ca_file}", f"TLSCertificateKeyFile {key}"]
 
     def start(self) -> None:
@@ -208,6 +212,34 @@ class Slapd:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _self_signed_for_loopback() -> tuple[bytes, bytes]:
+    """A key and a self-signed certificate for IP 127.0.0.1 (cryptography comes with moto)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _run(argv: list[str]) -> None:
