@@ -112,18 +112,13 @@ class _Builder:
         line = node.start_mark.line + 1
         self.spots[path] = _Spot(line, key_line if key_line is not None else line)
         if isinstance(node, yaml.MappingNode):
-            self._constructor.flatten_mapping(node)  # honour "<<: *defaults" merge keys
+            self._check_keys(node, path)
+            # Honour "<<: *defaults" merge keys: merged pairs come first, explicit keys override.
+            self._constructor.flatten_mapping(node)
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise PolicyError(self.source, key_node.start_mark.line + 1, _dotted(path),
-                                      "a key must be a plain word; write 'name: value'")
                 # The key's text, not its YAML 1.1 reading: "no:" stays "no", never False.
                 key = key_node.value
-                if key in result:
-                    raise PolicyError(self.source, key_node.start_mark.line + 1,
-                                      _dotted((*path, key)), "this key appears twice in the "
-                                      "same section; keep one")
                 result[key] = self.build(value_node, (*path, key), key_node.start_mark.line + 1)
             return result
         if isinstance(node, yaml.SequenceNode):
@@ -136,6 +131,19 @@ class _Builder:
                 # converts it where the field wants a number or a boolean.
                 return interpolated
         return self._constructor.construct_object(node, deep=True)
+
+    def _check_keys(self, node: yaml.MappingNode, path: Path_) -> None:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise PolicyError(self.source, line, _dotted(path),
+                                  "a key must be a plain word; write 'name: value'")
+            # PyYAML keeps the last of two equal keys; a policy with both is a mistake.
+            if key_node.value in seen and key_node.value != "<<":
+                raise PolicyError(self.source, line, _dotted((*path, key_node.value)),
+                                  "this key appears twice in the same section; keep one")
+            seen.add(key_node.value)
 
     def _interpolate(self, text: str, path: Path_, line: int) -> str:
         if "$" not in text:
@@ -236,7 +244,10 @@ def _translate(exc: ValidationError, data: Any, spots: dict[Path_, _Spot], sourc
         problem = str(error["msg"]).replace("Input should be", "must be")
         problem = re.sub(r"^Value error, ", "", problem)
         problem = f"{problem}; fix the value"
-    line = _line_of(path, spots, use_key=kind == "extra_forbidden")
+    if kind == "missing":
+        line = _line_of(path[:-1], spots, use_key=True)  # the section that lacks the key
+    else:
+        line = _line_of(path, spots, use_key=kind == "extra_forbidden")
     return PolicyError(source, line, _dotted(path), problem)
 
 
