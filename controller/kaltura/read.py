@@ -24,7 +24,7 @@ Why the walk is shaped this way (reference/kaltura-api.md §5):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from controller.errors import KarchiveError, PermanentError
@@ -130,12 +130,16 @@ def _list(session: KalturaSession, flt: Any, page_index: int = 1) -> tuple[list[
 
 
 def iter_entries(
-    session: KalturaSession, filter_overrides: Mapping[str, Any] | None = None
+    session: KalturaSession,
+    filter_overrides: Mapping[str, Any] | None = None,
+    *,
+    on_total: Callable[[int], None] | None = None,
 ) -> Iterator[ObservedEntry]:
     """Every entry of the partner (all statuses but DELETED), each exactly once, oldest first.
 
     ``filter_overrides`` sets extra KalturaMediaEntryFilter fields (``{"idIn": "0_a,0_b"}``,
     ``{"statusIn": "2"}``); ``orderBy`` and the createdAt cursor stay the walk's own.
+    ``on_total`` hears the first page's totalCount (the true, uncapped count: for progress).
     """
     cursor: int | None = None
     boundary: set[str] = set()  # ids seen whose createdAt == cursor (fewer than PAGE_SIZE)
@@ -145,7 +149,9 @@ def iter_entries(
             flt.createdAtGreaterThanOrEqual = cursor
             if boundary:
                 flt.idNotIn = ",".join(sorted(boundary))
-        page, _total = _list(session, flt)
+        page, total = _list(session, flt)
+        if on_total is not None and cursor is None:
+            on_total(total)
         for entry in page:
             if entry.id not in boundary:
                 yield to_observed(entry)

@@ -41,6 +41,8 @@ T = TypeVar("T")
 _TRANSIENT_CLIENT_CODES = frozenset({-2, -4, -5, -8, -9, -10})
 _CONFLICT_CODES = frozenset({"ENTRY_REPLACEMENT_ALREADY_EXISTS"})
 _SESSION_ADMIN = 2  # KalturaSessionType.ADMIN
+# Outcome prefix of a failed sub-call of a multirequest (not an HTTP request of its own).
+SUB_CALL_PREFIX = "multirequest_"
 
 
 class Metrics(Protocol):
@@ -270,7 +272,8 @@ class KalturaSession:
             for index, answer in zip(pending, answers, strict=True):
                 if isinstance(answer, KalturaException):
                     answer = self._translate(answer, label)
-                    self.metrics.kaltura_call(label, _outcome(answer))
+                    # The HTTP request counted as "multirequest"; this is one slot of it.
+                    self.metrics.kaltura_call(label, SUB_CALL_PREFIX + _outcome(answer))
                     if isinstance(answer, _InvalidKs) and attempt == 1:
                         saw_invalid_ks = True
                         retry.append(index)

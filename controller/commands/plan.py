@@ -1,0 +1,90 @@
+"""``karchive plan``: observe, diff against the policy, print what ``apply`` would do.
+
+Terraform's contract, for people and for scripts: a listing (``+ archive``, ``~ replace``,
+``← restore``, ``! unhealthy``) and a summary line, or "No changes."; ``--json`` prints the plan
+file format (with ``format_version``) instead; ``--out FILE`` saves it for ``karchive apply FILE``
+(written to a temporary file and renamed, so an interrupted plan never leaves half a file);
+``--detailed-exitcode`` exits 0 with no changes, 2 with changes, 1 on error. Nothing is written to
+Kaltura or S3: observation only reads (design.md invariant 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from controller.commands.policy import add_policy_option, load
+from controller.errors import KarchiveError
+from controller.progress import NoProgress, Progress
+
+EXIT_CHANGES = 2
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("plan", help="show what apply would change, and change nothing")
+    add_policy_option(parser)
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument("--out", metavar="FILE", help="save the plan for `karchive apply FILE`")
+    parser.add_argument("--detailed-exitcode", action="store_true",
+                        help="exit 0 with no changes, 2 with changes, 1 on error")
+    parser.add_argument("--no-color", action="store_true", help="never colour the listing")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    parser.set_defaults(func=run)
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` by a temporary file in the same folder and a rename."""
+    target = Path(path)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def fail(exc: BaseException) -> int:
+    """One line on stderr, exit 1 (the KS and secrets were scrubbed by the adapters)."""
+    print(f"karchive: error: {exc}", file=sys.stderr)
+    return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    from controller.observe import observe_policy
+    from policies.plan import diff
+
+    policy = load(args.policy)
+    progress = NoProgress() if args.quiet else Progress("observed")
+    try:
+        observation = observe_policy(policy, progress=progress)
+    except KarchiveError as exc:
+        return fail(exc)
+    plan = diff(observation.entries, policy, observation.observed_at,
+                observation.placeholder_size)
+    if args.out:
+        try:
+            write_atomically(args.out, plan.to_json())
+        except OSError as exc:
+            return fail(f"cannot write the plan to {args.out} ({exc.strerror}); "
+                        "check the folder exists and is writable")
+    if args.json:
+        sys.stdout.write(plan.to_json().rstrip("\n") + "\n")
+    else:
+        color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        text = plan.render(color=color) if plan.items else ""
+        if text:
+            sys.stdout.write(text.rstrip("\n") + "\n\n")
+        sys.stdout.write((plan.summary() if plan.has_changes else "No changes.") + "\n")
+        if args.out:
+            sys.stdout.write(f"Saved the plan to {args.out}: apply it with "
+                             f"`karchive apply {args.out}`.\n")
+    if args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return 0

@@ -1,0 +1,50 @@
+"""``karchive policy validate FILE``, and the policy loading every command shares.
+
+Loading is the first step of ``plan``, the reports, ``apply`` and ``run``: an invalid policy is
+one line naming file, line, field, problem and fix (``policies.loader.PolicyError``), and the
+command exits 1 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from controller.errors import UsageError
+from policies.schema import Policy
+
+DEFAULT_POLICY = "policy.yaml"
+
+
+def load(path: str | Path) -> Policy:
+    """The validated policy at ``path``; any problem becomes a one-line UsageError."""
+    from policies.loader import PolicyError, load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def add_policy_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f", "--file", dest="policy", default=DEFAULT_POLICY, metavar="POLICY",
+        help=f"the policy file (default: {DEFAULT_POLICY})",
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("policy", help="check a policy file")
+    actions = parser.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    validate = actions.add_parser("validate", help="validate a policy file and say OK or why not")
+    validate.add_argument("file", metavar="FILE")
+    validate.set_defaults(func=_validate)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    policy = load(args.file)
+    count = len(policy.rules)
+    print(f"{Path(args.file).name}: OK ({count} rule{'s' if count != 1 else ''})",
+          file=sys.stdout)
+    return 0

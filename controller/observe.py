@@ -1,0 +1,244 @@
+"""Observation: Kaltura's entries and flavors joined with the bucket's inventory, per entry.
+
+The first stage of every cycle (``plan``, ``apply``, the reports, the daemon): read the world,
+write nothing. The bucket is listed first (an S3 error fails the observation before the long
+Kaltura walk), then the entries are walked page by page and each page's flavors fetched in
+batches, so memory holds the observed values and never the client's objects. The few archive
+objects whose restore status decides a transition (a placeholder the policy wants back, whose
+copy sits in a cold class) get one HEAD each: a listing may not carry restore status (moto's
+does not) and a thaw must not be requested twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from controller.kaltura.read import flavors_for, iter_entries
+from controller.kaltura.session import SUB_CALL_PREFIX, KalturaSession
+from controller.progress import NoProgress, ProgressSink
+from controller.storage.inventory import COLD_CLASSES, head_archive, inventory
+from policies.desired import desired_state
+from policies.observed import ArchiveFacts, ObservedEntry, OwnerStatus
+from policies.schema import DesiredState, Policy
+from policies.state import ObservedState, classify
+
+CHUNK = 2000  # entries per flavor round: 5 batches of ~100 entries, a few multirequests
+
+
+class OwnerInfoLike(Protocol):
+    status: OwnerStatus
+
+
+class OwnerLookup(Protocol):
+    """What ``controller.directory.Directory`` offers: one batched lookup per cycle."""
+
+    def lookup(self, user_ids: Iterable[str]) -> Mapping[str, OwnerInfoLike]: ...
+
+
+class CallCounter:
+    """A metrics sink that keeps call counts in memory (``kaltura_call`` / ``s3_call``)."""
+
+    def __init__(self) -> None:
+        self.kaltura: dict[tuple[str, str], int] = {}
+        self.s3: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def kaltura_call(self, operation: str, outcome: str) -> None:
+        with self._lock:
+            self.kaltura[(operation, outcome)] = self.kaltura.get((operation, outcome), 0) + 1
+
+    def s3_call(self, operation: str, outcome: str) -> None:
+        with self._lock:
+            self.s3[(operation, outcome)] = self.s3.get((operation, outcome), 0) + 1
+
+    @property
+    def kaltura_total(self) -> int:
+        """HTTP requests to Kaltura (a multirequest is one, whatever its sub-calls did)."""
+        return sum(n for (_op, outcome), n in self.kaltura.items()
+                   if not outcome.startswith(SUB_CALL_PREFIX))
+
+    @property
+    def s3_total(self) -> int:
+        return sum(self.s3.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one observation saw, and what it cost."""
+
+    entries: tuple[ObservedEntry, ...]
+    observed_at: int  # unix seconds, when the walk started
+    placeholder_size: int | None
+    kaltura_calls: int
+    s3_calls: int
+    heads: int
+    seconds: float
+    calls: Mapping[str, int] = field(default_factory=dict)  # "kaltura:media.list:ok" -> n
+
+
+def placeholder_size(policy: Policy) -> int | None:
+    """Bytes of the placeholder video, when it is a local file (tells it apart from content)."""
+    location = policy.placeholder
+    if not location:
+        return None
+    path = Path(location[len("file://"):] if location.startswith("file://") else location)
+    if "://" in location and not location.startswith("file://"):
+        return None
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def observe(
+    session: KalturaSession,
+    s3: Any,
+    policy: Policy,
+    progress: ProgressSink | None = None,
+    *,
+    owners: OwnerLookup | None = None,
+    counter: CallCounter | None = None,
+    filter_overrides: Mapping[str, Any] | None = None,
+    now: int | None = None,
+) -> Observation:
+    """Observe every entry (or those ``filter_overrides`` narrow Kaltura's list to).
+
+    ``counter`` receives the call counts (pass the session's metrics object to keep one tally);
+    ``owners`` fills ``owner_status`` with one batched lookup (else it stays unknown).
+    """
+    started = time.monotonic()
+    observed_at = int(time.time()) if now is None else now
+    sink = progress or NoProgress()
+    tally = counter if counter is not None else _counter_of(session)
+    storage = policy.storage
+    archives = inventory(s3, storage.bucket, storage.prefix, metrics=tally)
+
+    entries: list[ObservedEntry] = []
+    chunk: list[ObservedEntry] = []
+
+    def flush() -> None:
+        flavors = flavors_for(session, (e.entry_id for e in chunk))
+        for entry in chunk:
+            entries.append(dataclasses.replace(
+                entry,
+                flavors=tuple(flavors.get(entry.entry_id, ())),
+                archive=archives.get(entry.entry_id),
+            ))
+        sink.advance(len(chunk))
+        chunk.clear()
+
+    for entry in iter_entries(session, filter_overrides, on_total=sink.total):
+        chunk.append(entry)
+        if len(chunk) >= CHUNK:
+            flush()
+    if chunk:
+        flush()
+    sink.finish()
+
+    if owners is not None:
+        entries = _with_owners(entries, owners)
+    size = placeholder_size(policy)
+    heads = 0
+    for index, entry in enumerate(entries):
+        if _restore_status_decides(entry, policy, observed_at, size):
+            assert entry.archive is not None
+            fresh = head_archive(s3, storage.bucket, entry.archive, metrics=tally)
+            entries[index] = dataclasses.replace(entry, archive=fresh)
+            heads += 1
+
+    calls = {f"kaltura:{op}:{outcome}": n for (op, outcome), n in tally.kaltura.items()}
+    calls.update({f"s3:{op}:{outcome}": n for (op, outcome), n in tally.s3.items()})
+    return Observation(
+        entries=tuple(entries),
+        observed_at=observed_at,
+        placeholder_size=size,
+        kaltura_calls=tally.kaltura_total,
+        s3_calls=tally.s3_total,
+        heads=heads,
+        seconds=time.monotonic() - started,
+        calls=calls,
+    )
+
+
+def _counter_of(session: KalturaSession) -> CallCounter:
+    # Count through the session's own metrics when it is a CallCounter, else a private tally
+    # (wrapping the session's sink so both see every Kaltura call).
+    if isinstance(session.metrics, CallCounter):
+        return session.metrics
+    tee = _Tee(session.metrics)
+    session.metrics = tee
+    return tee
+
+
+class _Tee(CallCounter):
+    def __init__(self, inner: Any) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def kaltura_call(self, operation: str, outcome: str) -> None:
+        super().kaltura_call(operation, outcome)
+        self._inner.kaltura_call(operation, outcome)
+
+    def s3_call(self, operation: str, outcome: str) -> None:
+        super().s3_call(operation, outcome)
+        recorder = getattr(self._inner, "s3_call", None)
+        if recorder is not None:
+            recorder(operation, outcome)
+
+
+def _with_owners(entries: list[ObservedEntry], owners: OwnerLookup) -> list[ObservedEntry]:
+    ids = {e.user_id or e.creator_id for e in entries if e.user_id or e.creator_id}
+    found = owners.lookup(sorted(ids))
+    return [
+        dataclasses.replace(e, owner_status=found[e.user_id or e.creator_id].status)
+        if (e.user_id or e.creator_id) in found else e
+        for e in entries
+    ]
+
+
+def _restore_status_decides(
+    entry: ObservedEntry, policy: Policy, now: int, size: int | None
+) -> bool:
+    """A cold copy of a placeholder the policy wants back: thaw, wait or restore hangs on it."""
+    copy: ArchiveFacts | None = entry.archive
+    if copy is None or copy.storage_class not in COLD_CLASSES:
+        return False
+    if classify(entry, size).state is not ObservedState.PLACEHOLDER:
+        return False
+    return desired_state(entry, policy, now).state is DesiredState.ARCHIVED
+
+
+def observe_policy(
+    policy: Policy,
+    *,
+    progress: ProgressSink | None = None,
+    owners: OwnerLookup | None = None,
+    filter_overrides: Mapping[str, Any] | None = None,
+) -> Observation:
+    """Connect with the policy's settings and observe: what ``plan`` and the reports run.
+
+    Owners are looked up when a rule needs them (``owner_status``) and the policy names a
+    directory, or when the caller passes ``owners`` (``list --with-owner``).
+    """
+    from controller.storage.client import make_s3_client
+
+    counter = CallCounter()
+    session = KalturaSession(policy.kaltura, metrics=counter)
+    s3 = make_s3_client(policy.storage)
+    directory = None
+    if owners is None and policy.directory is not None and policy.uses_owner_status():
+        from controller.directory import Directory
+
+        owners = directory = Directory(policy.directory)
+    try:
+        return observe(session, s3, policy, progress, owners=owners, counter=counter,
+                       filter_overrides=filter_overrides)
+    finally:
+        if directory is not None:
+            directory.close()
