@@ -102,6 +102,7 @@ class KalturaSandbox:
         self.throttle = Throttle(backend.clock.now)
         self.faults = Faults()
         self.stats = CallStats()
+        self.sleep: Callable[[float], None] = time.sleep  # delay faults; tests replace it
         self.actions: dict[tuple[str, str], Handler] = {
             **{(s.lower(), a.lower()): h for (s, a), h in actions.items()},
             **self.sessions.actions(),
@@ -156,7 +157,7 @@ class KalturaSandbox:
         fault = self.faults.take(service, action)
         if fault is not None:
             if fault.kind is FaultKind.DELAY:
-                time.sleep(fault.seconds)  # outside the lock: other callers go on meanwhile
+                self.sleep(fault.seconds)  # outside the lock: other callers go on meanwhile
             elif fault.kind is FaultKind.API_ERROR:
                 return fault.error()
             else:  # http_500, empty; cut on an API call loses the body the same way
@@ -196,13 +197,17 @@ class KalturaSandbox:
         )
 
     def multirequest(self, params: dict[str, Any], base_url: str) -> list[Any]:
-        """Sub-calls "0", "1", … in order; ``{N:result…}`` references resolved (N 1-based)."""
+        """Sub-calls "0", "1", … in order; ``{N:result…}`` references resolved (N 1-based).
+
+        Faults on service ``multirequest`` hit the request as a whole (an api_error becomes the
+        top-level error); faults on a sub-call's service.action hit that sub-call (see faults).
+        """
         self.stats.count("multirequest")
         fault = self.faults.take("multirequest", "multirequest")
         if fault is not None and fault.kind is FaultKind.DELAY:
-            time.sleep(fault.seconds)
+            self.sleep(fault.seconds)
         elif fault is not None and fault.kind is FaultKind.API_ERROR:
-            return [fault.error()]
+            raise fault.error()  # the whole multirequest fails, as a server-side error would
         elif fault is not None:
             raise LostResponse(fault)
         inherited = {k: params[k] for k in ("ks", "partnerId", "clientTag") if k in params}
@@ -452,7 +457,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         sandbox.stats.count(f"download.{kind}")
         fault = sandbox.faults.take("download", kind)
         if fault is not None and fault.kind is FaultKind.DELAY:
-            time.sleep(fault.seconds)
+            sandbox.sleep(fault.seconds)
         elif fault is not None and fault.kind is FaultKind.HTTP_500:
             self._send(fault.status, fault.html_page(), "text/html")
             return
@@ -517,7 +522,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
         return max(0, size - length), size - 1
     start = int(match[1])
     end = int(match[2]) if match[2] else size - 1
-    if end < start:
+    if match[2] and end < start:
         return None
     if start >= size:
         return "unsatisfiable"

@@ -236,6 +236,9 @@ def _client_for_emu(_emu_server: KalturaSandbox) -> KalturaClient:
 def client(emu: KalturaSandbox, _client_for_emu: KalturaClient) -> KalturaClient:
     """A real KalturaClient holding a fresh admin KS from session.start."""
     partner = emu.backend.partner
+    # A multirequest that raised leaves the client in multirequest mode: start clean.
+    _client_for_emu.multiRequestReturnType = None
+    _client_for_emu.callsQueue = []
     _client_for_emu.setKs(None)
     ks = _client_for_emu.session.start(
         partner.admin_secret, "admin@example.edu", KalturaSessionType.ADMIN, partner.id
