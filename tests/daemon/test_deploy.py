@@ -1,0 +1,112 @@
+"""deploy/: the manifests parse, point at what the daemon really serves and exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controller.metrics import Metrics
+from policies.loader import parse_policy
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+METRIC_RE = re.compile(r"\bkarchive_[a-z0-9_]+")
+SUFFIXES = ("_bucket", "_count", "_sum")
+
+
+def exported_names() -> set[str]:
+    names: set[str] = set()
+    for family in Metrics().registry.collect():
+        names.update(sample.name for sample in family.samples)
+        # A labelled family with no child yet has no samples: name it from the family.
+        names.add(family.name + ("_total" if family.type == "counter" else ""))
+    return names
+
+
+def k8s_documents() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def of_kind(kind: str) -> dict[str, Any]:
+    return next(d for d in k8s_documents() if d["kind"] == kind)
+
+
+@pytest.mark.parametrize(
+    "path", ["prometheus/alerts.yaml", "grafana/karchive-dashboard.json"]
+)
+def test_alerts_and_dashboard_name_only_metrics_the_daemon_exports(path: str) -> None:
+    text = (DEPLOY / path).read_text()
+    named = set(METRIC_RE.findall(text))
+    assert named, "no metric referenced"
+    exported = exported_names()
+    unknown = {n for n in named if n not in exported}
+    assert not unknown
+
+
+def test_the_alert_rules_cover_a_stalled_loop_unhealthy_entries_and_repeated_failures() -> None:
+    groups = yaml.safe_load((DEPLOY / "prometheus/alerts.yaml").read_text())["groups"]
+    alerts = {rule["alert"]: rule for group in groups for rule in group["rules"]}
+    assert {"KarchiveLoopStalled", "KarchiveUnhealthyEntries", "KarchiveRepeatedFailures"} <= set(
+        alerts
+    )
+    for rule in alerts.values():
+        assert rule["annotations"]["summary"]
+
+
+def test_the_dashboard_is_grafana_json_with_prometheus_targets() -> None:
+    dashboard = json.loads((DEPLOY / "grafana/karchive-dashboard.json").read_text())
+    assert dashboard["uid"] == "karchive" and dashboard["panels"]
+    for panel in dashboard["panels"]:
+        assert panel["targets"] and all(t["expr"] for t in panel["targets"])
+
+
+def test_the_deployment_probes_and_scrape_annotations_use_the_metrics_port() -> None:
+    deployment = of_kind("Deployment")
+    pod = deployment["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    port = container["ports"][0]["containerPort"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["KARCHIVE_METRICS_PORT"]["value"] == str(port)
+    assert env["KARCHIVE_METRICS_ADDRESS"]["value"] == "0.0.0.0"
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port)
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_secrets_reach_the_pod_only_by_reference() -> None:
+    container = of_kind("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    for name in ("KALTURA_ADMIN_SECRET", "AWS_SECRET_ACCESS_KEY"):
+        assert "value" not in env[name] and "secretKeyRef" in env[name]["valueFrom"]
+    task = json.loads((DEPLOY / "ecs/task-definition.json").read_text())
+    definition = task["containerDefinitions"][0]
+    assert "KALTURA_ADMIN_SECRET" in {s["name"] for s in definition["secrets"]}
+    assert not any("SECRET" in e["name"] for e in definition["environment"])
+
+
+def test_the_configmap_policy_validates_with_the_deployment_environment() -> None:
+    container = of_kind("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    environ = {e["name"]: e.get("value", "redacted-secret") for e in container["env"]}
+    text = of_kind("ConfigMap")["data"]["policy.yaml"]
+    policy = parse_policy(text, "configmap:policy.yaml", environ=environ)
+    assert policy.storage.bucket == environ["KARCHIVE_BUCKET"]
+    assert policy.schedule.cron is not None
+
+
+def test_the_ecs_health_check_asks_healthz_with_python() -> None:
+    task = json.loads((DEPLOY / "ecs/task-definition.json").read_text())
+    definition = task["containerDefinitions"][0]
+    command = definition["healthCheck"]["command"]
+    assert command[:2] == ["CMD", "python"] and "/healthz" in command[-1]
+    compile(command[-1], "healthcheck", "exec")
+    assert definition["portMappings"][0]["containerPort"] == 9464
