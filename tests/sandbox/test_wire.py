@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from KalturaClient import KalturaClient
+from KalturaClient import KalturaClient, KalturaConfiguration
 from KalturaClient.exceptions import KalturaException
 from KalturaClient.Plugins.Core import (
     KalturaFilterPager,
@@ -22,6 +22,7 @@ from KalturaClient.Plugins.Core import (
 from lxml import etree
 
 from sandbox.kaltura import wire
+from sandbox.kaltura.content import SeededContent
 from sandbox.kaltura.exceptions import KalturaError
 from sandbox.kaltura.records import FlavorAsset, ListResponse, MediaEntry
 from sandbox.kaltura.server import KalturaSandbox
@@ -367,3 +368,47 @@ def test_admin_snapshot_writes_the_backend_snapshot(admin: Any, tmp_path: Any) -
     assert admin("POST", "snapshot", {"path": str(target)}) == (200, {"path": str(target)})
     assert json.loads(target.read_text())["entries"][0] == "0_entry000"
 
+
+
+# ------------------------------------------------------------------ the real action table
+
+
+@pytest.fixture(scope="module")
+def real_emu() -> Any:
+    """The emulator over the real models and ``responses.ACTIONS``, with 600 entries."""
+    from sandbox.kaltura.models import KalturaBackend
+
+    backend = KalturaBackend()
+    now = int(backend.clock.now())
+    for i in range(600):
+        entry = MediaEntry(id=f"0_{i:08d}", partner_id=backend.partner.id, name=f"E{i} <&>",
+                           created_at=now - 10_000 + i, updated_at=now, tags="a, b")
+        source = FlavorAsset(id=f"1_{i:08d}", entry_id=entry.id, partner_id=backend.partner.id,
+                             content=SeededContent(i, 5000 + i), size_in_bytes=5000 + i,
+                             size=5, is_original=True, tags="source", frame_rate=25.0)
+        backend.insert(entry, flavors=[source])
+    with KalturaSandbox(backend) as server:
+        client = KalturaClient(KalturaConfiguration(server.url))
+        partner = backend.partner
+        client.setKs(client.session.start(partner.admin_secret, "admin", 2, partner.id))
+        yield server, client
+
+
+def test_a_500_entry_page_of_the_real_media_list_parses_in_the_client(real_emu: Any) -> None:
+    _server, client = real_emu
+    page = client.media.list(KalturaMediaEntryFilter(orderBy="+createdAt"),
+                             KalturaFilterPager(pageSize=500))
+    assert page.totalCount == 600
+    assert len(page.objects) == 500
+    assert all(isinstance(e, KalturaMediaEntry) for e in page.objects)
+    assert (page.objects[0].id, page.objects[0].name) == ("0_00000000", "E0 <&>")
+
+
+def test_a_real_flavor_lists_and_downloads_by_its_url(real_emu: Any) -> None:
+    server, client = real_emu
+    flavors = client.flavorAsset.list(KalturaFlavorAssetFilter(entryIdIn="0_00000007,0_00000009"))
+    assert sorted(f.sizeInBytes for f in flavors.objects) == [5007, 5009]
+    url = client.flavorAsset.getUrl("1_00000007")
+    assert url.startswith(server.url)
+    ranged = requests.get(url, headers={"Range": "bytes=-7"}, timeout=10)
+    assert ranged.content == SeededContent(7, 5007).read(5000, 7)
