@@ -47,7 +47,7 @@ _DOWNLOAD = re.compile(
 )
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 1 << 20
-_ADMIN_PARTNER_FIELDS = {
+_ADMIN_PARTNER_FIELDS: dict[str, Callable[[Any], Any]] = {
     "conversion_delay": float,
     "replacement_requires_approval": bool,
     "download_rate_limit": lambda v: None if v is None else float(v),
@@ -127,7 +127,7 @@ class KalturaSandbox:
         if self._httpd is None:
             raise RuntimeError("the sandbox is not started: call start() first")
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def stop(self) -> None:
         if self._httpd is None:
@@ -362,7 +362,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -470,8 +470,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(404, f"{err.code}: {err.message}\n".encode(), "text/plain")
             return
         size = content.size
-        span = parse_range(self.headers.get("Range"), size)
-        if span == "unsatisfiable":
+        try:
+            span = parse_range(self.headers.get("Range"), size)
+        except RangeNotSatisfiable:
             self._send(416, b"", "text/plain", {"Content-Range": f"bytes */{size}"})
             return
         start, end = span if span is not None else (0, size - 1)
@@ -505,8 +506,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """A single ``bytes=`` range -> (start, end) inclusive; None = whole body; or "unsatisfiable".
+class RangeNotSatisfiable(ValueError):
+    """The range starts past the end of the body: HTTP 416."""
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """A single ``bytes=`` range -> (start, end) inclusive; None = serve the whole body.
 
     Malformed and multi-range headers are ignored (RFC 9110 allows serving the whole body).
     """
@@ -518,14 +523,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     if not match[1]:  # suffix: the last N bytes
         length = int(match[2])
         if length == 0 or size == 0:
-            return "unsatisfiable"
+            raise RangeNotSatisfiable(header)
         return max(0, size - length), size - 1
     start = int(match[1])
     end = int(match[2]) if match[2] else size - 1
     if match[2] and end < start:
         return None
     if start >= size:
-        return "unsatisfiable"
+        raise RangeNotSatisfiable(header)
     return start, min(end, size - 1)
 
 

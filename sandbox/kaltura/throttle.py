@@ -5,6 +5,9 @@ answers HTTP 200 with ``ACTION_BLOCKED`` ``Action "delete" in service "media" is
 Retry-After, so a client must pace itself. The window slides on the backend clock (a test moves
 past it with /admin/clock instead of sleeping). A blocked call is not counted: a client that
 backs off gets through as soon as the oldest counted call leaves the window.
+
+``PacedWriter`` is the other throttle: the per-connection bandwidth cap of the download endpoint
+(the partner's ``download_rate_limit``), so a benchmark can show that parallel streams beat one.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sandbox.kaltura.exceptions import KalturaError
@@ -44,7 +47,7 @@ class Throttle:
     """Sliding-window counters keyed by lower-cased ``service.action``."""
 
     def __init__(
-        self, now: Callable[[], float], limits: dict[str, tuple[int, float]] | None = None
+        self, now: Callable[[], float], limits: Mapping[str, Sequence[float] | None] | None = None
     ) -> None:
         self._now = now
         self._lock = threading.Lock()
@@ -52,7 +55,7 @@ class Throttle:
         self._calls: dict[str, deque[float]] = {}
         self.configure(DEFAULT_LIMITS if limits is None else limits)
 
-    def configure(self, limits: dict[str, tuple[int, float] | list[float] | None]) -> None:
+    def configure(self, limits: Mapping[str, Sequence[float] | None]) -> None:
         """Set (or with None remove) limits: ``{"media.delete": (35, 10)}``."""
         with self._lock:
             for key, spec in limits.items():

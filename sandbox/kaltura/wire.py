@@ -74,9 +74,7 @@ def decode_request(query: str, content_type: str, body: bytes) -> dict[str, Any]
         try:
             decoded = json.loads(body)
         except ValueError as exc:
-            raise KalturaError(
-                "INVALID_JSON", f"Request body is not valid JSON: {exc.msg}"
-            ) from exc
+            raise KalturaError("INVALID_JSON", f"Request body is not valid JSON: {exc}") from exc
         if isinstance(decoded, dict):
             merge(params, normalise(decoded))
     return params
@@ -137,7 +135,8 @@ def _decode_multipart(content_type: str, body: bytes) -> dict[str, Any]:
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str):
             continue
-        payload = part.get_payload(decode=True) or b""
+        raw = part.get_payload(decode=True)
+        payload = raw if isinstance(raw, bytes) else b""
         filename = part.get_filename()
         if filename is not None:
             files.append((name, UploadedFile(payload, filename)))
@@ -216,7 +215,7 @@ def wire_fields(cls: type) -> tuple[tuple[str, str], ...]:
     """(attribute, wire name) of a record class, computed once: encoding 500 entries is hot."""
     cached = _FIELD_CACHE.get(cls)
     if cached is None:
-        hidden = getattr(cls, "HIDDEN", frozenset())
+        hidden: frozenset[str] = getattr(cls, "HIDDEN", frozenset())
         cached = tuple(
             (f.name, camel(f.name))
             for f in dataclasses.fields(cls)
