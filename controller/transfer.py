@@ -209,6 +209,9 @@ class HttpSource:
     def open(self, url: str, size: int) -> RangeReader:
         return RangeReader(url, size, timeout=self._timeout, max_resumes=self._max_resumes)
 
+    def fetch(self, url: str) -> bytes:
+        return fetch_small(url, timeout=self._timeout)
+
 
 def fetch_small(url: str, *, timeout: float = 60.0, limit: int = 64 << 20) -> bytes:
     """Download a small asset (thumbnail, caption, attachment) whole, refusing a short body."""

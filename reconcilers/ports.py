@@ -12,7 +12,7 @@ absent object, ``TransientError`` for a failure worth retrying, ``PermanentError
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -139,6 +139,8 @@ class KalturaPort(Protocol):
         self, entry_id: str, source: Readable, size: int, file_name: str
     ) -> EntryDetails: ...
 
+    def approve_replacement(self, entry_id: str) -> None: ...
+
     def set_default_thumb_from_url(self, entry_id: str, url: str) -> str: ...
 
     def set_default_thumb_from_bytes(self, entry_id: str, data: bytes, file_name: str) -> str: ...
@@ -161,6 +163,7 @@ class ArchivePort(Protocol):
         metadata: Mapping[str, str],
         storage_class: str,
         part_size: int | None = None,
+        before_complete: Callable[[str], None] | None = None,
     ) -> UploadResult: ...
 
     def put_bytes(
@@ -188,6 +191,10 @@ class SourcePort(Protocol):
     """Opens a download URL as a resumable stream of exactly ``size`` bytes."""
 
     def open(self, url: str, size: int) -> Readable: ...
+
+    def fetch(self, url: str) -> bytes:
+        """A small file (thumbnail, caption, attachment) whole; a cut body raises."""
+        ...
 
 
 class JournalPort(Protocol):

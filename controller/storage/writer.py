@@ -199,16 +199,20 @@ class S3Archive:
         metadata: Mapping[str, str],
         storage_class: str,
         part_size: int | None = None,
+        before_complete: Callable[[str], None] | None = None,
     ) -> UploadResult:
         """Stream exactly ``size`` bytes of ``source`` to ``key``, write-once.
 
         Returns the SHA-256 of the bytes streamed. A key that already holds a copy (412 on
         completion) is accepted only if its metadata names the same flavor and size: then
-        ``written_by_us`` is False; otherwise Conflict.
+        ``written_by_us`` is False; otherwise Conflict. ``before_complete(sha256)`` runs once
+        every byte has streamed and before the object becomes visible: it may refuse the bytes
+        (raise) or record the checksum first (the manifest), so a kill right after completion
+        never leaves a copy whose checksum is recorded nowhere.
         """
         part = part_size_for(size, part_size)
         if size <= part:
-            return self._put_once(key, source, size, metadata, storage_class)
+            return self._put_once(key, source, size, metadata, storage_class, before_complete)
         created = self._call(
             "create_multipart_upload", key,
             lambda: self.client.create_multipart_upload(
@@ -220,6 +224,8 @@ class S3Archive:
         upload_id = created["UploadId"]
         try:
             sha, parts = self._stream_parts(key, upload_id, source, size, part)
+            if before_complete is not None:
+                before_complete(sha)
             return self._complete(key, upload_id, parts, size, sha, metadata)
         except BaseException:
             self._abort(key, upload_id)
@@ -233,10 +239,12 @@ class S3Archive:
 
     def _put_once(
         self, key: str, source: Readable, size: int, metadata: Mapping[str, str],
-        storage_class: str,
+        storage_class: str, before_complete: Callable[[str], None] | None,
     ) -> UploadResult:
         data = self._read_exact(source, size) if size else b""
         sha = hashlib.sha256(data).hexdigest()
+        if before_complete is not None:
+            before_complete(sha)
         try:
             answer = self._call(
                 "put_object", key,

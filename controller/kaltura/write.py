@@ -1,0 +1,289 @@
+"""Kaltura mutations and the fresh reads the reconcilers need: the ``KalturaPort`` adapter.
+
+Every call goes through the one :class:`KalturaSession` (pacing, retries, error translation).
+What this module adds is the meaning of each mutation:
+
+- tags are changed as a set (add / remove) and read back: Kaltura normalises tags, and a person
+  may edit them in the KMC at the same instant, so success means "the tag is now there";
+- ``media.updateContent`` with a ``KalturaUrlResource`` (Kaltura fetches a presigned S3 URL
+  itself) or a ``KalturaUploadedFileTokenResource`` (a chunked ``uploadToken.upload`` streamed
+  from a source, no local file). The replacement is asynchronous (reference/kaltura-api.md §8):
+  this returns at once with ``replacingEntryId`` set; callers poll :meth:`entry` later;
+- thumbnails: list, getUrl, ``addFromUrl`` then ``setAsDefault``; captions and attachments:
+  list and getUrl, for the archive's side copies.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+from controller.kaltura.read import split_tags, to_flavor
+from controller.kaltura.session import KalturaSession
+from policies.errors import IntegrityError, PermanentError, TransientError
+from reconcilers.ports import AssetKind, AssetRef, EntryDetails, Readable
+
+UPLOAD_CHUNK = 8 << 20  # uploadToken.upload has a hard-coded 10 s socket timeout (reference §1)
+DEFAULT_THUMB_TAG = "default_thumb"
+THUMB_READY, THUMB_ERROR = 2, -1  # KalturaThumbAssetStatus
+_PAGE = 500
+
+
+def _v(value: Any, default: Any = None) -> Any:
+    """A client field as a plain value (enum wrappers unwrapped, NotImplemented as default)."""
+    if value is None or value is NotImplemented:
+        return default
+    getter = getattr(value, "getValue", None)
+    return getter() if getter is not None else value
+
+
+def _i(value: Any, default: int = 0) -> int:
+    raw = _v(value)
+    try:
+        return int(raw) if raw not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+class _NamedBytes(io.BytesIO):
+    """An in-memory chunk the client can send as a file (it needs a ``name`` for the form)."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self.name = name
+
+
+class KalturaWriter:
+    """The KalturaPort over a :class:`KalturaSession`."""
+
+    def __init__(self, session: KalturaSession) -> None:
+        self.session = session
+
+    # -- fresh reads ---------------------------------------------------------------------------
+
+    def entry(self, entry_id: str) -> EntryDetails:
+        """The entry and its flavors, read now (two calls)."""
+        from KalturaClient.Plugins.Core import KalturaFilterPager, KalturaFlavorAssetFilter
+
+        media = self.session.call("media.get", lambda c: c.media.get(entry_id))
+        flt = KalturaFlavorAssetFilter()
+        flt.entryIdEqual = entry_id
+        pager = KalturaFilterPager()
+        pager.pageSize = _PAGE
+        listed = self.session.call("flavorasset.list", lambda c: c.flavorAsset.list(flt, pager))
+        last_played = _i(media.lastPlayedAt)
+        return EntryDetails(
+            entry_id=media.id,
+            partner_id=_i(media.partnerId),
+            name=_v(media.name, ""),
+            description=_v(media.description, ""),
+            user_id=_v(media.userId, ""),
+            creator_id=_v(media.creatorId, ""),
+            tags=split_tags(_v(media.tags, "")),
+            categories=_v(media.categories, ""),
+            category_ids=_v(media.categoriesIds, ""),
+            status=_i(media.status),
+            created_at=_i(media.createdAt),
+            updated_at=_i(media.updatedAt),
+            last_played_at=last_played or None,
+            plays=_i(media.plays),
+            duration=_i(media.duration),
+            media_type=_i(media.mediaType, 1),
+            reference_id=_v(media.referenceId, ""),
+            replacement_status=_i(media.replacementStatus),
+            replacing_entry_id=_v(media.replacingEntryId, None) or None,
+            flavors=tuple(to_flavor(asset) for asset in (listed.objects or [])),
+        )
+
+    def flavor_url(self, flavor_id: str) -> str:
+        return str(
+            self.session.call("flavorasset.getUrl", lambda c: c.flavorAsset.getUrl(flavor_id))
+        )
+
+    def assets(self, entry_id: str) -> tuple[AssetRef, ...]:
+        """Thumbnails, captions and attachments of the entry (three list calls)."""
+        from KalturaClient.Plugins.Attachment import KalturaAttachmentAssetFilter
+        from KalturaClient.Plugins.Caption import KalturaCaptionAssetFilter
+        from KalturaClient.Plugins.Core import KalturaFilterPager, KalturaThumbAssetFilter
+
+        pager = KalturaFilterPager()
+        pager.pageSize = _PAGE
+        found: list[AssetRef] = []
+
+        thumbs = KalturaThumbAssetFilter()
+        thumbs.entryIdEqual = entry_id
+        for t in self.session.call("thumbasset.list", lambda c: c.thumbAsset.list(thumbs, pager)
+                                   ).objects or []:
+            found.append(AssetRef(
+                AssetKind.THUMB, t.id, _v(t.fileExt, "") or "jpg", _size(t),
+                is_default=DEFAULT_THUMB_TAG in split_tags(_v(t.tags, "")),
+            ))
+        captions = KalturaCaptionAssetFilter()
+        captions.entryIdEqual = entry_id
+        for cap in self.session.call(
+            "caption_captionasset.list", lambda c: c.caption.captionAsset.list(captions, pager)
+        ).objects or []:
+            found.append(AssetRef(
+                AssetKind.CAPTION, cap.id, _v(cap.fileExt, "") or "srt", _size(cap),
+                label=_v(cap.label, "") or "",
+                extra=(("language", str(_v(cap.language, "") or "")),
+                       ("format", str(_v(cap.format, "") or ""))),
+            ))
+        attachments = KalturaAttachmentAssetFilter()
+        attachments.entryIdEqual = entry_id
+        for att in self.session.call(
+            "attachment_attachmentasset.list",
+            lambda c: c.attachment.attachmentAsset.list(attachments, pager),
+        ).objects or []:
+            found.append(AssetRef(
+                AssetKind.ATTACHMENT, att.id, _v(att.fileExt, "") or "bin", _size(att),
+                label=_v(att.title, "") or "",
+                extra=(("filename", str(_v(att.filename, "") or "")),),
+            ))
+        return tuple(found)
+
+    def asset_url(self, asset: AssetRef) -> str:
+        if asset.kind is AssetKind.THUMB:
+            return str(self.session.call(
+                "thumbasset.getUrl", lambda c: c.thumbAsset.getUrl(asset.asset_id)))
+        if asset.kind is AssetKind.CAPTION:
+            return str(self.session.call(
+                "caption_captionasset.getUrl",
+                lambda c: c.caption.captionAsset.getUrl(asset.asset_id)))
+        return str(self.session.call(
+            "attachment_attachmentasset.getUrl",
+            lambda c: c.attachment.attachmentAsset.getUrl(asset.asset_id)))
+
+    # -- tags ----------------------------------------------------------------------------------
+
+    def _set_tags(self, entry_id: str, change: Any) -> frozenset[str]:
+        from KalturaClient.Plugins.Core import KalturaMediaEntry
+
+        current = split_tags(_v(self.session.call(
+            "media.get", lambda c: c.media.get(entry_id)).tags, ""))
+        wanted = change(current)
+        if wanted != current:
+            patch = KalturaMediaEntry()
+            patch.tags = ", ".join(sorted(wanted))
+            self.session.call("media.update", lambda c: c.media.update(entry_id, patch))
+        # Read back: the server normalises tags and a person may be editing them right now.
+        return split_tags(_v(self.session.call(
+            "media.get", lambda c: c.media.get(entry_id)).tags, ""))
+
+    def add_tags(self, entry_id: str, tags: frozenset[str]) -> frozenset[str]:
+        after = self._set_tags(entry_id, lambda current: current | tags)
+        if not tags <= after:
+            raise TransientError(f"tags {sorted(tags - after)} did not stick on {entry_id}")
+        return after
+
+    def remove_tags(self, entry_id: str, tags: frozenset[str]) -> frozenset[str]:
+        after = self._set_tags(entry_id, lambda current: current - tags)
+        if tags & after:
+            raise TransientError(f"tags {sorted(tags & after)} are still on {entry_id}")
+        return after
+
+    # -- content -------------------------------------------------------------------------------
+
+    def update_content_from_url(self, entry_id: str, url: str) -> EntryDetails:
+        """Start the asynchronous replacement from a URL Kaltura fetches itself."""
+        from KalturaClient.Plugins.Core import KalturaUrlResource
+
+        resource = KalturaUrlResource()
+        resource.url = url
+        self.session.call(
+            "media.updateContent", lambda c: c.media.updateContent(entry_id, resource)
+        )
+        return self.entry(entry_id)
+
+    def update_content_from_upload(
+        self, entry_id: str, source: Readable, size: int, file_name: str
+    ) -> EntryDetails:
+        """Upload ``size`` bytes of ``source`` in chunks to an upload token, then replace."""
+        from KalturaClient.Plugins.Core import KalturaUploadedFileTokenResource
+
+        token_id = self.upload(source, size, file_name)
+        resource = KalturaUploadedFileTokenResource()
+        resource.token = token_id
+        self.session.call(
+            "media.updateContent", lambda c: c.media.updateContent(entry_id, resource)
+        )
+        return self.entry(entry_id)
+
+    def upload(self, source: Readable, size: int, file_name: str) -> str:
+        """A chunked upload token holding exactly ``size`` bytes of ``source``; its id."""
+        from KalturaClient.Plugins.Core import KalturaUploadToken
+
+        token = KalturaUploadToken()
+        token.fileName = file_name
+        token.fileSize = size
+        token_id = self.session.call("uploadtoken.add", lambda c: c.uploadToken.add(token)).id
+        offset = 0
+        while True:
+            data = source.read(min(UPLOAD_CHUNK, size - offset)) if size - offset else b""
+            if len(data) != min(UPLOAD_CHUNK, size - offset):
+                raise IntegrityError(f"source of {file_name} ended at {offset + len(data)} of "
+                                     f"{size} bytes; nothing was replaced")
+            final = offset + len(data) >= size
+            chunk = _NamedBytes(data, file_name)
+            at = offset
+            answer = self.session.call(
+                "uploadtoken.upload",
+                lambda c, chunk=chunk, at=at, final=final: c.uploadToken.upload(
+                    token_id, chunk, at > 0, final, at if at > 0 else -1),
+            )
+            offset += len(data)
+            if final:
+                break
+        uploaded = _i(getattr(answer, "uploadedFileSize", None), -1)
+        if uploaded not in (-1, size):
+            raise IntegrityError(f"upload token {token_id} holds {uploaded} of {size} bytes")
+        return str(token_id)
+
+    def approve_replacement(self, entry_id: str) -> None:
+        """A partner that requires approval holds our replacement READY_BUT_NOT_APPROVED."""
+        self.session.call("media.approveReplace", lambda c: c.media.approveReplace(entry_id))
+
+    # -- thumbnails ----------------------------------------------------------------------------
+
+    def set_default_thumb_from_url(
+        self, entry_id: str, url: str, *, wait: float = 30.0, poll: float = 0.5
+    ) -> str:
+        """Kaltura imports the URL asynchronously; setAsDefault needs a READY thumbnail, so the
+        thumbnail's status is polled (bounded) before it is made the default."""
+        thumb = self.session.call(
+            "thumbasset.addFromUrl", lambda c: c.thumbAsset.addFromUrl(entry_id, url))
+        thumb_id = str(thumb.id)
+        deadline = time.monotonic() + wait
+        while _i(thumb.status) != THUMB_READY:
+            if _i(thumb.status) == THUMB_ERROR:
+                raise PermanentError(f"Kaltura could not import thumbnail {thumb.id} from its URL")
+            if time.monotonic() > deadline:
+                raise TransientError(f"thumbnail {thumb.id} still importing after {wait:.0f} s")
+            time.sleep(poll)
+            thumb = self.session.call("thumbasset.get", lambda c: c.thumbAsset.get(thumb_id))
+        self._make_default(thumb_id)
+        return thumb_id
+
+    def set_default_thumb_from_bytes(self, entry_id: str, data: bytes, file_name: str) -> str:
+        from KalturaClient.Plugins.Core import (
+            KalturaThumbAsset,
+            KalturaUploadedFileTokenResource,
+        )
+
+        token_id = self.upload(io.BytesIO(data), len(data), file_name)
+        thumb = self.session.call(
+            "thumbasset.add", lambda c: c.thumbAsset.add(entry_id, KalturaThumbAsset()))
+        resource = KalturaUploadedFileTokenResource()
+        resource.token = token_id
+        self.session.call(
+            "thumbasset.setContent", lambda c: c.thumbAsset.setContent(thumb.id, resource))
+        self._make_default(thumb.id)
+        return str(thumb.id)
+
+    def _make_default(self, thumb_id: str) -> None:
+        self.session.call("thumbasset.setAsDefault", lambda c: c.thumbAsset.setAsDefault(thumb_id))
+
+
+def _size(asset: Any) -> int:
+    return _i(getattr(asset, "sizeInBytes", None)) or _i(getattr(asset, "size", None)) * 1024

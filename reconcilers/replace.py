@@ -1,0 +1,67 @@
+"""replace: swap an archived entry's content for the placeholder video, keeping its thumbnail.
+
+Preconditions, read fresh (invariant 2): tag archived_to_s3; the copy in the bucket is of the
+CURRENT original — same flavor id, same size (a video edited after archival, even to the same
+size, has a new flavor id and is refused: the plan archives it again) — and its SHA-256 is
+recorded. Then ``media.updateContent`` with the placeholder (an upload token of its bytes, or a
+URL resource when the policy gives a URL), intent journalled first. Kaltura swaps later; the entry
+keeps its real content until then (``content.in_flight``). Once the placeholder is in: the real
+default thumbnail goes back (from the archive), and the entry is tagged flavors_deleted.
+"""
+
+from __future__ import annotations
+
+from policies.errors import IntegrityError
+from policies.observed import TAG_ARCHIVED, TAG_REPLACED
+from reconcilers import content
+from reconcilers.base import Context, Outcome
+from reconcilers.ports import EntryDetails
+
+ACTION = "replace"
+
+
+class Replace:
+    name = ACTION
+
+    def run(self, entry_id: str, ctx: Context) -> Outcome:
+        placeholder = content.require_placeholder(ctx)
+        entry = ctx.kaltura.entry(entry_id)
+        if entry.replacing:
+            return content.in_flight(ctx, entry, ACTION)
+        if TAG_REPLACED in entry.tags and content.is_placeholder(ctx, entry.original):
+            return Outcome.skipped("already a placeholder")
+        if TAG_ARCHIVED not in entry.tags:
+            raise IntegrityError(f"{entry_id} is not tagged {TAG_ARCHIVED}: archive it first")
+        copy = content.find_copy(ctx, entry_id)
+        # The swap already happened (an earlier visit, or a run killed before its last tag).
+        if (
+            copy is not None
+            and content.is_placeholder(ctx, entry.original)
+            and entry.original is not None
+            and entry.original.flavor_id != copy.flavor_id
+        ):
+            return self.finish(ctx, entry, copy)
+        original = content.check_current(entry, copy)
+        assert copy is not None
+        before = {"flavor_id": original.flavor_id, "size": original.size_bytes,
+                  "sha256": copy.sha256, "key": copy.key}
+        with ctx.step(entry_id, ACTION, "replace", before=before) as after:
+            if placeholder.url:
+                started = ctx.kaltura.update_content_from_url(entry_id, placeholder.url)
+            else:
+                import io
+
+                started = ctx.kaltura.update_content_from_upload(
+                    entry_id, io.BytesIO(placeholder.data), placeholder.size, placeholder.name)
+            after["replacing_entry_id"] = started.replacing_entry_id
+            after["replacement_status"] = started.replacement_status
+        return Outcome.waiting("placeholder upload started", ctx.settings.poll_interval)
+
+    def finish(self, ctx: Context, entry: EntryDetails, copy: content.Copy) -> Outcome:
+        """The placeholder is in: put the real thumbnail back, then tag flavors_deleted."""
+        content.put_back_thumbnail(ctx, entry.entry_id, copy.document, ACTION)
+        with ctx.step(entry.entry_id, ACTION, "tag_replaced",
+                      before={"tags": sorted(entry.tags)}) as after:
+            tags = ctx.kaltura.add_tags(entry.entry_id, frozenset({TAG_ARCHIVED, TAG_REPLACED}))
+            after["tags"] = sorted(tags)
+        return Outcome.done("content replaced by the placeholder")

@@ -1,0 +1,78 @@
+"""restore: bring an archived video back into Kaltura in place of its placeholder.
+
+Preconditions: the entry is a placeholder (flavors_deleted) and its copy is readable (a warm
+storage class, or thawed; a frozen copy is thawed first and the restore waits). Then
+``media.updateContent`` with a ``KalturaUrlResource`` of a presigned GET URL — Kaltura fetches the
+bytes itself, they never pass through karchive — or, with ``restore_via: upload``, a chunked
+upload streamed from S3. After the swap, and once Kaltura has converted the new original: its
+size must equal the copy's; the archived thumbnail becomes the default again; flavors_deleted is
+removed (archived_to_s3 stays: the copy stays).
+"""
+
+from __future__ import annotations
+
+from policies.errors import IntegrityError, PermanentError
+from policies.observed import TAG_REPLACED, RestoreStatus
+from reconcilers import content
+from reconcilers.base import Context, Outcome
+from reconcilers.ports import EntryDetails
+from reconcilers.thaw import Thaw
+
+ACTION = "restore"
+READY = 2
+THAW_POLL = 300.0  # a Glacier restore takes minutes to hours
+
+
+class Restore:
+    name = ACTION
+
+    def run(self, entry_id: str, ctx: Context) -> Outcome:
+        entry = ctx.kaltura.entry(entry_id)
+        if entry.replacing:
+            return content.in_flight(ctx, entry, ACTION)
+        copy = content.find_copy(ctx, entry_id)
+        if copy is None:
+            raise PermanentError(f"{entry_id}: no archive copy to restore from")
+        if content.content_is_copy(entry, copy) and not content.is_placeholder(ctx, entry.original):
+            if TAG_REPLACED not in entry.tags:
+                return Outcome.skipped("content already restored")
+            return self.finish(ctx, entry, copy)
+        if TAG_REPLACED not in entry.tags:
+            raise IntegrityError(f"{entry_id} is not a placeholder (no {TAG_REPLACED} tag)")
+        if copy.info.restore is RestoreStatus.FROZEN:
+            Thaw().run(entry_id, ctx)
+            return Outcome.waiting("thaw requested; restore follows", THAW_POLL)
+        if not copy.info.readable:
+            return Outcome.waiting("waiting for the thaw to finish", THAW_POLL)
+        before = {"key": copy.key, "size": copy.info.size_bytes, "via": ctx.settings.restore_via}
+        with ctx.step(entry_id, ACTION, "restore", before=before) as after:
+            if ctx.settings.restore_via == "upload":
+                body = ctx.archive.open_read(copy.key)
+                try:
+                    name = copy.key.rsplit("/", 1)[-1]
+                    started = ctx.kaltura.update_content_from_upload(
+                        entry_id, body, copy.info.size_bytes, name)
+                finally:
+                    body.close()
+            else:
+                url = ctx.archive.presign_get(copy.key, ctx.settings.presign_expiry)
+                started = ctx.kaltura.update_content_from_url(entry_id, url)
+            after["replacing_entry_id"] = started.replacing_entry_id
+        return Outcome.waiting("restore started", ctx.settings.poll_interval)
+
+    def finish(self, ctx: Context, entry: EntryDetails, copy: content.Copy) -> Outcome:
+        """The archived video is back: once converted, verify, thumbnail, untag."""
+        original = entry.original
+        if entry.status != READY or original is None or original.status != READY:
+            return Outcome.waiting("Kaltura is converting the restored video",
+                                   ctx.settings.poll_interval)
+        if original.size_bytes != copy.info.size_bytes:
+            raise IntegrityError(f"{entry.entry_id}: restored original has {original.size_bytes} "
+                                 f"bytes, the copy {copy.info.size_bytes}")
+        content.put_back_thumbnail(ctx, entry.entry_id, copy.document, ACTION)
+        with ctx.step(entry.entry_id, ACTION, "untag_replaced",
+                      before={"tags": sorted(entry.tags)}) as after:
+            after["tags"] = sorted(ctx.kaltura.remove_tags(entry.entry_id,
+                                                           frozenset({TAG_REPLACED})))
+        ctx.metrics.bytes_restored(copy.info.size_bytes)
+        return Outcome.done("content restored from the archive", copy.info.size_bytes)

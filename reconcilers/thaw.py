@@ -1,0 +1,33 @@
+"""thaw: ask S3 to restore a GLACIER / DEEP_ARCHIVE copy so that restore can read it.
+
+``RestoreObject`` with the policy's tier and days. 202 (requested), 200 (already restored: the
+days are extended) and 409 RestoreAlreadyInProgress all mean the thaw is on its way
+(reference/s3-glacier.md); the restore reconciler takes over once HEAD says readable.
+"""
+
+from __future__ import annotations
+
+from policies.errors import PermanentError
+from reconcilers import content
+from reconcilers.base import Context, Outcome
+
+ACTION = "thaw"
+
+
+class Thaw:
+    name = ACTION
+
+    def run(self, entry_id: str, ctx: Context) -> Outcome:
+        copy = content.find_copy(ctx, entry_id)
+        if copy is None:
+            raise PermanentError(f"{entry_id}: no archive copy to thaw")
+        if copy.info.readable:
+            return Outcome.skipped(f"{copy.key} is readable ({copy.info.storage_class})")
+        before = {"key": copy.key, "tier": ctx.settings.restore_tier,
+                  "days": ctx.settings.restore_days}
+        with ctx.step(entry_id, ACTION, "thaw", before=before) as after:
+            answer = ctx.archive.request_restore(
+                copy.key, days=ctx.settings.restore_days, tier=ctx.settings.restore_tier)
+            after["answer"] = answer
+        return Outcome.done(f"thaw {answer} ({ctx.settings.restore_tier}, "
+                            f"{ctx.settings.restore_days} days)")
