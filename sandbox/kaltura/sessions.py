@@ -11,7 +11,9 @@ the exact error a real server gives (reference section 4; Kaltura server
     no KS and no partnerId                  -> MISSING_KS  Missing KS, session not established
     no KS but a partnerId                   -> SERVICE_FORBIDDEN The access to service [s->a] ...
 
-Time comes from the backend clock, so a test expires a KS by advancing the clock.
+Time comes from the backend clock, so a test expires a KS by advancing the clock. A KS that is
+sent is always checked, even to session.start (Kaltura validates the request's KS before it
+dispatches any action): a client renewing its session must drop the stale KS first.
 """
 
 from __future__ import annotations

@@ -165,3 +165,15 @@ def test_ping_needs_no_session(emu: KalturaSandbox) -> None:
     body = requests.post(f"{emu.url}/api_v3/service/system/action/ping", json={"format": "1"},
                          timeout=10).json()
     assert body is True
+
+
+def test_renewing_needs_the_stale_ks_dropped_first(client: KalturaClient, emu: KalturaSandbox,
+                                                   admin: Any) -> None:
+    partner = emu.backend.partner
+    admin("POST", "clock", {"advance": 86401})
+    with pytest.raises(KalturaException, match="EXPIRED"):
+        client.session.start(partner.admin_secret, "u", KalturaSessionType.ADMIN, partner.id)
+    client.setKs(None)
+    client.setKs(client.session.start(partner.admin_secret, "u", KalturaSessionType.ADMIN,
+                                      partner.id))
+    assert client.media.get("0_entry000").id == "0_entry000"
