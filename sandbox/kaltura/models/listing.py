@@ -11,32 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from sandbox.kaltura.models.errors import query_exceeded
 from sandbox.kaltura.models.state import BackendState, relative_time
-from sandbox.kaltura.records import EntryStatus, ListResponse, MediaEntry
+from sandbox.kaltura.records import ListResponse, MediaEntry
 
 MAX_IN_VALUES = 500  # `*In` lists are silently cut here
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 30
 MAX_MATCHES = 10000  # Sphinx max_matches: no row at or past this position is ever returned
 
-Predicate = Callable[[MediaEntry], bool]
-
 # orderBy field -> sort key; unknown fields are ignored, as Kaltura does.
 _ORDER_KEYS: dict[str, Callable[[MediaEntry], Any]] = {
-    "createdat": lambda e: (e.created_at, e.id),
-    "updatedat": lambda e: e.updated_at,
+    "createdat": attrgetter("created_at", "id"),
+    "updatedat": attrgetter("updated_at"),
     "name": lambda e: e.name.lower(),
-    "plays": lambda e: e.plays,
-    "views": lambda e: e.views,
+    "plays": attrgetter("plays"),
+    "views": attrgetter("views"),
     "lastplayedat": lambda e: e.last_played_at or 0,
-    "duration": lambda e: e.duration,
-    "msduration": lambda e: e.ms_duration,
-    "mediatype": lambda e: e.media_type,
-    "partnersortvalue": lambda e: 0,
-    "recent": lambda e: e.created_at,
+    "duration": attrgetter("duration"),
+    "msduration": attrgetter("ms_duration"),
+    "mediatype": attrgetter("media_type"),
+    "recent": attrgetter("created_at"),
 }
 
 
@@ -90,135 +88,154 @@ def term_matches(term: str, words: frozenset[str]) -> bool:
     return term in words
 
 
-def _ints(value: Any) -> set[int]:
-    return {int(v) for v in split_in(value)}
+def _ints(value: Any) -> frozenset[int]:
+    return frozenset(int(v) for v in split_in(value))
 
 
-def _time_predicates(f: Mapping[str, Any], now: int) -> list[Predicate]:
-    preds: list[Predicate] = []
-
-    def bound(name: str) -> int | None:
-        raw = f.get(name)
-        if raw in (None, ""):
-            return None
-        return relative_time(int(raw), now)
-
-    if (v := bound("updatedAtGreaterThanOrEqual")) is not None:
-        preds.append(lambda e, v=v: e.updated_at >= v)
-    if (v := bound("updatedAtLessThanOrEqual")) is not None:
-        preds.append(lambda e, v=v: e.updated_at <= v)
-    if (v := bound("lastPlayedAtGreaterThanOrEqual")) is not None:
-        preds.append(lambda e, v=v: e.last_played_at is not None and e.last_played_at >= v)
-    if (v := bound("lastPlayedAtLessThanOrEqual")) is not None:
-        preds.append(lambda e, v=v: e.last_played_at is not None and e.last_played_at <= v)
-    if (v := bound("lastPlayedAtLessThanOrEqualOrNull")) is not None:
-        preds.append(lambda e, v=v: e.last_played_at is None or e.last_played_at <= v)
-    return preds
+def _given(f: Mapping[str, Any], name: str) -> bool:
+    return f.get(name) not in (None, "")
 
 
-def _tag_predicates(f: Mapping[str, Any]) -> list[Predicate]:
-    preds: list[Predicate] = []
-    if f.get("tagsLike"):
-        term = str(f["tagsLike"])
-        preds.append(lambda e, t=term: term_matches(t, tag_words(e.tags)))
-    if f.get("tagsMultiLikeOr"):
-        terms = split_in(f["tagsMultiLikeOr"])
-        preds.append(lambda e, ts=terms: any(term_matches(t, tag_words(e.tags)) for t in ts))
-    if f.get("tagsMultiLikeAnd"):
-        terms = split_in(f["tagsMultiLikeAnd"])
-        preds.append(lambda e, ts=terms: all(term_matches(t, tag_words(e.tags)) for t in ts))
-    if f.get("tagsNameMultiLikeOr"):
-        terms = split_in(f["tagsNameMultiLikeOr"])
-        preds.append(lambda e, ts=terms: any(
-            term_matches(t, tag_words(e.tags) | tag_words(e.name.replace(" ", ","))) for t in ts))
-    return preds
+class Memo(dict[Any, bool]):
+    """Predicate results by field value: entries share few distinct tag and category strings, so
+    the test runs once per distinct value and the scan itself is a C-level dict lookup."""
+
+    def __init__(self, test: Callable[[Any], bool]) -> None:
+        super().__init__()
+        self._test = test
+
+    def __missing__(self, key: Any) -> bool:
+        value = self[key] = self._test(key)
+        return value
 
 
-def _category_ids(entry: MediaEntry) -> set[str]:
-    return {c.strip() for c in entry.categories_ids.split(",") if c.strip()}
+class FilterPlan:
+    """A filter compiled to one comprehension: conditions are Python expressions over ``e``,
+    their constants bound in a namespace, so 200,000 entries are scanned without a call each."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.names: dict[str, Any] = {}
+
+    def add(self, expression: str, **names: Any) -> None:
+        self.conditions.append(expression)
+        self.names.update(names)
+
+    def memo(self, key_expr: str, test: Callable[[Any], bool]) -> None:
+        name = f"M{len(self.names)}"
+        self.add(f"{name}[{key_expr}]", **{name: Memo(test)})
+
+    def run(self, items: list[MediaEntry]) -> list[MediaEntry]:
+        if not self.conditions:
+            return items
+        code = f"[e for e in items if {' and '.join(self.conditions)}]"
+        # Names go in the globals: a comprehension's scope does not see eval's locals.
+        scope = {"__builtins__": {}, **self.names, "items": items}
+        result: list[MediaEntry] = eval(code, scope)  # only our own expressions reach eval
+        return result
 
 
-def _scalar_predicates(f: Mapping[str, Any], hidden_ok: bool) -> list[Predicate]:
-    preds: list[Predicate] = []
-    if f.get("idNotIn"):
-        ids = set(split_in(f["idNotIn"]))
-        preds.append(lambda e: e.id not in ids)
-    if f.get("userIdEqual") is not None and f.get("userIdEqual") != "":
-        user = str(f["userIdEqual"])
-        preds.append(lambda e: e.user_id == user)
-    if f.get("userIdIn"):
-        users = set(split_in(f["userIdIn"]))
-        preds.append(lambda e: e.user_id in users)
-    if f.get("creatorIdEqual"):
-        creator = str(f["creatorIdEqual"])
-        preds.append(lambda e: e.creator_id == creator)
-    if f.get("referenceIdEqual"):
-        ref = str(f["referenceIdEqual"])
-        preds.append(lambda e: e.reference_id == ref)
-    if f.get("mediaTypeEqual"):
-        mt = int(f["mediaTypeEqual"])
-        preds.append(lambda e: e.media_type == mt)
-    if f.get("mediaTypeIn"):
-        mts = _ints(f["mediaTypeIn"])
-        preds.append(lambda e: e.media_type in mts)
-    for name, op in (("durationLessThan", "lt"), ("durationLessThanOrEqual", "le"),
-                     ("durationGreaterThan", "gt"), ("durationGreaterThanOrEqual", "ge")):
-        if f.get(name) not in (None, ""):
-            v = int(f[name])
-            preds.append({
-                "lt": lambda e, v=v: e.duration < v, "le": lambda e, v=v: e.duration <= v,
-                "gt": lambda e, v=v: e.duration > v, "ge": lambda e, v=v: e.duration >= v,
-            }[op])
-    if f.get("categoriesIdsMatchOr"):
-        cats = set(split_in(f["categoriesIdsMatchOr"]))
-        preds.append(lambda e: bool(_category_ids(e) & cats))
-    if f.get("categoriesIdsMatchAnd"):
-        cats = set(split_in(f["categoriesIdsMatchAnd"]))
-        preds.append(lambda e: cats <= _category_ids(e))
-    if f.get("categoriesIdsNotContains"):
-        cats = set(split_in(f["categoriesIdsNotContains"]))
-        preds.append(lambda e: not (_category_ids(e) & cats))
-    if not hidden_ok:
-        # Replacement temp entries (-1) and recycled entries (-2) are hidden from searches.
-        preds.append(lambda e: e.display_in_search >= 0)
-    return preds
+def _category_set(ids: str) -> frozenset[str]:
+    return frozenset(c.strip() for c in ids.split(",") if c.strip())
 
 
-def _status_predicates(f: Mapping[str, Any]) -> list[Predicate]:
-    preds: list[Predicate] = []
+def _tags_any(terms: list[str]) -> Callable[[str], bool]:
+    return lambda tags: any(term_matches(t, tag_words(tags)) for t in terms)
+
+
+def _plan_status(plan: FilterPlan, f: Mapping[str, Any]) -> None:
     given = False
-    if f.get("statusEqual") not in (None, ""):
+    if _given(f, "statusEqual"):
         given = True
-        st = int(f["statusEqual"])
-        preds.append(lambda e: e.status == st)
-    if f.get("statusNotEqual") not in (None, ""):
+        plan.add("e.status == ST_EQ", ST_EQ=int(f["statusEqual"]))
+    if _given(f, "statusNotEqual"):
         given = True
-        st2 = int(f["statusNotEqual"])
-        preds.append(lambda e: e.status != st2)
-    if f.get("statusIn"):
+        plan.add("e.status != ST_NE", ST_NE=int(f["statusNotEqual"]))
+    if _given(f, "statusIn"):
         given = True
-        sts = _ints(f["statusIn"])
-        preds.append(lambda e: e.status in sts)
-    if f.get("statusNotIn"):
+        plan.add("e.status in ST_IN", ST_IN=_ints(f["statusIn"]))
+    if _given(f, "statusNotIn"):
         given = True
-        nsts = _ints(f["statusNotIn"])
-        preds.append(lambda e: e.status not in nsts)
-    if not given and f.get("idEqual") in (None, ""):
+        plan.add("e.status not in ST_NIN", ST_NIN=_ints(f["statusNotIn"]))
+    if not given and not _given(f, "idEqual"):
         # Kaltura's default: only READY entries, unless a status or idEqual is given.
-        preds.append(lambda e: e.status == EntryStatus.READY)
-    if f.get("moderationStatusEqual") not in (None, ""):
-        ms = int(f["moderationStatusEqual"])
-        preds.append(lambda e: e.moderation_status == ms)
-    elif f.get("moderationStatusIn"):
-        mss = _ints(f["moderationStatusIn"])
-        preds.append(lambda e: e.moderation_status in mss)
-    elif f.get("moderationStatusNotIn"):
-        nms = _ints(f["moderationStatusNotIn"])
-        preds.append(lambda e: e.moderation_status not in nms)
+        plan.add("e.status == 2")
+    if _given(f, "moderationStatusEqual"):
+        plan.add("e.moderation_status == MS_EQ", MS_EQ=int(f["moderationStatusEqual"]))
+    elif _given(f, "moderationStatusIn"):
+        plan.add("e.moderation_status in MS_IN", MS_IN=_ints(f["moderationStatusIn"]))
+    elif _given(f, "moderationStatusNotIn"):
+        plan.add("e.moderation_status not in MS_NIN", MS_NIN=_ints(f["moderationStatusNotIn"]))
     else:
         # Default moderation filter: PENDING_MODERATION (1) and REJECTED (3) entries are hidden.
-        preds.append(lambda e: e.moderation_status not in (1, 3))
-    return preds
+        plan.add("e.moderation_status not in (1, 3)")
+
+
+def _plan_fields(plan: FilterPlan, f: Mapping[str, Any]) -> None:
+    if _given(f, "idNotIn"):
+        plan.add("e.id not in ID_NIN", ID_NIN=frozenset(split_in(f["idNotIn"])))
+    if _given(f, "userIdEqual"):
+        plan.add("e.user_id == USER", USER=str(f["userIdEqual"]))
+    if _given(f, "userIdIn"):
+        plan.add("e.user_id in USERS", USERS=frozenset(split_in(f["userIdIn"])))
+    if _given(f, "creatorIdEqual"):
+        plan.add("e.creator_id == CREATOR", CREATOR=str(f["creatorIdEqual"]))
+    if _given(f, "referenceIdEqual"):
+        plan.add("e.reference_id == REF", REF=str(f["referenceIdEqual"]))
+    if _given(f, "mediaTypeEqual"):
+        plan.add("e.media_type == MT", MT=int(f["mediaTypeEqual"]))
+    if _given(f, "mediaTypeIn"):
+        plan.add("e.media_type in MT_IN", MT_IN=_ints(f["mediaTypeIn"]))
+    for name, op, const in (("durationLessThan", "<", "D_LT"),
+                            ("durationLessThanOrEqual", "<=", "D_LE"),
+                            ("durationGreaterThan", ">", "D_GT"),
+                            ("durationGreaterThanOrEqual", ">=", "D_GE")):
+        if _given(f, name):
+            plan.add(f"e.duration {op} {const}", **{const: int(f[name])})
+    if _given(f, "categoriesIdsMatchOr"):
+        cats = frozenset(split_in(f["categoriesIdsMatchOr"]))
+        plan.memo("e.categories_ids", lambda ids: bool(_category_set(ids) & cats))
+    if _given(f, "categoriesIdsMatchAnd"):
+        every = frozenset(split_in(f["categoriesIdsMatchAnd"]))
+        plan.memo("e.categories_ids", lambda ids: every <= _category_set(ids))
+    if _given(f, "categoriesIdsNotContains"):
+        none = frozenset(split_in(f["categoriesIdsNotContains"]))
+        plan.memo("e.categories_ids", lambda ids: not (_category_set(ids) & none))
+
+
+def _plan_times(plan: FilterPlan, f: Mapping[str, Any], now: int, *, created: bool) -> None:
+    def bound(name: str) -> int | None:
+        return relative_time(int(f[name]), now) if _given(f, name) else None
+
+    if created:
+        if (v := bound("createdAtGreaterThanOrEqual")) is not None:
+            plan.add("e.created_at >= CA_GE", CA_GE=v)
+        if (v := bound("createdAtLessThanOrEqual")) is not None:
+            plan.add("e.created_at <= CA_LE", CA_LE=v)
+    if (v := bound("updatedAtGreaterThanOrEqual")) is not None:
+        plan.add("e.updated_at >= UA_GE", UA_GE=v)
+    if (v := bound("updatedAtLessThanOrEqual")) is not None:
+        plan.add("e.updated_at <= UA_LE", UA_LE=v)
+    if (v := bound("lastPlayedAtGreaterThanOrEqual")) is not None:
+        plan.add("(e.last_played_at is not None and e.last_played_at >= LP_GE)", LP_GE=v)
+    if (v := bound("lastPlayedAtLessThanOrEqual")) is not None:
+        plan.add("(e.last_played_at is not None and e.last_played_at <= LP_LE)", LP_LE=v)
+    if (v := bound("lastPlayedAtLessThanOrEqualOrNull")) is not None:
+        plan.add("(e.last_played_at is None or e.last_played_at <= LP_LEN)", LP_LEN=v)
+
+
+def _plan_tags(plan: FilterPlan, f: Mapping[str, Any]) -> None:
+    if _given(f, "tagsLike"):
+        plan.memo("e.tags", _tags_any([str(f["tagsLike"])]))
+    if _given(f, "tagsMultiLikeOr"):
+        plan.memo("e.tags", _tags_any(split_in(f["tagsMultiLikeOr"])))
+    if _given(f, "tagsMultiLikeAnd"):
+        terms = split_in(f["tagsMultiLikeAnd"])
+        plan.memo("e.tags", lambda tags: all(term_matches(t, tag_words(tags)) for t in terms))
+    if _given(f, "tagsNameMultiLikeOr"):
+        any_of = _tags_any(split_in(f["tagsNameMultiLikeOr"]))
+        plan.memo("(e.tags, e.name)",
+                  lambda key: any_of(key[0]) or any_of(key[1].replace(" ", ",")))
 
 
 class ListingMixin(BackendState):
@@ -255,37 +272,30 @@ class ListingMixin(BackendState):
             high = f.get("createdAtLessThanOrEqual")
             low_v = relative_time(int(low), now) if low not in (None, "") else None
             high_v = relative_time(int(high), now) if high not in (None, "") else None
-            entries = self.entries
-            return [entries[i] for _, i in self.created_range(low_v, high_v)]
+            return self.created_range(low_v, high_v)
         found = [self.entries[i] for i in ids]
         return sorted(found, key=lambda e: (e.created_at, e.id))
 
     def _match(self, f: Mapping[str, Any]) -> list[MediaEntry]:
-        now = self.now()
-        items = self._candidates(f)
-        preds: list[Predicate] = []
-        if f.get("idEqual") not in (None, "") or f.get("idIn"):
-            # createdAt bounds were not used to pick candidates: apply them as predicates.
-            for name, ge in (("createdAtGreaterThanOrEqual", True),
-                             ("createdAtLessThanOrEqual", False)):
-                if f.get(name) not in (None, ""):
-                    v = relative_time(int(f[name]), now)
-                    preds.append((lambda e, v=v: e.created_at >= v) if ge
-                                 else (lambda e, v=v: e.created_at <= v))
-        preds += _status_predicates(f)
-        preds += _scalar_predicates(f, hidden_ok=bool(f.get("idIn")))
-        preds += _time_predicates(f, now)
-        preds += _tag_predicates(f)
-        if f.get("categoryAncestorIdIn"):
-            preds.append(self._ancestor_predicate(split_in(f["categoryAncestorIdIn"])))
-        for pred in preds:
-            items = [e for e in items if pred(e)]
-        return items
+        plan = FilterPlan()
+        by_id = _given(f, "idEqual") or _given(f, "idIn")
+        _plan_status(plan, f)
+        _plan_fields(plan, f)
+        if not _given(f, "idIn"):
+            # Replacement temp entries (-1) and recycled entries (-2) are hidden from searches.
+            plan.add("e.display_in_search >= 0")
+        # createdAt bounds pick the candidates by bisection unless ids picked them.
+        _plan_times(plan, f, self.now(), created=by_id)
+        _plan_tags(plan, f)
+        if _given(f, "categoryAncestorIdIn"):
+            plan.memo("(e.categories_ids, e.categories)",
+                      self._ancestor_test(split_in(f["categoryAncestorIdIn"])))
+        return plan.run(self._candidates(f))
 
-    def _ancestor_predicate(self, ids: list[str]) -> Predicate:
+    def _ancestor_test(self, ids: list[str]) -> Callable[[tuple[str, str]], bool]:
         """Entries in one of the categories or below it. The emulator has no category table: a
         category's full name is learned from the entries that carry it (ids and names align)."""
-        wanted = set(ids)
+        wanted = frozenset(ids)
         names: set[str] = set()
         for entry in self.entries.values():
             if not entry.categories_ids:
@@ -295,11 +305,12 @@ class ListingMixin(BackendState):
                 if cid.strip() in wanted:
                     names.add(name.strip())
 
-        def under(entry: MediaEntry) -> bool:
-            if _category_ids(entry) & wanted:
+        def under(key: tuple[str, str]) -> bool:
+            category_ids, categories = key
+            if _category_set(category_ids) & wanted:
                 return True
             return any(n.strip() == a or n.strip().startswith(a + ">")
-                       for n in entry.categories.split(",") for a in names)
+                       for n in categories.split(",") for a in names)
 
         return under
 

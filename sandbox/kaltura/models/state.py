@@ -94,8 +94,10 @@ class BackendState:
         self.clock = clock or Clock()
         self.lock = threading.RLock()
         self.entries: dict[str, MediaEntry] = {}
-        # (createdAt, id) of every entry; sorted lazily so bulk inserts stay O(1) each.
+        # (createdAt, id) of every entry and the entries in the same order; sorted lazily, so a
+        # bulk insert stays O(1) per entry and a list bisects instead of scanning.
         self._created: list[tuple[int, str]] = []
+        self._created_entries: list[MediaEntry] = []
         self._created_sorted = True
         self.flavors: dict[str, FlavorAsset] = {}
         self.thumbs: dict[str, ThumbAsset] = {}
@@ -153,19 +155,23 @@ class BackendState:
         if self._created and key < self._created[-1]:
             self._created_sorted = False
         self._created.append(key)
+        self._created_entries.append(entry)
 
-    def created_index(self) -> list[tuple[int, str]]:
+    def _sort_created(self) -> None:
         if not self._created_sorted:
-            self._created.sort()
+            keys = self._created
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            self._created = [keys[i] for i in order]
+            self._created_entries = [self._created_entries[i] for i in order]
             self._created_sorted = True
-        return self._created
 
-    def created_range(self, low: int | None, high: int | None) -> list[tuple[int, str]]:
-        """Index slice with low <= createdAt <= high, by bisection."""
-        index = self.created_index()
+    def created_range(self, low: int | None, high: int | None) -> list[MediaEntry]:
+        """Entries with low <= createdAt <= high in (createdAt, id) order, by bisection."""
+        self._sort_created()
+        index = self._created
         start = 0 if low is None else bisect.bisect_left(index, (low, ""))
         end = len(index) if high is None else bisect.bisect_right(index, (high, "\uffff"))
-        return index[start:end]
+        return self._created_entries[start:end]
 
     def add_asset(self, asset: Any) -> None:
         table, by_entry = self._tables_for(asset)
