@@ -1,0 +1,681 @@
+"""The seeded catalogue: a partner's video library for the emulator, generated, never stored.
+
+The sandbox's Kaltura side starts from this catalogue. It is a pure function of ``(n, seed, now)``:
+the same arguments give the same entries, flavors and bytes, so tests, benchmarks and the demo see
+one library every time. Only ``random.Random(seed)`` is used (never the global generator), and every
+random draw is relative to ``now`` (ages, not dates), so the content of the library, including the
+legacy S3 objects, does not depend on ``now`` at all.
+
+What it contains (the spreads later issues plan against):
+
+- createdAt over ~12 years before ``now``, more recent entries more frequent;
+- about 20 % never played (lastPlayedAt null, plays 0); the others played between creation and
+  ``now``, skewed to long ago; plays with a long tail;
+- sizes log-normal from kilobytes to over 10 GB (at least one entry over 10 GB when n ≥ 100);
+  bytes are ``SeededContent`` (derived from a seed on demand, so 200,000 entries cost no storage);
+- owners from a pool (some user ids without a domain), categories with full names, tags
+  (some ``archive_exempt``), statuses (mostly READY), media types, captions, attachments, custom
+  default thumbnails;
+- about 2 % in the states the Princeton kaltura_archiver leaves behind (tags ``archived_to_s3`` and
+  ``flavors_deleted``, an S3 object keyed by the bare entry id), and a few broken ones so health
+  checks have something to find. ``CatalogueSummary`` records which entries are which: the truth
+  tests compare observations against.
+
+``build`` yields the records; ``generate`` hands them to ``KalturaBackend.insert`` in bulk (no API
+semantics, no per-entry cost beyond the records themselves).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from sandbox.kaltura.content import BytesContent, SeededContent
+from sandbox.kaltura.records import (
+    AttachmentAsset,
+    CaptionAsset,
+    EntryStatus,
+    FlavorAsset,
+    FlavorStatus,
+    MediaEntry,
+    MediaType,
+    ThumbAsset,
+)
+
+YEAR = 365 * 24 * 3600
+GB = 1000**3
+MIB = 1 << 20
+ARCHIVED_TAG = "archived_to_s3"
+PLACEHOLDER_TAG = "flavors_deleted"
+EXEMPT_TAG = "archive_exempt"
+# The Princeton tool swapped every archived video for one small placeholder video; all of its
+# placeholders share these bytes (a 10 s low-resolution clip, 300,000 bytes).
+PLACEHOLDER_CONTENT = SeededContent(seed=0x91ACE, size=300_000)
+PLACEHOLDER_MS_DURATION = 10_000
+# Legacy objects are uploaded to moto at every sandbox start, and moto takes them at ~40 MB/s:
+# keep them small so a 2,000-entry sandbox (about 44 objects, ~25 MB) starts in about a second.
+LEGACY_MAX_SIZE = 1 * MIB
+LEGACY_MIN_SIZE = 64 * 1024
+DERIVED_FLAVOR_PARAMS = (301, 302, 303)  # Partner.derived_flavor_params' default
+
+
+class LegacyKind(StrEnum):
+    """How a legacy or deliberately broken entry looks, in the Princeton tool's terms."""
+
+    ARCHIVED = "archived"  # archived_to_s3, object = the original flavor's bytes
+    PLACEHOLDER = "placeholder"  # both tags; Kaltura holds the placeholder, the object the video
+    TAG_WITHOUT_OBJECT = "tag_without_object"  # archived_to_s3, but nothing in the bucket
+    DELETED_WITHOUT_ARCHIVED = "deleted_without_archived"  # flavors_deleted alone
+    OBJECT_WITHOUT_TAG = "object_without_tag"  # an object in the bucket, no tag on the entry
+    SIZE_MISMATCH = "size_mismatch"  # archived_to_s3, but the video was replaced since
+
+
+# Share of the catalogue per kind (the first two ≈ 2 % together; the broken ones a handful).
+_LEGACY_SHARES: tuple[tuple[LegacyKind, float], ...] = (
+    (LegacyKind.ARCHIVED, 0.010),
+    (LegacyKind.PLACEHOLDER, 0.010),
+    (LegacyKind.TAG_WITHOUT_OBJECT, 0.0015),
+    (LegacyKind.DELETED_WITHOUT_ARCHIVED, 0.0015),
+    (LegacyKind.OBJECT_WITHOUT_TAG, 0.001),
+    (LegacyKind.SIZE_MISMATCH, 0.001),
+)
+
+_STATUSES: tuple[tuple[int, float], ...] = (
+    (EntryStatus.READY, 0.925),
+    (EntryStatus.PENDING, 0.01),
+    (EntryStatus.ERROR_CONVERTING, 0.015),
+    (EntryStatus.NO_CONTENT, 0.015),
+    (EntryStatus.DELETED, 0.02),
+    (EntryStatus.PRECONVERT, 0.005),
+    (EntryStatus.IMPORT, 0.003),
+    (EntryStatus.ERROR_IMPORTING, 0.002),
+    (EntryStatus.MODERATE, 0.003),
+    (EntryStatus.BLOCKED, 0.002),
+)
+_MEDIA_TYPES: tuple[tuple[int, float], ...] = (
+    (MediaType.VIDEO, 0.85),
+    (MediaType.AUDIO, 0.10),
+    (MediaType.IMAGE, 0.05),
+)
+# Category ids and full names ("parent>child"), as Kaltura lists them in an entry's fields.
+_CATEGORIES: tuple[tuple[int, str], ...] = tuple(
+    enumerate(
+        (  # noqa: SIM905
+            "Courses>PHY101|Courses>PHY205|Courses>CHM201|Courses>MAT104|Courses>COS126|"
+            "Courses>ECO100|Courses>HIS210|Courses>MUS105|Departments>Physics|"
+            "Departments>Chemistry|Departments>Mathematics|Departments>Computer Science|"
+            "Departments>Economics|Departments>History|Events>Commencement|"
+            "Events>Lectures>Public|MediaSpace>site>channels>Research|"
+            "MediaSpace>site>channels>Student Life|MediaSpace>site>galleries>Archive|"
+            "Library>Special Collections"
+        ).split("|"),
+        start=101,
+    )
+)
+_TAGS = (
+    "lecture",
+    "seminar",
+    "zoom",
+    "kaltura capture",
+    "lab",
+    "interview",
+    "orientation",
+    "guest speaker",
+    "recital",
+    "review session",
+)
+_FIRST = "abcdefghijklmnoprstvw"
+_SURNAMES = (  # noqa: SIM905 (a word list reads better as one string)
+    "doe smith chen garcia nguyen patel kim muller rossi silva tanaka okafor dubois novak "
+    "larsen cohen ivanova haddad sato obrien"
+).split()
+_WORDS = (  # noqa: SIM905
+    "Introduction Quantum Thermodynamics Kinetics Topology Algorithms Markets Revolutions Harmony "
+    "Optics Proteins Networks Symmetry Entropy Archives Fieldwork Methods Review Workshop Panel "
+    # Names the wire must escape and encode: an ampersand, non-ASCII letters.
+    "Q&A Schrödinger Café Łódź"
+).split()
+_LANGUAGES = (
+    ("English", "en"),
+    ("Spanish", "es"),
+    ("French", "fr"),
+    ("German", "de"),
+    ("Chinese", "zh"),
+)
+_RESOLUTIONS = ((1920, 1080), (1280, 720), (640, 360))
+
+
+class Backend(Protocol):
+    """What the generator needs of ``KalturaBackend``: its partner id and bulk ``insert``."""
+
+    @property
+    def partner(self) -> object: ...
+
+    def insert(
+        self,
+        entry: MediaEntry,
+        flavors: tuple[FlavorAsset, ...] = (),
+        thumbs: tuple[ThumbAsset, ...] = (),
+        captions: tuple[CaptionAsset, ...] = (),
+        attachments: tuple[AttachmentAsset, ...] = (),
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyObject:
+    """An object the Princeton tool left in the bucket: key = the bare entry id."""
+
+    key: str
+    content: SeededContent
+    storage_class: str  # GLACIER (after the bucket's lifecycle rule ran) or STANDARD
+
+
+@dataclass(frozen=True, slots=True)
+class Generated:
+    """One entry and its assets, as handed to ``KalturaBackend.insert``."""
+
+    entry: MediaEntry
+    flavors: tuple[FlavorAsset, ...]
+    thumbs: tuple[ThumbAsset, ...]
+    captions: tuple[CaptionAsset, ...]
+    attachments: tuple[AttachmentAsset, ...]
+    legacy: LegacyKind | None = None
+    legacy_object: LegacyObject | None = None
+    custom_thumb: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueSummary:
+    """Counts per kind, and the generated truth later tests check observations against."""
+
+    entries: int
+    seed: int
+    now: float
+    by_status: dict[int, int]
+    by_media_type: dict[int, int]
+    never_played: int
+    over_10gb: int
+    exempt: int
+    with_captions: int
+    with_attachments: int
+    custom_thumbs: int
+    source_bytes: int  # sum of the source flavors held in Kaltura (placeholders count as such)
+    legacy: dict[LegacyKind, tuple[str, ...]] = field(default_factory=dict)
+    objects: tuple[LegacyObject, ...] = ()
+
+    def legacy_ids(self, kind: LegacyKind) -> tuple[str, ...]:
+        return self.legacy.get(kind, ())
+
+    @property
+    def legacy_count(self) -> int:
+        return sum(len(ids) for ids in self.legacy.values())
+
+
+def generate(
+    backend: Backend, n: int = 2000, seed: int = 1, *, now: float, max_size: int | None = None
+) -> CatalogueSummary:
+    """Insert a seeded catalogue of ``n`` entries into ``backend``; return what was made.
+
+    ``max_size`` caps every source flavor (the demo uses it so archiving stays quick); the
+    10 GB guarantee holds only without it.
+    """
+    partner_id = int(getattr(backend.partner, "id", 100))
+    derived = tuple(getattr(backend.partner, "derived_flavor_params", DERIVED_FLAVOR_PARAMS))
+    made: list[Generated] = []
+    counters = _Counters()
+    items = build(n, seed, now=now, partner_id=partner_id, max_size=max_size, derived=derived)
+    # A million new long-lived objects would trigger full collections over and over (quadratic
+    # in n); none of them form cycles, so collect once at the end instead.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for item in items:
+            backend.insert(item.entry, item.flavors, item.thumbs, item.captions, item.attachments)
+            counters.add(item)
+            if item.legacy is not None:
+                made.append(item)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return counters.summary(n, seed, now, made)
+
+
+def legacy_objects(summary: CatalogueSummary) -> tuple[LegacyObject, ...]:
+    """The objects the runner uploads to the bucket for the Princeton-state entries."""
+    return summary.objects
+
+
+def build(
+    n: int,
+    seed: int,
+    *,
+    now: float,
+    partner_id: int = 100,
+    max_size: int | None = None,
+    derived: tuple[int, ...] = DERIVED_FLAVOR_PARAMS,
+) -> Iterator[Generated]:
+    """Yield the catalogue's entries one by one (pure: no backend, no I/O)."""
+    rng = random.Random(seed)
+    ids = _Ids(rng)
+    owners = _owner_pool(rng, max(20, n // 10))
+    legacy_plan = _legacy_plan(rng, n)
+    huge_at = rng.randrange(n) if n >= 100 and max_size is None else -1
+    drawer = _Entry(rng, ids, partner_id, now, owners, max_size, derived)
+    for index in range(n):
+        yield drawer.make(legacy_plan.get(index), force_huge=index == huge_at)
+
+
+# 1,024 two-character chunks of Kaltura's id alphabet: 10 random bits pick one, so an id is four
+# table look-ups (``rng.choices`` or base32 per id cost a third of the generation time).
+_ID_CHUNKS = tuple(
+    a + b
+    for a in "abcdefghijklmnopqrstuvwxyz0123456789"
+    for b in "0123456789abcdefghijklmnopqrstuvwxyz"
+)[:1024]
+
+
+class _Ids:
+    """Kaltura-shaped ids (``0_`` + 8 lower-case alphanumerics), unique within the catalogue."""
+
+    __slots__ = ("_rng", "_seen")
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._seen: set[str] = set()
+
+    def __call__(self) -> str:
+        chunks = _ID_CHUNKS
+        while True:
+            x = self._rng.getrandbits(40)
+            high, low = chunks[x >> 30] + chunks[(x >> 20) & 1023], chunks[(x >> 10) & 1023]
+            new = f"0_{high}{low}{chunks[x & 1023]}"
+            if new not in self._seen:
+                self._seen.add(new)
+                return new
+
+
+def _owner_pool(rng: random.Random, size: int) -> list[str]:
+    owners: list[str] = []
+    seen: set[str] = set()
+    while len(owners) < size:
+        base = rng.choice(_FIRST) + rng.choice(_FIRST) + rng.choice(_SURNAMES)
+        uid = base if base not in seen else f"{base}{len(owners)}"
+        seen.add(uid)
+        # Some Kaltura user ids carry no domain (SSO ids, old local accounts).
+        owners.append(uid if rng.random() < 0.1 else f"{uid}@example.edu")
+    return owners
+
+
+def _legacy_plan(rng: random.Random, n: int) -> dict[int, LegacyKind]:
+    """Which entry indexes are in a legacy state: at least one of each kind when n ≥ 100."""
+    plan: dict[int, LegacyKind] = {}
+    free = list(range(n))
+    rng.shuffle(free)
+    for kind, share in _LEGACY_SHARES:
+        count = round(n * share)
+        if n >= 100:
+            count = max(count, 2 if kind in (LegacyKind.ARCHIVED, LegacyKind.PLACEHOLDER) else 1)
+        for _ in range(min(count, len(free))):
+            plan[free.pop()] = kind
+    return plan
+
+
+def _pick(rng: random.Random, table: tuple[tuple[int, float], ...]) -> int:
+    roll = rng.random()
+    for value, share in table:
+        roll -= share
+        if roll < 0:
+            return value
+    return table[0][0]
+
+
+@dataclass(slots=True)
+class _Counters:
+    by_status: Counter[int] = field(default_factory=Counter)
+    by_media_type: Counter[int] = field(default_factory=Counter)
+    never_played: int = 0
+    over_10gb: int = 0
+    exempt: int = 0
+    with_captions: int = 0
+    with_attachments: int = 0
+    custom_thumbs: int = 0
+    source_bytes: int = 0
+
+    def add(self, item: Generated) -> None:
+        entry = item.entry
+        self.by_status[entry.status] += 1
+        self.by_media_type[entry.media_type] += 1
+        self.never_played += entry.last_played_at is None
+        self.exempt += EXEMPT_TAG in entry.tags.split(", ")
+        self.with_captions += bool(item.captions)
+        self.with_attachments += bool(item.attachments)
+        self.custom_thumbs += item.custom_thumb
+        for flavor in item.flavors:
+            if flavor.is_original:
+                self.source_bytes += flavor.size_in_bytes
+                self.over_10gb += flavor.size_in_bytes > 10 * GB
+
+    def summary(self, n: int, seed: int, now: float, made: list[Generated]) -> CatalogueSummary:
+        legacy: dict[LegacyKind, list[str]] = {}
+        for item in made:
+            assert item.legacy is not None
+            legacy.setdefault(item.legacy, []).append(item.entry.id)
+        return CatalogueSummary(
+            entries=n,
+            seed=seed,
+            now=now,
+            by_status=dict(self.by_status),
+            by_media_type=dict(self.by_media_type),
+            never_played=self.never_played,
+            over_10gb=self.over_10gb,
+            exempt=self.exempt,
+            with_captions=self.with_captions,
+            with_attachments=self.with_attachments,
+            custom_thumbs=self.custom_thumbs,
+            source_bytes=self.source_bytes,
+            legacy={kind: tuple(ids) for kind, ids in legacy.items()},
+            objects=tuple(i.legacy_object for i in made if i.legacy_object is not None),
+        )
+
+
+class _Entry:
+    """Draws one entry and its assets. The order of draws is fixed, so the output is too."""
+
+    __slots__ = ("rng", "ids", "pid", "now", "owners", "max_size", "derived")
+
+    def __init__(
+        self,
+        rng: random.Random,
+        ids: _Ids,
+        pid: int,
+        now: float,
+        owners: list[str],
+        max_size: int | None,
+        derived: tuple[int, ...],
+    ) -> None:
+        self.rng, self.ids, self.pid, self.now = rng, ids, pid, now
+        self.owners, self.max_size, self.derived = owners, max_size, derived
+
+    def make(self, legacy: LegacyKind | None, *, force_huge: bool) -> Generated:
+        rng = self.rng
+        eid = self.ids()
+        # More recent entries are more frequent: age = 12 y · u^1.6 puts ~65 % in the last 6 years.
+        created = int(self.now - 12 * YEAR * rng.random() ** 1.6) - rng.randrange(3600)
+        updated = created + int((self.now - created) * rng.random() ** 3)
+        played: int | None = None
+        plays = 0
+        if rng.random() >= 0.2:
+            # Last played between creation and now, skewed towards long ago; plays long-tailed.
+            played = created + int((self.now - created) * rng.random() ** 2)
+            plays = max(1, int(rng.lognormvariate(1.8, 1.7)))
+        status = EntryStatus.READY if legacy else _pick(rng, _STATUSES)
+        media_type = MediaType.VIDEO if legacy else _pick(rng, _MEDIA_TYPES)
+        size = self._size(media_type, legacy, force_huge)
+        real = SeededContent(rng.getrandbits(62), size)
+        held = PLACEHOLDER_CONTENT if legacy is LegacyKind.PLACEHOLDER else real
+        width, height = _RESOLUTIONS[rng.randrange(3)] if media_type != MediaType.AUDIO else (0, 0)
+        ms = self._ms_duration(media_type, held.size, width)
+        flavors = self._flavors(eid, status, media_type, held, created, width, height, ms)
+        owner = self.owners[int(len(self.owners) * rng.random() ** 2)]
+        creator = owner if rng.random() < 0.9 else rng.choice(self.owners)
+        categories = rng.sample(_CATEGORIES, rng.choices((0, 1, 2, 3), (25, 45, 20, 10))[0])
+        thumbs, custom = self._thumbs(eid, status, media_type, created, width, height)
+        name = f"{rng.choice(_WORDS)} {rng.choice(_WORDS)} {rng.randrange(1, 40)}"
+        entry = MediaEntry(
+            id=eid,
+            partner_id=self.pid,
+            name=name,
+            description=f"{name}, recorded {1970 + created // YEAR}.",
+            user_id=owner,
+            creator_id=creator,
+            tags=self._tags(legacy),
+            categories=",".join(c[1] for c in categories),
+            categories_ids=",".join(str(c[0]) for c in categories),
+            status=status,
+            moderation_status={EntryStatus.MODERATE: 1, EntryStatus.BLOCKED: 3}.get(status, 6),
+            created_at=created,
+            updated_at=max(updated, played or 0),
+            last_played_at=played,
+            plays=plays,
+            views=plays + int(plays * rng.random()),
+            duration=round(ms / 1000),
+            ms_duration=ms,
+            media_type=media_type,
+            width=width,
+            height=height,
+            flavor_params_ids=",".join(
+                str(f.flavor_params_id) for f in flavors if f.status == FlavorStatus.READY
+            ),
+            reference_id=f"REF-{rng.randrange(10**6):06d}" if rng.random() < 0.3 else "",
+            root_entry_id=eid,
+        )
+        return Generated(
+            entry=entry,
+            flavors=flavors,
+            thumbs=thumbs,
+            captions=self._captions(eid, status, media_type, name, created),
+            attachments=self._attachments(eid, status, created),
+            legacy=legacy,
+            legacy_object=self._legacy_object(eid, legacy, real),
+            custom_thumb=custom,
+        )
+
+    def _size(self, media_type: int, legacy: LegacyKind | None, force_huge: bool) -> int:
+        rng = self.rng
+        if legacy:
+            size = int(rng.uniform(LEGACY_MIN_SIZE, LEGACY_MAX_SIZE))
+            # Never the placeholder's size: the health check "replaced ⇒ sizes differ" holds.
+            size += size == PLACEHOLDER_CONTENT.size
+        elif force_huge:
+            size = int(rng.uniform(10.2, 14.0) * GB)
+        elif media_type == MediaType.VIDEO:
+            # Median 250 MB, sigma 1.4: about 0.4 % of videos are over 10 GB.
+            size = int(rng.lognormvariate(19.34, 1.4))
+        elif media_type == MediaType.AUDIO:
+            size = int(rng.lognormvariate(17.2, 1.2))
+        else:
+            size = int(rng.lognormvariate(13.6, 1.0))
+        size = max(2048, size)
+        return size if self.max_size is None else min(size, self.max_size)
+
+    @staticmethod
+    def _ms_duration(media_type: int, size: int, width: int) -> int:
+        if size == PLACEHOLDER_CONTENT.size:
+            return PLACEHOLDER_MS_DURATION
+        if media_type == MediaType.IMAGE:
+            return 0
+        bits_per_second = {1920: 4_000_000, 1280: 2_000_000, 640: 800_000}.get(width, 128_000)
+        return max(1000, size * 8 * 1000 // bits_per_second)
+
+    def _flavors(
+        self,
+        eid: str,
+        status: int,
+        media_type: int,
+        held: SeededContent,
+        created: int,
+        width: int,
+        height: int,
+        ms: int,
+    ) -> tuple[FlavorAsset, ...]:
+        if status == EntryStatus.NO_CONTENT:
+            return ()
+        source_status, derived_status = _FLAVOR_STATUS.get(
+            status, (FlavorStatus.READY, FlavorStatus.READY)
+        )
+        ext = {MediaType.VIDEO: "mp4", MediaType.AUDIO: "mp3"}.get(media_type, "jpg")
+        deleted_at = created if status == EntryStatus.DELETED else None
+        specs = [(0, held, width, height, source_status)]
+        if media_type != MediaType.IMAGE and derived_status is not None:
+            for params_id, ratio in zip(
+                self.derived[: self.rng.choice((2, 3))], _RATIOS, strict=False
+            ):
+                derived = SeededContent(self.rng.getrandbits(62), max(1024, int(held.size * ratio)))
+                specs.append((params_id, derived, width // 2, height // 2, derived_status))
+        return tuple(
+            FlavorAsset(
+                id=self.ids(),
+                entry_id=eid,
+                partner_id=self.pid,
+                content=content,
+                size=(content.size + 1023) // 1024,
+                size_in_bytes=content.size,
+                tags="source" if params_id == 0 else "mobile,web,mbr",
+                file_ext=ext,
+                created_at=created,
+                updated_at=created,
+                deleted_at=deleted_at,
+                flavor_params_id=params_id,
+                width=w,
+                height=h,
+                bitrate=content.size * 8 // max(ms, 1),  # kbit/s = bytes·8 / ms
+                frame_rate=30.0 if media_type == MediaType.VIDEO else 0.0,
+                is_original=params_id == 0,
+                is_web=params_id != 0,
+                container_format="isom" if ext == "mp4" else ext,
+                video_codec_id="avc1" if media_type == MediaType.VIDEO else "",
+                status=flavor_status,
+            )
+            for params_id, content, w, h, flavor_status in specs
+        )
+
+    def _thumbs(
+        self, eid: str, status: int, media_type: int, created: int, width: int, height: int
+    ) -> tuple[tuple[ThumbAsset, ...], bool]:
+        if media_type == MediaType.AUDIO or status == EntryStatus.NO_CONTENT:
+            return (), False
+        custom = media_type == MediaType.VIDEO and self.rng.random() < 0.08
+        thumbs = [self._thumb(eid, created, width, height, default=not custom, custom=False)]
+        if custom:
+            # An owner-uploaded default thumbnail: the one a naive replace would lose.
+            thumbs.append(self._thumb(eid, created, width, height, default=True, custom=True))
+        return tuple(thumbs), custom
+
+    def _thumb(
+        self, eid: str, created: int, width: int, height: int, *, default: bool, custom: bool
+    ) -> ThumbAsset:
+        content = SeededContent(self.rng.getrandbits(62), self.rng.randrange(8_000, 90_000))
+        return ThumbAsset(
+            id=self.ids(),
+            entry_id=eid,
+            partner_id=self.pid,
+            content=content,
+            size=content.size,
+            tags="default_thumb" if default else "",
+            file_ext="png" if custom else "jpg",
+            created_at=created,
+            updated_at=created,
+            width=width or 640,
+            height=height or 360,
+            description="custom thumbnail" if custom else "",
+        )
+
+    def _captions(
+        self, eid: str, status: int, media_type: int, name: str, created: int
+    ) -> tuple[CaptionAsset, ...]:
+        if media_type == MediaType.IMAGE or status == EntryStatus.NO_CONTENT:
+            return ()
+        if self.rng.random() >= 0.15:
+            return ()
+        languages = self.rng.sample(_LANGUAGES, 1 if self.rng.random() < 0.75 else 2)
+        vtt = self.rng.random() < 0.3
+        captions = []
+        for position, (language, code) in enumerate(languages):
+            text = (
+                f"WEBVTT\n\n00:00:00.000 --> 00:00:04.000\n{name}\n"
+                if vtt
+                else f"1\n00:00:00,000 --> 00:00:04,000\n{name}\n\n"
+                f"2\n00:00:04,000 --> 00:00:08,000\n[{language}]\n"
+            ).encode()
+            captions.append(
+                CaptionAsset(
+                    id=self.ids(),
+                    entry_id=eid,
+                    partner_id=self.pid,
+                    content=BytesContent(text),
+                    size=len(text),
+                    file_ext="vtt" if vtt else "srt",
+                    created_at=created,
+                    updated_at=created,
+                    language=language,
+                    language_code=code,
+                    label=language,
+                    format="3" if vtt else "1",
+                    is_default=position == 0,
+                )
+            )
+        return tuple(captions)
+
+    def _attachments(self, eid: str, status: int, created: int) -> tuple[AttachmentAsset, ...]:
+        if status == EntryStatus.NO_CONTENT or self.rng.random() >= 0.05:
+            return ()
+        content = SeededContent(self.rng.getrandbits(62), self.rng.randrange(30_000, 3_000_000))
+        filename = self.rng.choice(("slides.pdf", "handout.pdf", "reading-list.pdf"))
+        return (
+            AttachmentAsset(
+                id=self.ids(),
+                entry_id=eid,
+                partner_id=self.pid,
+                content=content,
+                size=content.size,
+                file_ext="pdf",
+                created_at=created,
+                updated_at=created,
+                filename=filename,
+                title=filename.removesuffix(".pdf").replace("-", " ").title(),
+            ),
+        )
+
+    def _tags(self, legacy: LegacyKind | None) -> str:
+        rng = self.rng
+        tags = rng.sample(_TAGS, rng.choices((0, 1, 2, 3), (30, 40, 20, 10))[0])
+        if rng.random() < 0.02:
+            tags.append(EXEMPT_TAG)
+        if legacy in _ARCHIVED_TAGGED:
+            tags.append(ARCHIVED_TAG)
+        if legacy in (LegacyKind.PLACEHOLDER, LegacyKind.DELETED_WITHOUT_ARCHIVED):
+            tags.append(PLACEHOLDER_TAG)
+        # Kaltura's normalised form: lower-case, ", "-joined (reference section 6).
+        return ", ".join(tags)
+
+    def _legacy_object(
+        self, eid: str, legacy: LegacyKind | None, real: SeededContent
+    ) -> LegacyObject | None:
+        if legacy not in _WITH_OBJECT:
+            return None
+        storage = "GLACIER" if self.rng.random() < 0.7 else "STANDARD"
+        if legacy is LegacyKind.SIZE_MISMATCH:
+            # The copy is of an older version: the video was replaced after archival.
+            older = SeededContent(
+                self.rng.getrandbits(62), max(LEGACY_MIN_SIZE, real.size * 3 // 4)
+            )
+            return LegacyObject(eid, older, storage)
+        return LegacyObject(eid, real, storage)
+
+
+_RATIOS = (0.5, 0.25, 0.12)
+_ARCHIVED_TAGGED = (
+    LegacyKind.ARCHIVED,
+    LegacyKind.PLACEHOLDER,
+    LegacyKind.TAG_WITHOUT_OBJECT,
+    LegacyKind.SIZE_MISMATCH,
+)
+_WITH_OBJECT = (
+    LegacyKind.ARCHIVED,
+    LegacyKind.PLACEHOLDER,
+    LegacyKind.OBJECT_WITHOUT_TAG,
+    LegacyKind.SIZE_MISMATCH,
+)
+# Flavor statuses for an entry status: (source, derived); derived None = no derived flavors.
+_FLAVOR_STATUS: dict[int, tuple[int, int | None]] = {
+    EntryStatus.ERROR_CONVERTING: (FlavorStatus.READY, FlavorStatus.ERROR),
+    EntryStatus.DELETED: (FlavorStatus.DELETED, FlavorStatus.DELETED),
+    EntryStatus.PRECONVERT: (FlavorStatus.READY, FlavorStatus.CONVERTING),
+    EntryStatus.IMPORT: (FlavorStatus.IMPORTING, None),
+    EntryStatus.ERROR_IMPORTING: (FlavorStatus.ERROR, None),
+}

@@ -1,0 +1,72 @@
+"""Shared fixtures: the sandbox (Kaltura emulator + local S3) and the real clients that talk to it.
+
+Session-scoped: ``sandbox`` (2,000 entries, seed 1), ``sandbox_env`` (its KEY=VALUE variables),
+``kaltura_client`` (a real KalturaClient with an admin KS) and ``s3`` (a boto3 client to moto).
+Tests that change global knobs of a sandbox (its clock, partner settings, faults, throttles, the
+restore delay) take their own from ``make_sandbox(**kw)`` instead, and build clients for it with
+``kaltura_client_for(sandbox)``; every sandbox a test makes is stopped when the test ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from KalturaClient import KalturaClient, KalturaConfiguration
+from KalturaClient.Plugins.Core import KalturaSessionType
+
+from sandbox.runner import Sandbox
+
+
+def _client_for(env: dict[str, str]) -> KalturaClient:
+    client = KalturaClient(KalturaConfiguration(env["KALTURA_SERVICE_URL"]))
+    ks = client.session.start(
+        env["KALTURA_ADMIN_SECRET"],
+        env["KALTURA_USER_ID"],
+        KalturaSessionType.ADMIN,
+        int(env["KALTURA_PARTNER_ID"]),
+    )
+    client.setKs(ks)
+    return client
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(entries=2000, seed=1) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def sandbox_env(sandbox: Sandbox) -> dict[str, str]:
+    return sandbox.env()
+
+
+@pytest.fixture(scope="session")
+def kaltura_client(sandbox_env: dict[str, str]) -> KalturaClient:
+    return _client_for(sandbox_env)
+
+
+@pytest.fixture(scope="session")
+def s3(sandbox: Sandbox) -> Any:
+    return sandbox.s3_client()
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
+    made: list[Sandbox] = []
+
+    def make(**kw: Any) -> Sandbox:
+        started = Sandbox(**kw).start()
+        made.append(started)
+        return started
+
+    yield make
+    for started in reversed(made):
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def kaltura_client_for() -> Callable[[Sandbox], KalturaClient]:
+    """A real KalturaClient with an admin KS for any started sandbox."""
+    return lambda started: _client_for(started.env())
