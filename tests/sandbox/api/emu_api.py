@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from KalturaClient import KalturaClient
+from KalturaClient.Plugins.Core import KalturaUploadToken
 
 from sandbox.kaltura.content import SeededContent
 from sandbox.kaltura.models import KalturaBackend
@@ -70,3 +72,16 @@ class Files(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def named(data: bytes, name: str = "placeholder.mp4") -> io.BytesIO:
+    """An in-memory file the client sends as a file part (it needs a name to do so)."""
+    handle = io.BytesIO(data)
+    handle.name = name
+    return handle
+
+
+def upload(api: Api, data: bytes, name: str = "placeholder.mp4") -> str:
+    token = api.client.uploadToken.add(KalturaUploadToken(fileName=name, fileSize=len(data)))
+    api.client.uploadToken.upload(token.id, named(data, name), False, True)
+    return token.id
