@@ -116,8 +116,9 @@ class Pacer:
                 bucket.tokens = min(bucket.capacity, bucket.tokens + refill)
                 bucket.stamp = now
                 need = min(float(weight), bucket.capacity)
-                if bucket.tokens >= need:
-                    bucket.tokens -= need
+                # The tolerance absorbs float rounding (a wait of 1e-16 s would spin forever).
+                if bucket.tokens >= need - 1e-9:
+                    bucket.tokens = max(0.0, bucket.tokens - need)
                     return
                 wait = (need - bucket.tokens) / bucket.rate
             self.waited += wait
