@@ -33,7 +33,6 @@ from controller.errors import KarchiveError
 from controller.httpserver import Checks, MetricsServer
 from controller.lease import Lease
 from controller.metrics import Metrics
-from controller.observe import CallCounter
 from policies.schema import Policy
 
 log = logging.getLogger(__name__)
@@ -109,22 +108,6 @@ class PolicySource:
         return False
 
 
-class _MetricsCounter(CallCounter):
-    """Counts one cycle's calls for the observation's figures and forwards each to /metrics."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        super().__init__()
-        self._metrics = metrics
-
-    def kaltura_call(self, operation: str, outcome: str) -> None:
-        super().kaltura_call(operation, outcome)
-        self._metrics.kaltura_call(operation, outcome)
-
-    def s3_call(self, operation: str, outcome: str) -> None:
-        super().s3_call(operation, outcome)
-        self._metrics.s3_call(operation, outcome)
-
-
 @dataclass(slots=True)
 class _Status:
     """What the probes read; written only by the cycle thread."""
@@ -155,6 +138,8 @@ class Daemon:
         self._lease: Lease | None = None
         self._scheduler: Any = None
         self._schedule_key: tuple[Any, ...] | None = None
+        self._last_shape: frozenset[tuple[str, Any]] = frozenset()
+        self._thaw_seen: dict[str, float] = {}  # entry id -> when first seen thawing (unix)
 
     # -- the probes -----------------------------------------------------------------------------
     def liveness(self) -> tuple[bool, Checks]:
@@ -213,7 +198,7 @@ class Daemon:
             self._cycle_lock.release()
 
     def _cycle(self, reason: str) -> bool:
-        from controller.observe import observe
+        from controller.observe import _Tee, observe
         from policies.desired import desired_state
         from policies.plan import diff
         from policies.state import classify
@@ -226,8 +211,12 @@ class Daemon:
         self._adopt(policy)
         self.metrics.paused(policy.suspend)
 
-        acting = self._hold_lease() and not policy.suspend and not self.settings.plan_only
-        counter = _MetricsCounter(self.metrics)
+        # Plan-only writes nothing, not even the lease object (design.md invariant 5).
+        acting = False
+        if not self.settings.plan_only:
+            acting = self._hold_lease() and not policy.suspend
+        # A fresh tally per cycle (the observation's own figures) that forwards to /metrics.
+        counter = _Tee(self.metrics)
         self._session.metrics = counter
         try:
             observation = observe(self._session, self._s3, policy, counter=counter)
@@ -244,30 +233,52 @@ class Daemon:
         desired = Counter(desired_state(e, policy, observation.observed_at).state.value
                           for e in observation.entries)
         self.metrics.observed(states, desired)
-        self.metrics.pending(Counter(item.action.value for item in plan.items))
-        self.metrics.thaws(_thawing(plan))
+        self.metrics.pending(Counter(item.action.value for item in plan.changes))
+        self._track_thaws(plan)
         self.status.in_flight = _in_flight(plan)
         log.info("observed %d entries in %.1fs (%d Kaltura calls, %d S3 calls): %s",
                  len(observation.entries), observation.seconds, observation.kaltura_calls,
                  observation.s3_calls, plan.summary(),
                  extra={"why": reason, "acting": acting})
         if not acting:
-            _log_plan(plan, self._why_not_acting(policy))
+            # The whole diff when it changed; a steady plan-only daemon logs only the summary.
+            shape = frozenset((item.entry_id, item.action) for item in plan.changes)
+            if shape != self._last_shape:
+                _log_plan(plan, self._why_not_acting(policy))
+            self._last_shape = shape
             return True
+        self._last_shape = frozenset()
         return self._execute(plan, policy)
 
     def _execute(self, plan: Any, policy: Policy) -> bool:
         if not plan.has_changes:
             return True
-        try:
-            from controller import executor
-        except ImportError:
-            _log_plan(plan, "no executor in this build: plan only")
-            return True
-        return bool(executor.run_plan(  # type: ignore[attr-defined]
+        from controller import executor
+
+        clean = executor.run_plan(
             plan, policy, session=self._session, s3=self._s3, metrics=self.metrics,
             should_stop=self._should_stop,
-        ))
+        )
+        if not clean:
+            # Failed items are counted per action (transitions_total{result="failed"}) and
+            # backed off by the executor; the cycle itself completed, so the loop is healthy.
+            log.warning("some transitions failed; see the entries logged above")
+        return True
+
+    def _track_thaws(self, plan: Any) -> None:
+        """Thaws in progress, and how long each took: from the first cycle that saw the entry
+        waiting on its thaw to the first that did not (precise to a restore-check interval)."""
+        from policies.plan import WAIT_THAW, Action
+
+        now = time.time()
+        waiting = {i.entry_id for i in plan.items
+                   if i.action is Action.WAIT and i.reason == WAIT_THAW}
+        for entry_id in list(self._thaw_seen):
+            if entry_id not in waiting:
+                self.metrics.restore_wait(now - self._thaw_seen.pop(entry_id))
+        for entry_id in waiting:
+            self._thaw_seen.setdefault(entry_id, now)
+        self.metrics.thaws(len(waiting))
 
     def _should_stop(self) -> bool:
         """The executor's safe-point check: shutting down, or no longer the lease holder."""
@@ -384,19 +395,22 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
         from apscheduler.triggers.interval import IntervalTrigger
 
+        policy = self.source.policy
+        assert policy is not None, "start the scheduler once a policy is loaded"
         scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None,
         })
-        placeholder = IntervalTrigger(hours=1)  # replaced by the policy's triggers below
-        scheduler.add_job(self.cycle, placeholder, id="cycle", next_run_time=_utcnow())
-        scheduler.add_job(self.restore_check, placeholder, id="restore-check")
+        main, check = self._triggers(policy)
+        # The first cycle runs at once, so /readyz turns green without waiting an interval.
+        scheduler.add_job(self.cycle, main, id="cycle", next_run_time=_utcnow())
+        scheduler.add_job(self.restore_check, check, id="restore-check")
         scheduler.add_job(self.renew_lease, IntervalTrigger(
             seconds=max(1.0, self.settings.lease_duration / 3)), id="lease")
         scheduler.add_job(self.tick, IntervalTrigger(seconds=self.settings.heartbeat),
                           id="heartbeat")
         self._scheduler = scheduler
-        if self.source.policy is not None:
-            self._reschedule(self.source.policy)
+        self._schedule_key = (policy.schedule, self.settings.interval)
+        self.metrics.schedule_interval(self._interval_seconds())
         scheduler.start()
 
     # -- the process ----------------------------------------------------------------------------
@@ -435,12 +449,6 @@ def _utcnow() -> dt.datetime:
 def _reason(exc: BaseException) -> str:
     """A bounded label for errors_total: the error's class, never its message."""
     return type(exc).__name__.lower()
-
-
-def _thawing(plan: Any) -> int:
-    from policies.plan import WAIT_THAW, Action
-
-    return sum(1 for i in plan.items if i.action is Action.WAIT and i.reason == WAIT_THAW)
 
 
 def _in_flight(plan: Any) -> int:
