@@ -57,7 +57,7 @@ def _url(ctx: CallContext, path: str) -> str:
 
 def _entry(entry: MediaEntry, ctx: CallContext) -> MediaEntry:
     """A copy of the entry whose URL fields are absolute (the backend keeps paths)."""
-    changes = {name: _url(ctx, value) for name in _URL_FIELDS
+    changes: dict[str, Any] = {name: _url(ctx, value) for name in _URL_FIELDS
                if (value := getattr(entry, name)) and value.startswith("/")}
     return dataclasses.replace(entry, **changes) if changes else entry
 

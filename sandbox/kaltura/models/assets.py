@@ -17,10 +17,12 @@ from sandbox.kaltura.content import BytesContent, Content
 from sandbox.kaltura.models import errors
 from sandbox.kaltura.models.listing import page, split_in
 from sandbox.kaltura.models.state import (
+    DEFAULT_THUMB_TAG,
     TOKEN_RESOURCE,
     URL_RESOURCE,
     BackendState,
     download_path,
+    has_tag,
 )
 from sandbox.kaltura.records import (
     AttachmentAsset,
@@ -33,7 +35,6 @@ from sandbox.kaltura.records import (
 )
 
 THUMB_READY, THUMB_QUEUED, THUMB_ERROR, THUMB_IMPORTING = 2, 0, -1, 7
-DEFAULT_THUMB_TAG = "default_thumb"
 
 
 def thumb_bytes(seed: str) -> bytes:
@@ -41,10 +42,6 @@ def thumb_bytes(seed: str) -> bytes:
     body = b"".join(hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(64))
     header = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
     return header + body + b"\xff\xd9"
-
-
-def _has_tag(tags: str, tag: str) -> bool:
-    return tag in (t.strip() for t in tags.split(","))
 
 
 def _filter_assets(candidates: Iterable[Any], f: Mapping[str, Any]) -> list[Any]:
@@ -66,7 +63,7 @@ def _filter_assets(candidates: Iterable[Any], f: Mapping[str, Any]) -> list[Any]
         items = [a for a in items if getattr(a, "flavor_params_id", None) in params_in]
     if f.get("tagsLike"):
         wanted = str(f["tagsLike"]).strip().lower()
-        items = [a for a in items if _has_tag(a.tags.lower(), wanted)]
+        items = [a for a in items if has_tag(a.tags.lower(), wanted)]
     return items
 
 
@@ -131,7 +128,7 @@ class AssetsMixin(BackendState):
             flavor.deleted_at = flavor.updated_at = now
             entry = self.entries.get(flavor.entry_id)
             if entry is not None:
-                self._refresh_flavor_ids(entry)  # type: ignore[attr-defined]
+                self._refresh_flavor_ids(entry)
 
     def _ready_source(self, entry_id: str) -> FlavorAsset | None:
         for flavor in self.flavors_by_entry.get(entry_id, ()):
@@ -153,7 +150,7 @@ class AssetsMixin(BackendState):
             if existing:
                 flavor = existing[0]
             else:
-                flavor = self.derived_flavor(entry, source, params_id, 640, 360, 0.125)  # type: ignore[attr-defined]
+                flavor = self.derived_flavor(entry, source, params_id, 640, 360, 0.125)
                 self.add_asset(flavor)
             self._queue_flavor(flavor)
 
@@ -231,7 +228,7 @@ class AssetsMixin(BackendState):
 
     def clear_default_thumb(self, entry: MediaEntry) -> None:
         for other in self.thumbs_by_entry.get(entry.id, ()):
-            if _has_tag(other.tags, DEFAULT_THUMB_TAG):
+            if has_tag(other.tags, DEFAULT_THUMB_TAG):
                 other.tags = ",".join(t for t in (s.strip() for s in other.tags.split(","))
                                       if t and t != DEFAULT_THUMB_TAG)
 
@@ -252,7 +249,7 @@ class AssetsMixin(BackendState):
     def delete_thumb(self, thumb_id: str) -> None:
         with self.lock:
             thumb = self.get_thumb(thumb_id)
-            if _has_tag(thumb.tags, DEFAULT_THUMB_TAG):
+            if has_tag(thumb.tags, DEFAULT_THUMB_TAG):
                 raise errors.thumb_is_default(thumb_id)
             thumb.status = 3
             thumb.updated_at = self.now()

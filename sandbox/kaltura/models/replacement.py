@@ -25,11 +25,13 @@ from typing import Any
 from sandbox.kaltura.content import BytesContent, Content, SeededContent
 from sandbox.kaltura.models import errors
 from sandbox.kaltura.models.state import (
+    DEFAULT_THUMB_TAG,
     TOKEN_RESOURCE,
     URL_RESOURCE,
     BackendState,
     Job,
     download_path,
+    has_tag,
 )
 from sandbox.kaltura.records import (
     EntryStatus,
@@ -157,7 +159,7 @@ class ReplacementMixin(BackendState):
         entry.status = EntryStatus.READY
         entry.updated_at = now
         self._refresh_flavor_ids(entry)
-        self.generate_thumb(entry, offset=min(3.0, ms / 2000), make_default=True)  # type: ignore[attr-defined]
+        self.generate_thumb(entry, offset=min(3.0, ms / 2000), make_default=True)
         if entry.replaced_entry_id:
             self._temp_ready(entry)
 
@@ -256,7 +258,7 @@ class ReplacementMixin(BackendState):
             entry = self.live_entry(entry_id)
             temp = self.entries.get(entry.replacing_entry_id or "")
             if temp is not None:
-                self._drop_entry(temp)  # type: ignore[attr-defined]
+                self._drop_entry(temp)
             entry.replacing_entry_id = None
             entry.replacement_status = ReplacementStatus.NONE
             entry.updated_at = self.now()
@@ -270,8 +272,8 @@ class ReplacementMixin(BackendState):
         for flavor in list(self.flavors_by_entry.get(temp.id, ())):
             self.move_asset(flavor, original.id)
         for thumb in list(self.thumbs_by_entry.get(temp.id, ())):
-            if "default_thumb" in thumb.tags.split(","):
-                self.clear_default_thumb(original)  # type: ignore[attr-defined]
+            if has_tag(thumb.tags, DEFAULT_THUMB_TAG):
+                self.clear_default_thumb(original)
                 original.thumbnail_url = download_path(original.partner_id, "thumb", thumb.id,
                                                        "jpg")
             self.move_asset(thumb, original.id)

@@ -74,6 +74,14 @@ class Job:
     flavor_id: str = field(compare=False, default="")
 
 
+DEFAULT_THUMB_TAG = "default_thumb"
+
+
+def has_tag(tags: str, tag: str) -> bool:
+    """Whether a comma-separated asset tags string holds ``tag`` (spaces around commas allowed)."""
+    return tag in (t.strip() for t in tags.split(","))
+
+
 def relative_time(value: int, now: int) -> int:
     """Apply Kaltura's relative-time rule to a filter value."""
     if value != 0 and abs(value) <= MAX_RELATIVE_TIME:
@@ -131,8 +139,30 @@ class BackendState:
             while self._jobs and self._jobs[0].due <= now:
                 self._run_job(heapq.heappop(self._jobs))
 
-    def _run_job(self, job: Job) -> None:  # implemented by the replacement/assets mixins
-        raise NotImplementedError
+    # Hooks one mixin calls on another; KalturaBackend's real methods come first in the MRO.
+
+    def _run_job(self, job: Job) -> None:
+        raise NotImplementedError  # replacement.py
+
+    def _fail(self, entry: MediaEntry, status: int) -> None:
+        raise NotImplementedError  # replacement.py
+
+    def _refresh_flavor_ids(self, entry: MediaEntry) -> None:
+        raise NotImplementedError  # replacement.py
+
+    def derived_flavor(self, entry: MediaEntry, source: FlavorAsset, params_id: int, width: int,
+                       height: int, share: float) -> FlavorAsset:
+        raise NotImplementedError  # replacement.py
+
+    def _drop_entry(self, entry: MediaEntry) -> None:
+        raise NotImplementedError  # entries.py
+
+    def generate_thumb(self, entry: MediaEntry, offset: float = 0.0, *,
+                       make_default: bool = False, width: int = 0, height: int = 0) -> ThumbAsset:
+        raise NotImplementedError  # assets.py
+
+    def clear_default_thumb(self, entry: MediaEntry) -> None:
+        raise NotImplementedError  # assets.py
 
     # -- ids ----------------------------------------------------------------------------------
 
@@ -210,7 +240,7 @@ class BackendState:
                 self.add_asset(asset)
             if not entry.thumbnail_url:
                 for thumb in self.thumbs_by_entry.get(entry.id, ()):
-                    if "default_thumb" in thumb.tags.split(","):
+                    if has_tag(thumb.tags, DEFAULT_THUMB_TAG):
                         entry.thumbnail_url = download_path(entry.partner_id, "thumb", thumb.id,
                                                             thumb.file_ext)
 

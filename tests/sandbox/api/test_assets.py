@@ -215,3 +215,23 @@ def test_download_content_errors_for_the_transport(api: Api) -> None:
     with pytest.raises(Exception) as err:
         api.backend.asset_content("caption", "0_none")
     assert getattr(err.value, "code", "") == "CAPTION_ASSET_ID_NOT_FOUND"
+
+
+def test_flavor_list_by_ids(api: Api) -> None:
+    for n in range(1, 4):
+        make_entry(api.backend, n)
+    c = api.client
+    by_in = c.flavorAsset.list(KalturaFlavorAssetFilter(idIn="0_f0000003,0_f0000001,0_nope"),
+                               None)
+    assert sorted(f.id for f in by_in.objects) == ["0_f0000001", "0_f0000003"]
+    by_eq = c.flavorAsset.list(KalturaFlavorAssetFilter(idEqual="0_f0000002"), None)
+    assert [f.id for f in by_eq.objects] == ["0_f0000002"]
+
+
+def test_insert_takes_the_default_thumb_from_its_tag(api: Api) -> None:
+    entry = make_entry(api.backend, 1)
+    api.backend.thumbs["0_t0000001"].tags = "archived, default_thumb"
+    entry.thumbnail_url = ""
+    copy = type(api.backend)()
+    copy.insert(entry, thumbs=[api.backend.thumbs["0_t0000001"]])
+    assert copy.get_entry(entry.id).thumbnail_url.endswith("/thumb/0_t0000001/a.jpg")
