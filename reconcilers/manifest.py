@@ -94,6 +94,15 @@ def write(archive: ArchivePort, prefix: str, document: Mapping[str, Any]) -> Non
                       content_type="application/json")
 
 
+def with_current(document: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """``document`` with ``record`` as its current original (kept in ``originals`` too)."""
+    updated = dict(document)
+    originals = dict(updated.get("originals") or {})
+    originals[str(record["flavor_id"])] = dict(record)
+    updated.update(original=dict(record), sha256=record.get("sha256"), originals=originals)
+    return updated
+
+
 def recorded_sha256(document: Mapping[str, Any] | None, flavor_id: str) -> str | None:
     """The checksum recorded for the copy of ``flavor_id``, if any."""
     if not document:

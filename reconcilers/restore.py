@@ -12,8 +12,9 @@ removed (archived_to_s3 stays: the copy stays).
 from __future__ import annotations
 
 from policies.errors import IntegrityError, PermanentError
+from policies.layout import original_key
 from policies.observed import TAG_REPLACED, RestoreStatus
-from reconcilers import content
+from reconcilers import content, manifest
 from reconcilers.base import Context, Outcome
 from reconcilers.ports import EntryDetails
 from reconcilers.thaw import Thaw
@@ -69,6 +70,7 @@ class Restore:
         if original.size_bytes != copy.info.size_bytes:
             raise IntegrityError(f"{entry.entry_id}: restored original has {original.size_bytes} "
                                  f"bytes, the copy {copy.info.size_bytes}")
+        self._rekey(ctx, entry, copy)
         content.put_back_thumbnail(ctx, entry.entry_id, copy.document, ACTION)
         with ctx.step(entry.entry_id, ACTION, "untag_replaced",
                       before={"tags": sorted(entry.tags)}) as after:
@@ -76,3 +78,30 @@ class Restore:
                                                            frozenset({TAG_REPLACED})))
         ctx.metrics.bytes_restored(copy.info.size_bytes)
         return Outcome.done("content restored from the archive", copy.info.size_bytes)
+
+    def _rekey(self, ctx: Context, entry: EntryDetails, copy: content.Copy) -> None:
+        """Kaltura gave the restored video a new flavor id; the copy is moved to that id's key
+        (a server-side copy, while it is readable) so the next observation sees a current copy
+        instead of "edited after archival" and archiving the same bytes again."""
+        original = entry.original
+        if original is None or copy.flavor_id is None or copy.flavor_id == original.flavor_id \
+                or not copy.sha256 or copy.document is None:
+            return
+        key = original_key(ctx.settings.prefix, entry.entry_id, original.flavor_id,
+                           original.file_ext)
+        with ctx.step(entry.entry_id, ACTION, "rekey", before={"from": copy.key, "to": key}):
+            metadata = {**dict(copy.info.metadata), "flavor-id": original.flavor_id,
+                        "sha256": copy.sha256, "restored-from": copy.flavor_id,
+                        "ext": original.file_ext}
+            info = ctx.archive.copy(copy.key, key, metadata=metadata,
+                                    storage_class=copy.info.storage_class)
+            if info.size_bytes != copy.info.size_bytes or \
+                    info.metadata.get("flavor-id") != original.flavor_id:
+                raise IntegrityError(f"copy of {copy.key} to {key} does not match it")
+            record = {**copy.document.get("original", {}), "flavor_id": original.flavor_id,
+                      "key": key, "sha256": copy.sha256, "ext": original.file_ext,
+                      "restored_from": copy.flavor_id}
+            manifest.write(ctx.archive, ctx.settings.prefix,
+                           manifest.with_current(copy.document, record))
+            # The verified copy under the new key holds the same bytes: drop the old key.
+            ctx.archive.delete(copy.key)

@@ -362,6 +362,27 @@ class S3Archive:
                 aborted += 1
         return aborted
 
+    def copy(self, source_key: str, key: str, *, metadata: Mapping[str, str],
+             storage_class: str) -> ObjectInfo:
+        """Server-side copy (multipart past 5 GiB, by boto3's managed copy) with new metadata;
+        the source must be readable (warm or thawed). Returns the new object's HEAD."""
+        self._call(
+            "copy_object", key,
+            lambda: self.client.copy(
+                {"Bucket": self.bucket, "Key": source_key}, self.bucket, key,
+                ExtraArgs={"Metadata": dict(metadata), "MetadataDirective": "REPLACE",
+                           "StorageClass": storage_class},
+            ),
+        )
+        info = self.head(key)
+        if info is None:
+            raise TransientError(f"copy of {source_key} to {key} is not visible yet")
+        return info
+
+    def delete(self, key: str) -> None:
+        self._call("delete_object", key,
+                   lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+
     def request_restore(self, key: str, *, days: int, tier: str) -> str:
         """Ask for a thaw: "requested" (202), "restored" (200: extended) or "in-progress" (409)."""
         try:

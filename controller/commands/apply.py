@@ -1,0 +1,163 @@
+"""``karchive apply [-f policy.yaml] [PLAN_FILE]``: carry out a plan, after a yes.
+
+Without a plan file: observe, diff, show the plan, ask "Do you want to perform these actions?"
+(only ``yes`` proceeds, unless ``--auto-approve``), then execute it (``controller/executor.py``).
+With a plan file (``karchive plan --out FILE``): the saved plan is applied exactly — only the
+entries it names are observed again (batched ``idIn``), and an item whose entry changed since
+(another fingerprint, or no longer the same action) is refused as stale and listed; the fresh
+items still run, and the exit code is 1.
+
+Progress: one line per finished item on stderr, or JSON lines on stdout with
+``--json-progress``. The journal (``--journal`` or ``.karchive/journal/``) is shipped to the
+bucket at the end. Exit 0 when everything converged (or waits on Kaltura/S3), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from controller.commands.policy import add_policy_option, load
+from controller.errors import KarchiveError, UsageError
+from controller.executor import Executor, ItemReport, build_context
+from controller.journal import Journal
+from controller.progress import NoProgress, Progress
+
+PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
+ID_BATCH = 500  # Kaltura cuts an idIn list at 500 values (reference/kaltura-api.md §5)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("apply", help="carry out the plan (asks first)")
+    add_policy_option(parser)
+    parser.add_argument("plan_file", nargs="?", metavar="PLAN_FILE",
+                        help="a plan saved by `karchive plan --out FILE`, applied exactly")
+    parser.add_argument("--auto-approve", action="store_true", help="do not ask for a yes")
+    parser.add_argument("--json-progress", action="store_true",
+                        help="print one JSON line per finished item on stdout")
+    parser.add_argument("--journal", metavar="PATH",
+                        help="journal folder or .jsonl file (default .karchive/journal/)")
+    parser.add_argument("--restore-via", choices=("url", "upload"), default="url",
+                        help="restore by presigned URL Kaltura fetches (default) or by upload")
+    parser.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                        help="how long to wait for Kaltura to swap content (default 600)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no observation progress")
+    parser.set_defaults(func=run)
+
+
+def _observe(policy: Any, session: Any, s3: Any, quiet: bool, ids: list[str] | None) -> Any:
+    from controller.observe import CallCounter, observe
+    from policies.plan import Plan, diff
+
+    progress = NoProgress() if quiet else Progress("observed")
+    counter = CallCounter()
+    if ids is None:
+        seen = observe(session, s3, policy, progress, counter=counter)
+        return diff(seen.entries, policy, seen.observed_at, seen.placeholder_size)
+    entries: list[Any] = []
+    observed_at, size = int(time.time()), None
+    for start in range(0, len(ids), ID_BATCH):
+        batch = ids[start:start + ID_BATCH]
+        seen = observe(session, s3, policy, progress, counter=counter,
+                       filter_overrides={"idIn": ",".join(batch)})
+        entries.extend(seen.entries)
+        observed_at, size = seen.observed_at, seen.placeholder_size
+    fresh = diff(entries, policy, observed_at, size)
+    return Plan(fresh.items, fresh.planned_at, fresh.observed_count)
+
+
+def run(args: argparse.Namespace) -> int:
+    from controller.kaltura.session import KalturaSession
+    from controller.storage.client import make_s3_client
+    from policies.plan import Plan, PlanFormatError, stale_items
+
+    policy = load(args.policy)
+    saved: Plan | None = None
+    if args.plan_file:
+        try:
+            saved = Plan.from_json(Path(args.plan_file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"cannot read plan file {args.plan_file} ({exc.strerror}); "
+                             "write one with `karchive plan --out FILE`") from None
+        except PlanFormatError as exc:
+            raise UsageError(f"{args.plan_file}: {exc}") from None
+    out = sys.stderr if args.json_progress else sys.stdout
+    try:
+        metrics = _metrics()
+        session = KalturaSession(policy.kaltura, metrics=metrics)
+        s3 = make_s3_client(policy.storage)
+        stale: tuple[Any, ...] = ()
+        if saved is None:
+            plan = _observe(policy, session, s3, args.quiet, None)
+        else:
+            ids = sorted({item.entry_id for item in saved.changes})
+            fresh = _observe(policy, session, s3, args.quiet, ids) if ids else saved
+            stale = stale_items(saved, fresh)
+            stale_ids = {(i.entry_id, i.action) for i in stale}
+            keep = tuple(i for i in saved.items if (i.entry_id, i.action) not in stale_ids)
+            plan = Plan(keep, saved.planned_at, saved.observed_count)
+        for item in stale:
+            print(f"! stale {item.action.value} {item.entry_id}: the entry changed since the "
+                  "plan was saved; refused (plan again)", file=out)
+        if not plan.has_changes:
+            print(plan.render() if plan.items else "No changes.", file=out)
+            return 1 if stale else 0
+        print(plan.render(), file=out)
+        if not args.auto_approve and not _confirmed(out):
+            print("Apply cancelled.", file=out)
+            return 1
+        journal = Journal(args.journal)
+        ctx = build_context(policy, session, s3, metrics=metrics, journal=journal,
+                            restore_via=args.restore_via)
+        executor = Executor(ctx, policy, wait_timeout=args.wait,
+                            on_item=_progress(args.json_progress))
+        report = executor.run(plan)
+        try:
+            journal.ship(ctx.archive, policy.storage.prefix)
+        except KarchiveError as exc:
+            print(f"karchive: warning: journal not shipped to the bucket ({exc})", file=sys.stderr)
+    except KarchiveError as exc:
+        print(f"karchive: error: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary(), file=out)
+    if stale:
+        print(f"{len(stale)} stale item(s) refused: run `karchive plan` again.", file=out)
+    return 0 if report.ok and not stale else 1
+
+
+def _metrics() -> Any:
+    try:
+        from controller.metrics import NullMetrics
+
+        return NullMetrics()
+    except ImportError:  # pragma: no cover - the metrics module ships with the controller
+        from reconcilers.ports import NullMetrics as Fallback
+
+        return Fallback()
+
+
+def _confirmed(out: Any) -> bool:
+    print(file=out)
+    try:
+        answer = input(PROMPT)
+    except EOFError:
+        return False
+    return answer.strip() == "yes"
+
+
+def _progress(as_json: bool) -> Any:
+    def show(item: ItemReport) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(asdict(item)) + "\n")
+            sys.stdout.flush()
+        else:
+            tail = f": {item.message}" if item.message else ""
+            print(f"{item.action} {item.entry_id}: {item.result}{tail}", file=sys.stderr,
+                  flush=True)
+
+    return show

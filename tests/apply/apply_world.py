@@ -1,0 +1,162 @@
+"""Helpers for the apply tests: a small sandbox of its own, a policy file for it, the truth.
+
+Every test here drives the real controller (``karchive apply`` in-process or as a subprocess)
+against a real emulator and a real moto server over loopback HTTP; nothing is mocked. The
+"truth" helpers read the emulator's records directly, independently of karchive's adapters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.runner import Sandbox
+
+TAG_ARCHIVED, TAG_REPLACED = "archived_to_s3", "flavors_deleted"
+MiB = 1 << 20
+PLACEHOLDER = hashlib.sha256(b"karchive placeholder").digest() * 2048  # 64 KiB, fixed bytes
+
+
+@dataclass
+class World:
+    sandbox: Sandbox
+    tmp: Path
+    policy: Path
+    journal: Path
+    s3: Any
+
+    @property
+    def backend(self) -> Any:
+        return self.sandbox.backend
+
+    def admin(self, path: str, body: dict[str, Any] | None = None, method: str = "POST") -> Any:
+        data = json.dumps(body or {}).encode() if method != "GET" else None
+        request = urllib.request.Request(
+            f"{self.sandbox.kaltura.url}{path}", data=data, method=method,
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            raw = answer.read()
+        return json.loads(raw) if raw else None
+
+    def write_policy(self, rules: str, *, storage_class: str = "GLACIER",
+                     extra: str = "", concurrency: int = 4, share: float = 1.0) -> Path:
+        env = self.sandbox.env()
+        self.policy.write_text(f"""
+version: 1
+kaltura:
+  service_url: {env["KALTURA_SERVICE_URL"]}
+  partner_id: {env["KALTURA_PARTNER_ID"]}
+  admin_secret: {env["KALTURA_ADMIN_SECRET"]}
+  user_id: {env["KALTURA_USER_ID"]}
+  timeout: 30
+storage:
+  bucket: {env["KARCHIVE_BUCKET"]}
+  prefix: karchive/
+  storage_class: {storage_class}
+  restore: {{tier: Bulk, days: 1}}
+  endpoint_url: {env["AWS_ENDPOINT_URL"]}
+placeholder: {self.tmp / "placeholder.mp4"}
+restore_on_play: true
+limits:
+  concurrency: {concurrency}
+  max_replace_share: {share}
+  part_size: 5MiB
+rules:
+{rules}
+{extra}
+""", encoding="utf-8")
+        return self.policy
+
+    def ids_rule(self, ids: list[str], state: str, name: str = "chosen") -> str:
+        listed = ", ".join(ids)
+        return f"  - name: {name}\n    match: {{entry_ids: [{listed}]}}\n    state: {state}\n"
+
+    def apply(self, *extra: str) -> tuple[int, str]:
+        import contextlib
+        import io
+
+        from controller.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["apply", "-f", str(self.policy), "--auto-approve", "-q",
+                         "--journal", str(self.journal), "--wait", "60", *extra])
+        return code, out.getvalue() + err.getvalue()
+
+    def plan(self, *extra: str) -> tuple[int, str]:
+        import contextlib
+        import io
+
+        from controller.cli import main
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            code = main(["plan", "-f", str(self.policy), "-q", *extra])
+        return code, out.getvalue()
+
+    # -- truth, read from the emulator's records --------------------------------------------
+
+    def entry(self, entry_id: str) -> Any:
+        return self.backend.get_entry(entry_id)
+
+    def tags(self, entry_id: str) -> set[str]:
+        return {t.strip() for t in self.entry(entry_id).tags.split(",") if t.strip()}
+
+    def original(self, entry_id: str) -> Any:
+        with self.backend.lock:
+            for flavor in self.backend.flavors_by_entry.get(entry_id, []):
+                if flavor.is_original and flavor.status != 3:
+                    return flavor
+        return None
+
+    def original_sha(self, entry_id: str) -> str:
+        flavor = self.original(entry_id)
+        return sha_of(flavor.content, flavor.size_in_bytes)
+
+    def default_thumb_sha(self, entry_id: str) -> str | None:
+        with self.backend.lock:
+            for thumb in self.backend.thumbs_by_entry.get(entry_id, []):
+                if "default_thumb" in thumb.tags and thumb.status == 2:
+                    return sha_of(thumb.content, thumb.size)
+        return None
+
+    def keys(self, prefix: str = "karchive/") -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.sandbox.bucket, Prefix=prefix)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def manifest(self, entry_id: str) -> dict[str, Any]:
+        body = self.s3.get_object(Bucket=self.sandbox.bucket,
+                                  Key=f"karchive/{entry_id}/manifest.json")["Body"].read()
+        return json.loads(body)
+
+    def uploads(self) -> list[Any]:
+        return self.s3.list_multipart_uploads(Bucket=self.sandbox.bucket).get("Uploads", [])
+
+    def candidates(self, n: int, *, min_size: int = 0) -> list[str]:
+        """READY videos karchive never touched, with a READY original of at least min_size."""
+        found = []
+        for entry in sorted(self.backend.all_entries(), key=lambda e: e.id):
+            tags = {t.strip() for t in entry.tags.split(",")}
+            original = self.original(entry.id)
+            if (entry.status == 2 and entry.media_type == 1 and entry.replacement_status == 0
+                    and not tags & {TAG_ARCHIVED, TAG_REPLACED, "archive_exempt"}
+                    and original is not None and original.status == 2
+                    and original.size_in_bytes >= min_size
+                    and original.size_in_bytes != len(PLACEHOLDER)):
+                found.append(entry.id)
+            if len(found) == n:
+                break
+        assert len(found) == n, "the seeded catalogue has too few candidates"
+        return found
+
+
+def sha_of(content: Any, size: int) -> str:
+    digest = hashlib.sha256()
+    for offset in range(0, size, 4 * MiB):
+        digest.update(content.read(offset, min(4 * MiB, size - offset)))
+    return digest.hexdigest()
