@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from policies.desired import RESTORE_ON_PLAY, Decision, desired_state
 from policies.durations import format_size
@@ -198,7 +199,7 @@ _COLOURS = {
     Action.ARCHIVE: "32", Action.REPLACE: "33", Action.RESTORE: "36", Action.THAW: "36",
     Action.REPAIR: "34", Action.DELETE: "1;31", Action.UNHEALTHY: "35", Action.WAIT: "2",
 }  # fmt: skip
-_ITEM_KEYS = frozenset(PlanItem.__slots__)  # type: ignore[attr-defined]
+_ITEM_KEYS = frozenset(PlanItem.__slots__)
 
 
 class PlanFormatError(ValueError):
@@ -218,23 +219,29 @@ def _render_item(item: PlanItem, color: bool) -> str:
     return f"\x1b[{_COLOURS[item.action]}m{line}\x1b[0m" if color else line
 
 
-def _item_from_json(raw: dict[str, object]) -> PlanItem:
+def _item_from_json(raw: dict[str, Any]) -> PlanItem:
     unknown = set(raw) - _ITEM_KEYS
     if unknown:
         raise ValueError(f"unknown item keys {sorted(unknown)}")
     return PlanItem(
         entry_id=str(raw["entry_id"]),
-        action=Action(raw["action"]),
-        from_state=ObservedState(raw["from_state"]),
-        to_state=DesiredState(raw["to_state"]),
-        steps=tuple(str(s) for s in raw["steps"]),  # type: ignore[attr-defined]
+        action=Action(str(raw["action"])),
+        from_state=ObservedState(str(raw["from_state"])),
+        to_state=DesiredState(str(raw["to_state"])),
+        steps=_strings(raw["steps"]),
         rule=str(raw["rule"]),
-        bytes=int(raw["bytes"]),  # type: ignore[call-overload]
+        bytes=int(raw["bytes"]),
         reason=str(raw["reason"]),
         fingerprint=str(raw["fingerprint"]),
-        add_tags=tuple(str(t) for t in raw.get("add_tags", ())),  # type: ignore[attr-defined]
-        remove_tags=tuple(str(t) for t in raw.get("remove_tags", ())),  # type: ignore[attr-defined]
+        add_tags=_strings(raw.get("add_tags", [])),
+        remove_tags=_strings(raw.get("remove_tags", [])),
     )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return tuple(value)
 
 
 def fingerprint(entry: ObservedEntry) -> str:

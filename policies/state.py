@@ -184,5 +184,5 @@ def classify(entry: ObservedEntry, placeholder_size: int | None) -> Observation:
     if placeholder_size is not None and not is_placeholder:
         return unhealthy(UNKNOWN_CONTENT)
     # Both tags (or a fixable one), a copy, placeholder content: a placeholder.
-    repair = Repair(FIX_ADD_TAG, add=add) if add else None
-    return Observation(ObservedState.PLACEHOLDER, PLACEHOLDER_OK, repair=repair, notes=notes)
+    fix = Repair(FIX_ADD_TAG, add=add) if add else None
+    return Observation(ObservedState.PLACEHOLDER, PLACEHOLDER_OK, repair=fix, notes=notes)
