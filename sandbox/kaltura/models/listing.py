@@ -160,6 +160,8 @@ def _plan_status(plan: FilterPlan, f: Mapping[str, Any]) -> None:
     if not given and not _given(f, "idEqual"):
         # Kaltura's default: only READY entries, unless a status or idEqual is given.
         plan.add("e.status == 2")
+    elif not given:
+        plan.add("e.status != 3")  # deleted entries only appear when a status filter asks
     if _given(f, "moderationStatusEqual"):
         plan.add("e.moderation_status == MS_EQ", MS_EQ=int(f["moderationStatusEqual"]))
     elif _given(f, "moderationStatusIn"):

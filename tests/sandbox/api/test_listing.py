@@ -82,6 +82,13 @@ def test_id_equal_skips_the_status_default(api: Api) -> None:
     assert ids(api.client.media.list(KalturaMediaEntryFilter(idIn=pending.id), None)) == []
 
 
+def test_id_equal_never_shows_a_deleted_entry_unless_asked(api: Api) -> None:
+    gone = make_entry(api.backend, 3, status=EntryStatus.DELETED)
+    assert ids(api.client.media.list(KalturaMediaEntryFilter(idEqual=gone.id), None)) == []
+    asked = KalturaMediaEntryFilter(idEqual=gone.id, statusEqual="3")
+    assert ids(api.client.media.list(asked, None)) == [gone.id]
+
+
 def test_id_in_shows_hidden_entries(api: Api) -> None:
     hidden = make_entry(api.backend, 5, display_in_search=-1)
     assert ids(api.client.media.list(KalturaMediaEntryFilter(idIn=hidden.id), None)) == [hidden.id]
