@@ -95,7 +95,12 @@ class Sandbox:
         return self
 
     def stop(self, *, save: bool = True) -> None:
-        """Stop both servers; with a ``state_file``, save Kaltura's state and the bucket first."""
+        """Stop both servers; with a ``state_file``, save Kaltura's state and the bucket first.
+
+        A second ``stop()`` does nothing (fixtures stop what a test may have stopped already).
+        """
+        if self.kaltura is None and self.s3 is None:
+            return
         if save and self.state_file is not None and self.backend is not None:
             self.save()
         if self.kaltura is not None:

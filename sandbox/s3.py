@@ -103,9 +103,11 @@ class LocalS3:
         return self
 
     def stop(self) -> None:
+        """Stop the server and drop the bucket from moto's (process-global) store."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            _drop_bucket(self.bucket)
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None
@@ -166,8 +168,14 @@ class LocalS3:
                     "key": name,
                     "file": file_name,
                     "storage_class": key.storage_class,
-                    "metadata": dict(key.metadata),
-                    "content_type": key.content_type or "binary/octet-stream",
+                    # moto keeps user metadata and Content-Type in one dict, user keys
+                    # prefixed as on the wire.
+                    "metadata": {
+                        k.lower().removeprefix("x-amz-meta-"): v
+                        for k, v in key.metadata.items()
+                        if k.lower().startswith("x-amz-meta-")
+                    },
+                    "content_type": key.metadata.get("Content-Type") or "binary/octet-stream",
                 }
             )
         (directory / _INDEX).write_text(json.dumps(index), encoding="utf-8")
@@ -222,6 +230,22 @@ def _moto_key(bucket: str, key: str) -> Any:
     return None if found is None else found.keys.get(key)
 
 
+def _drop_bucket(name: str) -> None:
+    """Free the bucket's objects (moto spools big ones to temporary files) and its name."""
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    bucket = backend.buckets.pop(name, None)
+    s3_backends.bucket_accounts.pop(name, None)
+    if bucket is None:
+        return
+    for key_name in list(bucket.keys.keys()):
+        for version in bucket.keys.getlist(key_name, []):
+            dispose = getattr(version, "dispose", None)
+            if dispose is not None:
+                dispose()
+    for multipart in list(bucket.multiparts.values()):
+        multipart.dispose()
+
+
 def _restore_in_progress(key: Any) -> bool:
     return key is not None and key._expiry is not None and key.status == "IN_PROGRESS"
 
@@ -264,6 +288,9 @@ class _RestoreFixes:
                 key.status = "IN_PROGRESS"
                 key._time_progressed = datetime.now()
                 key._tick = 0
+                # Settle it under the transition in force now ("immediate": done at once), so a
+                # later change of transition does not reach back to this restore.
+                _ = key.status
         start_response(status, headers)
         return [body]
 
