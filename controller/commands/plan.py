@@ -78,10 +78,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(plan.to_json().rstrip("\n") + "\n")
     else:
         color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        text = plan.render(color=color) if plan.items else ""
-        if text:
-            sys.stdout.write(text.rstrip("\n") + "\n\n")
-        sys.stdout.write((plan.summary() if plan.has_changes else "No changes.") + "\n")
+        # The listing ends with the summary line ("Plan: ..." or "No changes.").
+        sys.stdout.write(plan.render(color=color).rstrip("\n") + "\n")
         if args.out:
             sys.stdout.write(f"Saved the plan to {args.out}: apply it with "
                              f"`karchive apply {args.out}`.\n")

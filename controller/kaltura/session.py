@@ -302,11 +302,15 @@ class KalturaSession:
         attempt = 0
         while True:
             attempt += 1
+            counted = False
             self.pacer.acquire(service, action, weight)
             with self._lock:
-                client = self.client
                 try:
-                    result = fn(client)
+                    # Starting or renewing the KS is a call too: retried like the one it serves.
+                    result = fn(self.client)
+                except KarchiveError as exc:
+                    error = exc  # from session.start, which counted itself
+                    counted = True
                 except (KalturaException, KalturaClientException) as exc:
                     error = self._translate(exc, label)
                 except Exception as exc:  # requests errors the client did not wrap
@@ -321,7 +325,8 @@ class KalturaSession:
                 self.renew()
                 attempt -= 1
                 continue
-            self.metrics.kaltura_call(operation, _outcome(error))
+            if not counted:
+                self.metrics.kaltura_call(operation, _outcome(error))
             if isinstance(error, RateLimited):
                 self.pacer.penalise(service, action)
             if not isinstance(error, TransientError) or attempt >= self._max_attempts:

@@ -1,0 +1,262 @@
+"""Observation against the sandbox: the real KalturaClient and boto3 over loopback HTTP.
+
+Expected values come from the emulator's own records and the catalogue's summary, read directly,
+never from the code under test.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+from KalturaClient.Plugins.Core import KalturaMediaEntry
+from test_observe_support import admin, aws_env, calls, write_policy
+
+from controller.errors import KarchiveError, PermanentError, TransientError
+from controller.kaltura.read import PAGE_SIZE, iter_entries
+from controller.kaltura.session import KalturaSession
+from controller.observe import CallCounter, observe
+from controller.storage.client import make_s3_client
+from policies.loader import load_policy
+from policies.observed import TAG_ARCHIVED, TAG_REPLACED
+from policies.state import ObservedState, classify
+from sandbox.catalogue import LegacyKind
+from sandbox.kaltura.records import FlavorAsset, MediaEntry
+
+DELETED = 3
+
+
+def _visible(entry: MediaEntry) -> bool:
+    # What media.list shows: not deleted, not a replacement's temp entry, not held by moderation.
+    return (entry.status != DELETED and entry.display_in_search >= 0
+            and entry.moderation_status not in (1, 3))
+
+
+def _tags(text: str) -> frozenset[str]:
+    return frozenset(t.strip().lower() for t in text.split(",") if t.strip())
+
+
+@pytest.fixture
+def policy(tmp_path, sandbox, monkeypatch):
+    aws_env(monkeypatch, sandbox)
+    return load_policy(write_policy(tmp_path, sandbox))
+
+
+def _observe(sandbox, policy, counter=None):
+    counter = counter or CallCounter()
+    session = KalturaSession(policy.kaltura, metrics=counter)
+    return observe(session, make_s3_client(policy.storage), policy, counter=counter), counter
+
+
+def test_observation_matches_the_catalogue_entry_by_entry(sandbox, policy):
+    observation, _ = _observe(sandbox, policy)
+    backend = sandbox.backend
+    expected = {e.id: e for e in backend.all_entries() if _visible(e)}
+    seen = {e.entry_id: e for e in observation.entries}
+    assert len(seen) == len(observation.entries)  # nobody twice
+    assert seen.keys() == expected.keys()
+    legacy_objects = {o.key: o for o in sandbox.summary.objects}
+    for entry_id, got in seen.items():
+        record = expected[entry_id]
+        assert got.tags == _tags(record.tags)
+        assert got.created_at == record.created_at
+        assert got.status == record.status
+        assert got.plays == record.plays
+        assert got.last_played_at == record.last_played_at
+        flavors: list[FlavorAsset] = [
+            f for f in backend.flavors_by_entry.get(entry_id, ()) if f.status != DELETED]
+        assert {(f.flavor_id, f.size_bytes, f.is_original) for f in got.flavors} == {
+            (f.id, f.size_in_bytes, bool(f.is_original)) for f in flavors}
+        obj = legacy_objects.get(entry_id)
+        if obj is None:
+            assert got.archive is None
+        else:
+            assert got.archive is not None
+            assert (got.archive.key, got.archive.size_bytes, got.archive.layout) == (
+                entry_id, obj.content.size, "legacy")
+            assert got.archive.storage_class == obj.storage_class
+
+
+def test_princeton_tagged_legacy_entries_are_recognised(sandbox, policy):
+    observation, _ = _observe(sandbox, policy)
+    by_id = {e.entry_id: e for e in observation.entries}
+    summary = sandbox.summary
+    # The catalogue's truth, kind by kind, against the pure classification of what was observed.
+    expected = {
+        LegacyKind.ARCHIVED: ObservedState.ARCHIVED,
+        LegacyKind.PLACEHOLDER: ObservedState.PLACEHOLDER,
+        LegacyKind.DELETED_WITHOUT_ARCHIVED: ObservedState.UNHEALTHY,
+        LegacyKind.SIZE_MISMATCH: ObservedState.ORIGINAL,
+        LegacyKind.OBJECT_WITHOUT_TAG: ObservedState.ORIGINAL,
+        LegacyKind.TAG_WITHOUT_OBJECT: ObservedState.ORIGINAL,
+    }
+    checked = 0
+    for kind, state in expected.items():
+        for entry_id in summary.legacy_ids(kind):
+            entry = by_id.get(entry_id)
+            record = sandbox.backend.get_entry(entry_id)
+            if entry is None or record.status != 2:
+                continue  # hidden or not READY: its status decides, not its legacy kind
+            assert classify(entry, observation.placeholder_size).state is state, (kind, entry_id)
+            checked += 1
+    assert checked >= 6
+    placeholders = summary.legacy_ids(LegacyKind.PLACEHOLDER)
+    assert all({TAG_ARCHIVED, TAG_REPLACED} <= by_id[i].tags for i in placeholders if i in by_id)
+
+
+def test_observation_costs_a_few_calls_per_thousand_entries(sandbox, policy):
+    before = calls(sandbox)
+    observation, counter = _observe(sandbox, policy)
+    after = calls(sandbox)
+    n = len(observation.entries)
+    http = (after.get("media.list", 0) - before.get("media.list", 0)
+            + after.get("multirequest", 0) - before.get("multirequest", 0)
+            + after.get("session.start", 0) - before.get("session.start", 0))
+    assert http == counter.kaltura_total
+    assert counter.kaltura_total <= n / 500 + 4
+    assert after.get("flavorasset.list", 0) - before.get("flavorasset.list", 0) <= n / 50
+    assert counter.s3.get(("ListObjectsV2", "ok"), 0) <= 2 + len(sandbox.summary.objects) / 1000
+
+
+def test_walk_past_ten_thousand_is_complete_while_entries_are_tagged(make_sandbox,
+                                                                     kaltura_client_for):
+    sb = make_sandbox(entries=12_000, seed=7)
+    client = kaltura_client_for(sb)
+    visible = [e.id for e in sb.backend.all_entries() if _visible(e)]
+    assert len(visible) > 10_000
+    stop = threading.Event()
+    tagged: list[str] = []
+
+    def tag_while_walking() -> None:
+        # Editing changes updatedAt (and tags), never createdAt: the cursor must not care.
+        for entry_id in visible[::37]:
+            if stop.is_set():
+                return
+            update = KalturaMediaEntry()
+            update.tags = "edited during walk"
+            client.media.update(entry_id, update)
+            tagged.append(entry_id)
+
+    policy_settings = _settings(sb)
+    session = KalturaSession(policy_settings)
+    editor = threading.Thread(target=tag_while_walking)
+    editor.start()
+    try:
+        ids = [e.entry_id for e in iter_entries(session)]
+    finally:
+        stop.set()
+        editor.join()
+    assert tagged  # the walk really overlapped with edits
+    assert len(ids) == len(set(ids))
+    assert set(ids) == set(visible)
+
+
+def test_a_second_holding_more_than_a_page_does_not_pin_the_cursor(make_sandbox):
+    sb = make_sandbox(entries=300, seed=3)
+    backend = sb.backend
+    second = max(e.created_at for e in backend.all_entries()) - 3600
+    crowd = [MediaEntry(id=f"0_crowd{i:03d}", partner_id=backend.partner.id, name="crowd",
+                        created_at=second, updated_at=second) for i in range(2 * PAGE_SIZE + 37)]
+    for entry in crowd:
+        backend.insert(entry)
+    counter = CallCounter()
+    session = KalturaSession(_settings(sb), metrics=counter)
+    ids = [e.entry_id for e in iter_entries(session)]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {e.id for e in backend.all_entries() if _visible(e)}
+    assert counter.kaltura_total < 20
+
+
+def test_an_expired_session_is_renewed_without_failing_the_walk(make_sandbox):
+    sb = make_sandbox(entries=200, seed=5)
+    session = KalturaSession(_settings(sb, session_expiry=120))
+    assert len(list(iter_entries(session))) > 0
+    admin(sb, "clock", {"advance": 600})  # the server now sees our KS as expired
+    assert len(list(iter_entries(session))) > 0
+    assert session.renewals == 2
+
+
+def test_a_session_is_renewed_before_it_expires_by_our_clock(make_sandbox):
+    sb = make_sandbox(entries=50, seed=5)
+    now = [0.0]
+    session = KalturaSession(_settings(sb, session_expiry=100), clock=lambda: now[0])
+    list(iter_entries(session))
+    now[0] = 81.0  # past 80 % of its life
+    list(iter_entries(session))
+    assert session.renewals == 2
+
+
+def test_a_wrong_secret_is_one_clear_error_without_the_secret(make_sandbox):
+    sb = make_sandbox(entries=10, seed=5)
+    settings = _settings(sb).model_copy(update={"admin_secret": _secret("not-the-secret")})
+    with pytest.raises(PermanentError) as caught:
+        list(iter_entries(KalturaSession(settings)))
+    assert "admin_secret" in str(caught.value)
+    assert "not-the-secret" not in str(caught.value)
+
+
+def test_an_unreachable_kaltura_is_transient_after_retries(make_sandbox):
+    sb = make_sandbox(entries=10, seed=5)
+    settings = _settings(sb).model_copy(update={"service_url": "http://127.0.0.1:9"})
+    slept: list[float] = []
+    session = KalturaSession(settings, max_attempts=3, sleep=slept.append)
+    with pytest.raises(TransientError):
+        list(iter_entries(session))
+    assert len(slept) == 2  # backed off between attempts, never a tight loop
+
+
+def test_a_missing_bucket_is_an_error_not_an_empty_archive(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, sandbox)
+    policy = load_policy(write_policy(tmp_path, sandbox, bucket="no-such-bucket-here"))
+    with pytest.raises(PermanentError, match="does not exist"):
+        _observe(sandbox, policy)
+
+
+def test_an_unreachable_s3_is_an_error_not_an_empty_archive(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, sandbox)
+    policy = load_policy(write_policy(tmp_path, sandbox, endpoint="http://127.0.0.1:9"))
+    s3 = make_s3_client(policy.storage, max_attempts=1)
+    with pytest.raises(KarchiveError):
+        observe(KalturaSession(policy.kaltura), s3, policy)
+
+
+def test_an_entry_folder_copy_wins_over_a_legacy_object_and_keeps_its_flavor_id(
+    sandbox, s3, policy
+):
+    entry_id = sandbox.summary.legacy_ids(LegacyKind.ARCHIVED)[0]
+    original = next(f for f in sandbox.backend.flavors_by_entry[entry_id] if f.is_original)
+    key = f"karchive/{entry_id}/original/{original.id}.{original.file_ext}"
+    s3.put_object(Bucket=sandbox.bucket, Key=key, Body=b"x" * 10, StorageClass="DEEP_ARCHIVE")
+    try:
+        observation, _ = _observe(sandbox, policy)
+    finally:
+        s3.delete_object(Bucket=sandbox.bucket, Key=key)
+    copy = next(e for e in observation.entries if e.entry_id == entry_id).archive
+    assert copy is not None
+    assert (copy.key, copy.layout, copy.flavor_id, copy.storage_class, copy.size_bytes) == (
+        key, "entry-folder", original.id, "DEEP_ARCHIVE", 10)
+
+
+def _secret(text):
+    from pydantic import SecretStr
+
+    return SecretStr(text)
+
+
+def _settings(sb, **extra):
+    from policies.schema import KalturaSettings
+
+    env = sb.env()
+    return KalturaSettings(service_url=env["KALTURA_SERVICE_URL"],
+                           partner_id=int(env["KALTURA_PARTNER_ID"]),
+                           admin_secret=env["KALTURA_ADMIN_SECRET"],
+                           user_id=env["KALTURA_USER_ID"], **extra)
+
+
+def test_copies_of_observed_entries_stay_frozen_values(sandbox, policy):
+    observation, _ = _observe(sandbox, policy)
+    entry = observation.entries[0]
+    with pytest.raises(AttributeError):
+        entry.tags = frozenset()  # type: ignore[misc]
+    assert replace(entry, plays=entry.plays + 1).plays == entry.plays + 1
