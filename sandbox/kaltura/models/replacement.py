@@ -24,6 +24,7 @@ from typing import Any
 
 from sandbox.kaltura.content import BytesContent, Content, SeededContent
 from sandbox.kaltura.models import errors
+from sandbox.kaltura.models.spool import read_body
 from sandbox.kaltura.models.state import (
     DEFAULT_THUMB_TAG,
     TOKEN_RESOURCE,
@@ -79,14 +80,14 @@ class ReplacementMixin(BackendState):
 
     def _start_import(self, entry_id: str, url: str) -> None:
         def fetch() -> None:
-            data: bytes | None
+            content: Content | None
             try:
                 with urllib.request.urlopen(url, timeout=URL_FETCH_TIMEOUT) as response:
-                    data = response.read()
+                    content = read_body(response)
             except Exception:  # any failure to fetch is an import error for the entry
-                data = None
+                content = None
             with self.lock:
-                self._import_finished(entry_id, data, file_ext(url))
+                self._import_finished(entry_id, content, file_ext(url))
 
         thread = threading.Thread(target=fetch, name=f"import-{entry_id}", daemon=True)
         self._imports = [t for t in self._imports if t.is_alive()] + [thread]
@@ -97,14 +98,14 @@ class ReplacementMixin(BackendState):
         for thread in list(self._imports):
             thread.join(timeout)
 
-    def _import_finished(self, entry_id: str, data: bytes | None, ext: str) -> None:
+    def _import_finished(self, entry_id: str, content: Content | None, ext: str) -> None:
         entry = self.entries.get(entry_id)
         if entry is None or entry.status == EntryStatus.DELETED:
             return  # cancelled or deleted while the import ran
-        if data is None:
+        if content is None:
             self._fail(entry, EntryStatus.ERROR_IMPORTING)
             return
-        self._ingest(entry, BytesContent(data), ext)
+        self._ingest(entry, content, ext)
 
     # -- conversion ---------------------------------------------------------------------------
 
