@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from policies.observed import TAG_REPLACED, ObservedEntry
 from policies.schema import DesiredState, Policy
-from policies.selectors import in_categories, matches
+from policies.selectors import compile_match, in_categories
 
 EXEMPT = "exempt"  # the Decision.rule of an exempt entry
 NO_RULE = ""  # no rule matched
@@ -50,17 +50,33 @@ def played_since_swap(entry: ObservedEntry) -> bool:
     return entry.last_played_at > original.updated_at
 
 
+class Decider:
+    """The policy fixed at one instant, its rules compiled once: ``decider(entry)`` is
+    :func:`desired_state` for a whole catalogue without re-reading the policy per entry."""
+
+    __slots__ = ("policy", "now", "_rules")
+
+    def __init__(self, policy: Policy, now: int) -> None:
+        self.policy = policy
+        self.now = now
+        self._rules = [(rule, compile_match(rule.match, now)) for rule in policy.rules]
+
+    def __call__(self, entry: ObservedEntry) -> Decision:
+        # An exempt entry is never touched, not even brought back: the exemption is the owner's.
+        if is_exempt(entry, self.policy):
+            return Decision(DesiredState.UNMANAGED, EXEMPT)
+        decision = Decision(DesiredState.UNMANAGED, NO_RULE)
+        for rule, holds in self._rules:
+            if holds(entry):
+                decision = Decision(rule.state, rule.name)
+                break
+        # A played placeholder comes back whatever rule matched: someone wants to watch it.
+        if self.policy.restore_on_play and played_since_swap(entry):
+            return Decision(DesiredState.ARCHIVED, RESTORE_ON_PLAY)
+        return decision
+
+
 def desired_state(entry: ObservedEntry, policy: Policy, now: int) -> Decision:
-    """The policy's verdict for ``entry`` at ``now``."""
-    # An exempt entry is never touched, not even brought back: the exemption is the owner's word.
-    if is_exempt(entry, policy):
-        return Decision(DesiredState.UNMANAGED, EXEMPT)
-    decision = Decision(DesiredState.UNMANAGED, NO_RULE)
-    for rule in policy.rules:
-        if matches(rule.match, entry, now):
-            decision = Decision(rule.state, rule.name)
-            break
-    # A played placeholder comes back whatever rule matched: someone wants to watch it.
-    if policy.restore_on_play and played_since_swap(entry):
-        return Decision(DesiredState.ARCHIVED, RESTORE_ON_PLAY)
-    return decision
+    """The policy's verdict for ``entry`` at ``now``: exemptions, then the first matching
+    rule, then ``restore_on_play``."""
+    return Decider(policy, now)(entry)

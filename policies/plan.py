@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from policies.desired import RESTORE_ON_PLAY, Decision, desired_state
+from policies.desired import RESTORE_ON_PLAY, Decider, Decision
 from policies.durations import format_size
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, ObservedEntry, RestoreStatus
 from policies.schema import DesiredState, Policy
@@ -143,29 +143,29 @@ class Plan:
 
         Readers refuse another ``format_version``; unknown keys are refused too.
         """
-        document = {
-            "format_version": FORMAT_VERSION,
-            "planned_at": self.planned_at,
-            "observed_count": self.observed_count,
-            "summary": self.summary(),
-            "items": [
-                {
-                    "entry_id": item.entry_id,
-                    "action": item.action.value,
-                    "from_state": item.from_state.value,
-                    "to_state": item.to_state.value,
-                    "steps": list(item.steps),
-                    "rule": item.rule,
-                    "bytes": item.bytes,
-                    "reason": item.reason,
-                    "fingerprint": item.fingerprint,
-                    "add_tags": list(item.add_tags),
-                    "remove_tags": list(item.remove_tags),
-                }
-                for item in self.items
-            ],
-        }
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        head = json.dumps({"format_version": FORMAT_VERSION, "planned_at": self.planned_at,
+                           "observed_count": self.observed_count, "summary": self.summary()},
+                          indent=2, ensure_ascii=False)
+        # One item a line: readable and diffable, and the C encoder (no indent) keeps a
+        # 200,000-item plan fast to write.
+        lines = ",\n".join(
+            "    " + json.dumps({
+                "entry_id": item.entry_id,
+                "action": item.action.value,
+                "from_state": item.from_state.value,
+                "to_state": item.to_state.value,
+                "steps": list(item.steps),
+                "rule": item.rule,
+                "bytes": item.bytes,
+                "reason": item.reason,
+                "fingerprint": item.fingerprint,
+                "add_tags": list(item.add_tags),
+                "remove_tags": list(item.remove_tags),
+            }, ensure_ascii=False)
+            for item in self.items
+        )
+        body = f"[\n{lines}\n  ]" if lines else "[]"
+        return f'{head[:-2]},\n  "items": {body}\n}}\n'
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -250,18 +250,17 @@ def fingerprint(entry: ObservedEntry) -> str:
     item whose entry no longer has this fingerprint is stale."""
     original = entry.original
     copy = entry.archive
-    facts = {
-        "entry_id": entry.entry_id,
-        "tags": sorted(entry.tags),
-        "status": entry.status,
-        "updated_at": entry.updated_at,
-        "original": None if original is None else
-        [original.flavor_id, original.size_bytes, original.status],
-        "archive": None if copy is None else
-        [copy.key, copy.size_bytes, copy.etag, copy.restore.value],
-        "replacement_status": entry.replacement_status,
-    }
-    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"))
+    facts = (
+        entry.entry_id,
+        tuple(sorted(entry.tags)),
+        entry.status,
+        entry.updated_at,
+        None if original is None else (original.flavor_id, original.size_bytes, original.status),
+        None if copy is None else (copy.key, copy.size_bytes, copy.etag, copy.restore.value),
+        entry.replacement_status,
+    )
+    # repr of a tuple of str, int and None is canonical and far cheaper than JSON at 200k entries.
+    canonical = repr(facts)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -274,9 +273,10 @@ def diff(
     """The plan that takes every entry from its observed state to its desired one."""
     items: list[PlanItem] = []
     observed = 0
+    decide = Decider(policy, now)
     for entry in entries:
         observed += 1
-        item = plan_entry(entry, policy, now, placeholder_size)
+        item = _plan_entry(entry, decide, placeholder_size)
         if item is not None:
             items.append(item)
     rank = {action: index for index, action in enumerate(ACTION_ORDER)}
@@ -288,8 +288,13 @@ def plan_entry(
     entry: ObservedEntry, policy: Policy, now: int, placeholder_size: int | None = None
 ) -> PlanItem | None:
     """The item for one entry, or ``None`` when it is where the policy wants it."""
+    return _plan_entry(entry, Decider(policy, now), placeholder_size)
+
+
+def _plan_entry(entry: ObservedEntry, decide: Decider, placeholder_size: int | None
+                ) -> PlanItem | None:
     observation = classify(entry, placeholder_size)
-    decision = desired_state(entry, policy, now)
+    decision = decide(entry)
     found = _transition(entry, observation, decision)
     if found is None:
         return None

@@ -296,3 +296,10 @@ def test_items_are_ordered_safest_first_then_by_entry() -> None:
     assert actions == [Action.ARCHIVE, Action.ARCHIVE, Action.REPLACE, Action.THAW,
                        Action.RESTORE, Action.UNHEALTHY, Action.WAIT]
     assert mixed_plan().total_bytes == 2 * VIDEO_SIZE + 1_288_490_189 + VIDEO_SIZE
+
+
+def test_an_empty_plan_round_trips() -> None:
+    empty = diff([], policy("archived"), NOW, PLACEHOLDER_SIZE)
+    assert empty.observed_count == 0
+    assert json.loads(empty.to_json())["items"] == []
+    assert Plan.from_json(empty.to_json()) == empty
