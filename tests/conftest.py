@@ -67,6 +67,6 @@ def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
 
 
 @pytest.fixture(scope="session")
-def kaltura_client_for() -> Callable[[Sandbox], KalturaClient]:
-    """A real KalturaClient with an admin KS for any started sandbox."""
-    return lambda started: _client_for(started.env())
+def kaltura_client_for() -> Callable[[Sandbox | dict[str, str]], KalturaClient]:
+    """A real KalturaClient with an admin KS for a started sandbox (or its printed variables)."""
+    return lambda target: _client_for(target if isinstance(target, dict) else target.env())
