@@ -16,6 +16,7 @@ from policies.selectors import compile_match, in_categories
 EXEMPT = "exempt"  # the Decision.rule of an exempt entry
 NO_RULE = ""  # no rule matched
 RESTORE_ON_PLAY = "restore_on_play"
+MEDIA_VIDEO = 1  # KalturaMediaType.VIDEO
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,12 @@ class Decider:
         decision = Decision(DesiredState.UNMANAGED, NO_RULE)
         for rule, holds in self._rules:
             if holds(entry):
-                decision = Decision(rule.state, rule.name)
+                state = rule.state
+                # The placeholder is a video: swapping it into an image or audio entry would
+                # break that entry, so those are kept archived instead.
+                if state is DesiredState.PLACEHOLDER and entry.media_type != MEDIA_VIDEO:
+                    state = DesiredState.ARCHIVED
+                decision = Decision(state, rule.name)
                 break
         # A played placeholder comes back whatever rule matched: someone wants to watch it.
         if self.policy.restore_on_play and played_since_swap(entry):

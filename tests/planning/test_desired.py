@@ -89,3 +89,8 @@ def test_restore_on_play_ignores_entries_that_are_not_placeholders() -> None:
 def test_an_exempt_placeholder_is_left_alone_even_when_played() -> None:
     subject = placeholder(last_played_at=NOW - 10, tags=placeholder().tags | {"archive_exempt"})
     assert desired_state(subject, policy(restore_on_play=True), NOW) == Decision(UNMANAGED, EXEMPT)
+
+
+@pytest.mark.parametrize(("media_type", "state"), [(1, PLACEHOLDER), (2, ARCHIVED), (5, ARCHIVED)])
+def test_only_video_entries_get_the_placeholder(media_type: int, state: DesiredState) -> None:
+    assert desired_state(entry(media_type=media_type), policy(), NOW) == Decision(state, "old")

@@ -376,3 +376,18 @@ def test_cron_schedules_are_checked_by_the_scheduler() -> None:
     message = error(BASE + "schedule:\n  cron: '0 2 * *'\n")
     assert message.startswith("policy.yaml:9: schedule.cron: '0 2 * *' is not a cron expression")
     assert message.endswith("e.g. '0 2 * * *'")
+
+
+def test_the_example_policys_commented_directory_section_is_valid() -> None:
+    text = EXAMPLE.read_text()
+    block = text[text.index("# directory:"):].splitlines()
+    section = ["directory:"] + [
+        "  " + line.removeprefix("#   ").split("  #")[0]
+        for line in block if line.startswith("#   ")
+    ]
+    policy = parse_policy(text + "\n".join(section) + "\n", str(EXAMPLE),
+                          environ=SANDBOX_ENV | {"LDAP_PASSWORD": "ldap-secret"})
+    assert policy.directory is not None
+    assert policy.directory.url == "ldaps://ldap.example.edu"
+    assert policy.directory.batch_size == 50
+    assert "ldap-secret" not in repr(policy)
