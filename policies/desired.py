@@ -85,4 +85,12 @@ class Decider:
 def desired_state(entry: ObservedEntry, policy: Policy, now: int) -> Decision:
     """The policy's verdict for ``entry`` at ``now``: exemptions, then the first matching
     rule, then ``restore_on_play``."""
-    return Decider(policy, now)(entry)
+    global _last_decider
+    decider = _last_decider
+    # Callers loop over a catalogue with one policy and one instant: reuse the compiled rules.
+    if decider is None or decider.policy is not policy or decider.now != now:
+        decider = _last_decider = Decider(policy, now)
+    return decider(entry)
+
+
+_last_decider: Decider | None = None

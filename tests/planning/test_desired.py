@@ -94,3 +94,13 @@ def test_an_exempt_placeholder_is_left_alone_even_when_played() -> None:
 @pytest.mark.parametrize(("media_type", "state"), [(1, PLACEHOLDER), (2, ARCHIVED), (5, ARCHIVED)])
 def test_only_video_entries_get_the_placeholder(media_type: int, state: DesiredState) -> None:
     assert desired_state(entry(media_type=media_type), policy(), NOW) == Decision(state, "old")
+
+
+def test_a_reloaded_policy_or_a_new_instant_is_never_answered_from_the_last_one() -> None:
+    subject = entry()
+    assert desired_state(subject, policy(), NOW).rule == "old"
+    assert desired_state(subject, policy(rules=[]), NOW).rule == NO_RULE
+    young = entry(created_at=NOW - 2 * YEAR, last_played_at=None, plays=0)
+    reloaded = policy()
+    assert desired_state(young, reloaded, NOW).rule == "rest"
+    assert desired_state(young, reloaded, NOW + 2 * YEAR).rule == "old"
