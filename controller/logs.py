@@ -160,6 +160,8 @@ def configure(
     # Libraries that log request bodies or URLs at DEBUG stay quiet unless asked for.
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # APScheduler warns each time a cycle outlasts its interval; the daemon says so itself.
+    logging.getLogger("apscheduler.scheduler").setLevel(max(logging.ERROR, root.level))
     _installed = (handler, scrubber)
     return scrubber
 
