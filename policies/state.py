@@ -180,8 +180,10 @@ def classify(entry: ObservedEntry, placeholder_size: int | None) -> Observation:
         repair = Repair(FIX_CONTENT_BACK, add=add, remove=frozenset({TAG_REPLACED}))
         return Observation(ObservedState.ARCHIVED, ARCHIVED_OK, archive_current=current,
                            repair=repair, notes=notes)
-    # Known placeholder size and the content is neither: someone uploaded something new.
-    if placeholder_size is not None and not is_placeholder:
+    # Known placeholder size and the content is neither: someone uploaded something new. A
+    # legacy (Princeton) copy was replaced by that tool's own placeholder, of another size: its
+    # rule, "replaced means the sizes differ", is all that can be checked.
+    if placeholder_size is not None and not is_placeholder and copy.layout != "legacy":
         return unhealthy(UNKNOWN_CONTENT)
     # Both tags (or a fixable one), a copy, placeholder content: a placeholder.
     fix = Repair(FIX_ADD_TAG, add=add) if add else None

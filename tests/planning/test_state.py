@@ -141,3 +141,13 @@ def test_a_copy_over_the_size_limit_is_a_warning_not_a_failure() -> None:
     at_limit = 10_000_000 * 1024
     subject = archived(flavors=(flavor(size_bytes=at_limit),), archive=archive(size_bytes=at_limit))
     assert classify(subject, PLACEHOLDER_SIZE).notes == ()
+
+
+def test_a_princeton_placeholder_of_another_size_is_adopted_as_a_placeholder() -> None:
+    legacy = archive(key="0_entry001", layout="legacy", flavor_id=None)
+    theirs = placeholder(archive=legacy,
+                         flavors=(flavor(flavor_id="0_theirph1", size_bytes=777_777),))
+    assert classify(theirs, PLACEHOLDER_SIZE).state is ObservedState.PLACEHOLDER
+    # Its content back at the copy's size is still recognised as restored.
+    back = placeholder(archive=legacy, flavors=(flavor(flavor_id="0_restored"),))
+    assert classify(back, PLACEHOLDER_SIZE).state is ObservedState.ARCHIVED
