@@ -124,7 +124,7 @@ rules:
                     return sha_of(thumb.content, thumb.size)
         return None
 
-    def keys(self, prefix: str = "karchive/") -> list[str]:
+    def object_keys(self, prefix: str = "karchive/") -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.sandbox.bucket, Prefix=prefix)
         return [o["Key"] for page in pages for o in page.get("Contents", [])]

@@ -90,6 +90,6 @@ def test_an_entry_goes_original_archived_placeholder_played_thawed_restored(make
     # One copy, re-keyed to the restored original's new flavor id, same bytes.
     restored = world.original(entry_id)
     new_key = f"karchive/{entry_id}/original/{restored.id}.{restored.file_ext}"
-    assert world.keys(f"karchive/{entry_id}/original/") == [new_key]
+    assert world.object_keys(f"karchive/{entry_id}/original/") == [new_key]
     assert world.manifest(entry_id)["sha256"] == real_sha
     assert world.uploads() == []
