@@ -15,8 +15,9 @@ from controller.cli import main
 from controller.commands.reports import LIST_COLUMNS
 from sandbox.catalogue import LegacyKind
 
-PRINCETON_LIST = ("last_played_date plays entry_id status archived_to_s3 flavors_deleted "
-                  "created_date created creator_id category_ids categories").split()
+PRINCETON_LIST = ["last_played_date", "plays", "entry_id", "status", "archived_to_s3",
+                  "flavors_deleted", "created_date", "created", "creator_id", "category_ids",
+                  "categories"]
 
 
 @pytest.fixture
@@ -50,7 +51,8 @@ def test_list_keeps_the_princeton_columns_first_and_adds_state(policy_file, sand
     row = rows[0]
     record = sandbox.backend.get_entry(row["entry_id"])
     assert row["created"] == str(record.created_at)
-    assert row["created_date"] == datetime.fromtimestamp(record.created_at, UTC).strftime("%Y-%m-%d")
+    day = datetime.fromtimestamp(record.created_at, UTC).strftime("%Y-%m-%d")
+    assert row["created_date"] == day
     assert row["desired"] == "archived"  # the rule 'lectures'
 
 
