@@ -391,3 +391,22 @@ def test_the_example_policys_commented_directory_section_is_valid() -> None:
     assert policy.directory.url == "ldaps://ldap.example.edu"
     assert policy.directory.batch_size == 50
     assert "ldap-secret" not in repr(policy)
+
+
+@pytest.mark.parametrize(
+    ("addition", "expected"),
+    [
+        ("? [a, b]\n: 1\n", "policy.yaml:8: a key must be a plain word; write 'name: value'"),
+        ("directory:\n  url: ldap://h\n  bsae: o=x\n",
+         "policy.yaml:10: directory.bsae: unknown key 'bsae'; did you mean 'base'?"),
+        ("limits:\n  xyzzy: 1\n",
+         "policy.yaml:9: limits.xyzzy: unknown key 'xyzzy'; allowed keys: bytes_per_cycle, "
+         "concurrency, max_replace_share, part_size, transitions_per_cycle"),
+        ("rules:\n  - name: a\n    state: archived\n    match:\n      tags: {some: [x]}\n",
+         "policy.yaml:12: rules[0].match.tags.some: unknown key 'some'; allowed keys: all, any, "
+         "none"),
+    ],
+)
+def test_unknown_keys_are_named_with_the_keys_of_their_own_section(addition: str,
+                                                                   expected: str) -> None:
+    assert error(BASE + addition) == expected
