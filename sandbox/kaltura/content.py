@@ -16,7 +16,8 @@ _BLOCK = 1 << 16  # bytes per generated block; each block is a pure function of 
 
 
 class Content(Protocol):
-    size: int
+    @property
+    def size(self) -> int: ...
 
     def read(self, offset: int, length: int) -> bytes: ...
 
@@ -48,7 +49,7 @@ class BytesContent:
     data: bytes
 
     @property
-    def size(self) -> int:  # type: ignore[override]
+    def size(self) -> int:
         return len(self.data)
 
     def read(self, offset: int, length: int) -> bytes:
