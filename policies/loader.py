@@ -226,6 +226,9 @@ def _translate(exc: ValidationError, data: Any, spots: dict[Path_, _Spot], sourc
         problem = f"{shown} is not allowed; {hint}"
     elif kind == "value_error" and cause is not None:
         problem = str(cause)
+    elif len(error["loc"]) > len(path) and error["loc"][-1] in ("int", "str"):
+        # A member of an "id or name" union: neither reading worked.
+        problem = f"{shown} is neither a number nor text; write an id or a name"
     elif kind in ("int_parsing", "int_type", "int_from_float"):
         problem = f"{shown} is not a whole number; write digits, e.g. 42"
     elif kind in ("float_parsing", "float_type"):

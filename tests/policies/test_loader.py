@@ -410,3 +410,17 @@ def test_the_example_policys_commented_directory_section_is_valid() -> None:
 def test_unknown_keys_are_named_with_the_keys_of_their_own_section(addition: str,
                                                                    expected: str) -> None:
     assert error(BASE + addition) == expected
+
+
+@pytest.mark.parametrize(
+    ("addition", "expected"),
+    [
+        ("rules:\n  - name: a\n    match: {categories: [1, {x: 1}]}\n    state: archived\n",
+         "policy.yaml:10: rules[0].match.categories[1]: {'x': 1} is neither a number nor text; "
+         "write an id or a name"),
+        ("rules:\n  - name: a\n    match: {plays_below: 3}\n",
+         "policy.yaml:9: rules[0].state: is required; add 'state:' to rules[0]"),
+    ],
+)
+def test_list_items_are_named_by_index(addition: str, expected: str) -> None:
+    assert error(BASE + addition) == expected
