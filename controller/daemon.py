@@ -323,8 +323,10 @@ class Daemon:
         return held
 
     def renew_lease(self) -> None:
-        """The scheduler's lease job: keep the hold alive through long cycles."""
-        if self._lease is not None and self._lease.held:
+        """The scheduler's lease job: the holder renews through long cycles; a standby retries,
+        so it takes over soon after the holder's lease lapses, not at its next cycle."""
+        if self._lease is not None and not self.settings.plan_only \
+                and not self.stop_event.is_set():
             self._hold_lease()
 
     def restore_check(self) -> None:

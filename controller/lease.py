@@ -84,6 +84,7 @@ class Lease:
         self._etag: str | None = None
         self._deadline = 0.0  # monotonic; our hold is trusted until then
         self._serial = 0
+        self._released = False  # once released (a clean stop), never taken again
 
     @property
     def held(self) -> bool:
@@ -96,6 +97,8 @@ class Lease:
         we hold it afterwards. Raises :class:`TransientError` only when S3 cannot be asked; the
         hold then lapses at its local deadline."""
         with self._lock:
+            if self._released:
+                return False  # a renewal racing the shutdown must not take the lease back
             if self._etag is not None:
                 if self._write(if_match=self._etag):
                     return True
@@ -107,6 +110,7 @@ class Lease:
     def release(self) -> None:
         """Give the lease up on a clean stop, so a standby takes over at once, not at expiry."""
         with self._lock:
+            self._released = True
             etag, self._etag, self._deadline = self._etag, None, 0.0
             if etag is None:
                 return

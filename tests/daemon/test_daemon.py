@@ -253,3 +253,22 @@ def test_two_daemons_on_one_bucket_only_one_acts_and_the_standby_takes_over(
 
     assert leader.stop(signal.SIGTERM) == 0  # releases the lease
     wait_for(lambda: standby.metric("karchive_leader") == 1, 60, "the standby to take over")
+
+
+def test_when_the_leader_dies_without_releasing_the_standby_takes_over_at_expiry(
+    small: Any, start_daemon: Start, tmp_path: Path
+) -> None:
+    env = small.env()
+    first = start_daemon(write_policy(tmp_path / "policy.yaml", NO_RULES), env,
+                         "--interval", "1", "--lease-duration", "4")
+    wait_for(lambda: first.metric("karchive_leader") == 1, 90, "the first daemon to lead")
+    second = start_daemon(tmp_path / "policy.yaml", env, "--interval", "1",
+                          "--lease-duration", "4")
+    ready(second)
+    cycles_after(second, 1)
+    assert second.metric("karchive_leader") == 0
+    first.stop(signal.SIGKILL)  # no release: the lease object stays until it expires
+    assert "lease.json" in {k.rsplit("/", 1)[-1] for k in bucket_keys(small.s3_client(),
+                                                                        small.bucket)}
+    wait_for(lambda: second.metric("karchive_leader") == 1, 60, "the takeover at expiry")
+    assert second.logged("lease expired; taking it over")

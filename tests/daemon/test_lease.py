@@ -196,3 +196,14 @@ def test_holder_ids_are_unique_per_call_and_name_the_host() -> None:
     first, second = new_holder_id(), new_holder_id()
     assert first != second
     assert first.startswith(socket.gethostname() + "-")
+
+
+def test_a_released_lease_object_is_never_taken_back_by_a_late_renewal(
+    s3: Any, key: str
+) -> None:
+    clock = Clock()
+    lease = make(s3, key, clock, "a")
+    lease.acquire()
+    lease.release()
+    assert lease.acquire() is False  # a renewal job that raced the shutdown
+    assert lease.read() is None
