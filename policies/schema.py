@@ -27,14 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from policies.directory import DirectorySettings
 from policies.durations import Duration, Rate, TimeUnit, parse_duration, parse_rate, parse_size
-
-try:
-    from policies.directory import DirectorySettings
-except ImportError:  # pragma: no cover - only while the directory model is not yet installed
-    # The ``directory:`` section is the LDAP model of policies/directory.py; without that module
-    # the section is accepted as a plain mapping so the rest of the policy still validates.
-    DirectorySettings = dict  # type: ignore[misc,assignment]
 
 DurationField = Annotated[
     Duration, BeforeValidator(parse_duration), PlainSerializer(str, return_type=str)
