@@ -59,10 +59,12 @@ EXEMPT_TAG = "archive_exempt"
 # placeholders share these bytes (a 10 s low-resolution clip, 300,000 bytes).
 PLACEHOLDER_CONTENT = SeededContent(seed=0x91ACE, size=300_000)
 PLACEHOLDER_MS_DURATION = 10_000
-# Legacy objects are uploaded to moto at every sandbox start, and moto takes them at ~40 MB/s:
-# keep them small so a 2,000-entry sandbox (about 44 objects, ~25 MB) starts in about a second.
+# Legacy objects are uploaded to moto at every sandbox start; moto keeps them in memory and takes
+# them at ~40 MB/s. So they are small videos, and all of them together stay within a budget: a
+# 2,000-entry sandbox (~44 objects) gets 64 KiB-1 MiB each, a 200,000-entry one (~4,400) ~15 KB.
 LEGACY_MAX_SIZE = 1 * MIB
-LEGACY_MIN_SIZE = 64 * 1024
+LEGACY_BYTES_BUDGET = 64 * MIB
+LEGACY_FLOOR = 8 * 1024
 DERIVED_FLAVOR_PARAMS = (301, 302, 303)  # Partner.derived_flavor_params' default
 
 
@@ -268,8 +270,10 @@ def build(
     ids = _Ids(rng)
     owners = _owner_pool(rng, max(20, n // 10))
     legacy_plan = _legacy_plan(rng, n)
+    with_object = sum(kind in _WITH_OBJECT for kind in legacy_plan.values())
+    legacy_max = max(LEGACY_FLOOR, min(LEGACY_MAX_SIZE, LEGACY_BYTES_BUDGET // max(1, with_object)))
     huge_at = rng.randrange(n) if n >= 100 and max_size is None else -1
-    drawer = _Entry(rng, ids, partner_id, now, owners, max_size, derived)
+    drawer = _Entry(rng, ids, partner_id, now, owners, max_size, derived, legacy_max)
     for index in range(n):
         yield drawer.make(legacy_plan.get(index), force_huge=index == huge_at)
 
@@ -408,7 +412,7 @@ class _Counters:
 class _Entry:
     """Draws one entry and its assets. The order of draws is fixed, so the output is too."""
 
-    __slots__ = ("rng", "ids", "pid", "now", "owners", "max_size", "derived")
+    __slots__ = ("rng", "ids", "pid", "now", "owners", "max_size", "derived", "legacy_max")
 
     def __init__(
         self,
@@ -419,9 +423,11 @@ class _Entry:
         owners: list[str],
         max_size: int | None,
         derived: tuple[int, ...],
+        legacy_max: int,
     ) -> None:
         self.rng, self.ids, self.pid, self.now = rng, ids, pid, now
         self.owners, self.max_size, self.derived = owners, max_size, derived
+        self.legacy_max = legacy_max
 
     def make(self, legacy: LegacyKind | None, *, force_huge: bool) -> Generated:
         rng = self.rng
@@ -492,7 +498,7 @@ class _Entry:
     def _size(self, media_type: int, legacy: LegacyKind | None, force_huge: bool) -> int:
         rng = self.rng
         if legacy:
-            size = int(rng.uniform(LEGACY_MIN_SIZE, LEGACY_MAX_SIZE))
+            size = int(rng.uniform(self.legacy_max // 16, self.legacy_max))
             # Never the placeholder's size: the health check "replaced ⇒ sizes differ" holds.
             size += size == PLACEHOLDER_CONTENT.size
         elif force_huge:
@@ -677,9 +683,7 @@ class _Entry:
         storage = "GLACIER" if self.rng.random() < 0.7 else "STANDARD"
         if legacy is LegacyKind.SIZE_MISMATCH:
             # The copy is of an older version: the video was replaced after archival.
-            older = SeededContent(
-                self.rng.getrandbits(62), max(LEGACY_MIN_SIZE, real.size * 3 // 4)
-            )
+            older = SeededContent(self.rng.getrandbits(62), real.size * 3 // 4)
             return LegacyObject(eid, older, storage)
         return LegacyObject(eid, real, storage)
 
