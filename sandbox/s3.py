@@ -157,8 +157,9 @@ class LocalS3:
         directory.mkdir(parents=True, exist_ok=True)
         index = []
         bucket = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets.get(self.bucket)
-        for name in list(bucket.keys.keys()) if bucket is not None else []:
-            key = bucket.keys.get(name)
+        store = bucket.keys if bucket is not None else {}
+        for name in list(store.keys()):
+            key = store.get(name)
             if key is None:
                 continue
             file_name = "o-" + urllib.parse.quote(name, safe="")  # never the index name

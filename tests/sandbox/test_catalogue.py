@@ -77,7 +77,10 @@ def test_ids_are_kaltura_shaped_and_unique_across_entries_and_assets(
     catalogue: list[Generated],
 ) -> None:
     ids = [g.entry.id for g in catalogue]
-    ids += [a.id for g in catalogue for a in (*g.flavors, *g.thumbs, *g.captions, *g.attachments)]
+    assets: list[Any] = [
+        a for g in catalogue for a in (*g.flavors, *g.thumbs, *g.captions, *g.attachments)
+    ]
+    ids += [a.id for a in assets]
     assert len(ids) == len(set(ids))
     for asset_id in ids:
         assert asset_id.startswith("0_") and len(asset_id) == 10
