@@ -1,0 +1,200 @@
+"""What observation costs: Kaltura calls, S3 calls, wall time and peak RSS for 10k-200k entries.
+
+    .venv/bin/python bench/plan_bench.py [--sizes 10000,50000,200000] [--no-naive]
+
+For each size the sandbox (emulator + moto) runs in this process and the observer in a child
+process, so the child's peak RSS (``ru_maxrss``) is the observer's alone. Kaltura calls are HTTP
+requests counted by the emulator (``GET /admin/stats``: media.list pages, multirequests, the
+session start); S3 calls are counted by the observer's own S3 seam. The baseline is the observer
+the tool we replace amounts to: the same entry walk, then one flavorAsset.list and one HEAD per
+entry, on the 10k catalogue. Targets (issue 3): <= 0.005 Kaltura and <= 0.002 S3 calls per entry,
+peak RSS <= 1 GiB at 200k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+POLICY = """\
+version: 1
+kaltura:
+  service_url: ${KALTURA_SERVICE_URL}
+  partner_id: ${KALTURA_PARTNER_ID}
+  admin_secret: ${KALTURA_ADMIN_SECRET}
+  user_id: ${KALTURA_USER_ID}
+storage:
+  bucket: ${KARCHIVE_BUCKET}
+  prefix: karchive/
+  endpoint_url: ${AWS_ENDPOINT_URL}
+  region: ${AWS_DEFAULT_REGION}
+placeholder: placeholder.mp4
+restore_on_play: true
+rules:
+  - name: keep-recent
+    match: {played_within: 1y}
+    state: unmanaged
+  - name: old-videos
+    match: {unplayed_for: 3y, media_types: [video], min_size: 10MB}
+    state: placeholder
+  - name: backup-everything-else
+    match: {created_before: 90d, statuses: [ready]}
+    state: archived
+"""
+
+
+# -- the child: observe once and report -----------------------------------------------------
+
+
+def child(policy_path: str, naive: bool) -> None:
+    from controller.kaltura.session import KalturaSession
+    from controller.observe import CallCounter, observe
+    from controller.storage.client import make_s3_client
+    from policies.loader import load_policy
+    from policies.plan import diff
+
+    policy = load_policy(policy_path)
+    counter = CallCounter()
+    started = time.monotonic()
+    session = KalturaSession(policy.kaltura, metrics=counter)
+    s3 = make_s3_client(policy.storage)
+    if naive:
+        entries = naive_observe(session, s3, policy, counter)
+        items = -1
+        heads = entries
+    else:
+        observation = observe(session, s3, policy, counter=counter)
+        entries = len(observation.entries)
+        items = len(diff(observation.entries, policy, observation.observed_at).items)
+        heads = observation.heads
+    seconds = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(json.dumps({"entries": entries, "plan_items": items, "seconds": seconds,
+                      "peak_rss": peak, "s3_calls": counter.s3_total, "heads": heads,
+                      "kaltura_calls_seen": counter.kaltura_total}))
+
+
+def naive_observe(session: Any, s3: Any, policy: Any, counter: Any) -> int:
+    """One flavorAsset.list and one HEAD per entry, as the Princeton tool's loop does."""
+    from KalturaClient.Plugins.Core import KalturaFlavorAssetFilter
+
+    from controller.errors import NotFound
+    from controller.kaltura.read import iter_entries, to_flavor
+    from controller.storage.client import s3_call
+
+    count = 0
+    bucket = policy.storage.bucket
+    for entry in iter_entries(session):
+        flt = KalturaFlavorAssetFilter()
+        flt.entryIdEqual = entry.entry_id
+        flavors = session.call("flavorasset.list", lambda c, f=flt: c.flavorAsset.list(f))
+        [to_flavor(a) for a in flavors.objects or []]
+        with contextlib.suppress(NotFound):
+            s3_call(counter, "HeadObject",
+                    lambda e=entry: s3.head_object(Bucket=bucket, Key=e.entry_id),
+                    bucket=bucket, key=entry.entry_id)
+        count += 1
+    return count
+
+
+# -- the parent: one sandbox per size -------------------------------------------------------
+
+
+def _stats(url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{url}/admin/stats") as response:
+        return dict(json.loads(response.read())["calls"])
+
+
+def measure(size: int, naive: bool, workdir: Path) -> dict[str, Any]:
+    from sandbox.runner import Sandbox
+
+    started = time.monotonic()
+    with Sandbox(entries=size, seed=11) as sb:
+        setup = time.monotonic() - started
+        env = {**os.environ, **sb.env()}
+        policy = workdir / "policy.yaml"
+        policy.write_text(POLICY, encoding="utf-8")
+        assert sb.kaltura is not None
+        before = _stats(sb.kaltura.url)
+        cmd = [sys.executable, __file__, "--child", str(policy)] + (["--naive"] if naive else [])
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"observer failed for {size}: {done.stderr.strip()[-2000:]}")
+        after = _stats(sb.kaltura.url)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    multi = delta.get("multirequest", 0)
+    # The emulator counts each sub-call of a multirequest too; HTTP requests are the rest.
+    sub_calls = sum(n for k, n in delta.items() if k == "flavorasset.list") if multi else 0
+    result["kaltura_calls"] = sum(delta.values()) - sub_calls
+    result["kaltura_by_action"] = delta
+    result["size"] = size
+    result["naive"] = naive
+    result["sandbox_setup_seconds"] = setup
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,50000,200000")
+    parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--child", metavar="POLICY", help=argparse.SUPPRESS)
+    parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.naive)
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [(size, False) for size in sizes]
+        if not args.no_naive:
+            runs.insert(1 if sizes else 0, (min(sizes or [10000]), True))
+        for size, naive in runs:
+            row = measure(size, naive, Path(tmp))
+            rows.append(row)
+            print(f"  measured {'naive ' if naive else ''}{size:,}: {row['seconds']:.1f}s",
+                  file=sys.stderr)
+    print(f"command: {sys.executable} bench/plan_bench.py --sizes {args.sizes}"
+          + (" --no-naive" if args.no_naive else ""))
+    print()
+    header = (f"{'observer':<10}{'entries':>9}{'kaltura':>9}{'s3':>8}{'k/entry':>10}"
+              f"{'s3/entry':>10}{'wall s':>9}{'peak RSS':>11}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        n = max(r["entries"], 1)
+        print(f"{'naive' if r['naive'] else 'karchive':<10}{r['entries']:>9,}"
+              f"{r['kaltura_calls']:>9,}{r['s3_calls']:>8,}{r['kaltura_calls'] / n:>10.4f}"
+              f"{r['s3_calls'] / n:>10.4f}{r['seconds']:>9.1f}{r['peak_rss'] / 2**20:>8.0f} MiB")
+    naive_rows = [r for r in rows if r["naive"]]
+    if naive_rows:
+        base = naive_rows[0]
+        same = next((r for r in rows if not r["naive"] and r["size"] == base["size"]), None)
+        if same is not None:
+            print()
+            print(f"vs naive at {base['size']:,}: "
+                  f"{base['kaltura_calls'] / max(same['kaltura_calls'], 1):.0f}x fewer Kaltura "
+                  f"calls, {base['s3_calls'] / max(same['s3_calls'], 1):.0f}x fewer S3 calls, "
+                  f"{base['seconds'] / max(same['seconds'], 1e-9):.1f}x faster")
+    print()
+    print("targets: <= 0.005 Kaltura calls/entry, <= 0.002 S3 calls/entry, peak RSS <= 1 GiB "
+          "at 200k")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
