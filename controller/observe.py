@@ -32,7 +32,8 @@ CHUNK = 2000  # entries per flavor round: 5 batches of ~100 entries, a few multi
 
 
 class OwnerInfoLike(Protocol):
-    status: OwnerStatus
+    @property
+    def status(self) -> OwnerStatus: ...
 
 
 class OwnerLookup(Protocol):

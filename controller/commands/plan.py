@@ -50,7 +50,7 @@ def write_atomically(path: str | Path, text: str) -> None:
         raise
 
 
-def fail(exc: BaseException) -> int:
+def fail(exc: BaseException | str) -> int:
     """One line on stderr, exit 1 (the KS and secrets were scrubbed by the adapters)."""
     print(f"karchive: error: {exc}", file=sys.stderr)
     return 1

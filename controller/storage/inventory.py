@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from controller.storage.client import S3Metrics, s3_call
@@ -54,8 +55,8 @@ def _pages(
             kwargs["Delimiter"] = delimiter
         if token:
             kwargs["ContinuationToken"] = token
-        page = s3_call(
-            metrics, "ListObjectsV2", lambda kw=kwargs: client.list_objects_v2(**kw), bucket=bucket
+        page: dict[str, Any] = s3_call(
+            metrics, "ListObjectsV2", partial(client.list_objects_v2, **kwargs), bucket=bucket
         )
         yield page
         if not page.get("IsTruncated"):
