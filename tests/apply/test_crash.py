@@ -1,0 +1,97 @@
+"""The crash test: `karchive apply` killed with SIGKILL at random instants, over and over.
+
+A subprocess applies a placeholder policy to 30 entries; a seeded RNG picks when to kill it.
+After every kill, invariant 1 (design.md) must hold for every managed entry: its real content
+is in Kaltura (the source flavor's bytes are the catalogue's original) or the bucket holds a copy
+whose bytes have the original's SHA-256. Then apply runs to completion and must converge: the
+plan shows no changes, one copy per entry, no multipart upload left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World
+
+from controller.journal import Journal
+
+KILLS = 20
+ENTRIES = 30
+
+
+def _start(world: World) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **world.sandbox.env()}
+    return subprocess.Popen(
+        [sys.executable, "-m", "controller.cli", "apply", "-f", str(world.policy),
+         "--auto-approve", "-q", "--journal", str(world.journal), "--wait", "30"],
+        cwd=world.tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def _copies_with(world: World, entry_id: str, sha: str) -> bool:
+    for key in world.object_keys(f"karchive/{entry_id}/original/"):
+        body = world.s3.get_object(Bucket=world.sandbox.bucket, Key=key)["Body"].read()
+        if hashlib.sha256(body).hexdigest() == sha:
+            return True
+    return False
+
+
+def _never_neither(world: World, truth: dict[str, str]) -> list[str]:
+    """Entries that have neither their real content in Kaltura nor a matching copy in S3."""
+    world.backend.tick()
+    lost = []
+    for entry_id, sha in truth.items():
+        original = world.original(entry_id)
+        in_kaltura = original is not None and original.status == 2 and \
+            world.original_sha(entry_id) == sha
+        if not in_kaltura and not _copies_with(world, entry_id, sha):
+            lost.append(entry_id)
+    return lost
+
+
+def test_apply_killed_at_random_instants_never_loses_a_video_and_then_converges(make_world):
+    world = make_world(entries=45, seed=5, max_size=12 * MiB, conversion_delay=0.3)
+    ids = world.candidates(ENTRIES)
+    truth = {entry_id: world.original_sha(entry_id) for entry_id in ids}
+    world.write_policy(world.ids_rule(ids, "placeholder"), storage_class="STANDARD",
+                       concurrency=4)
+    rng = random.Random(20261121)
+    killed = 0
+
+    for kill in range(KILLS):
+        process = _start(world)
+        time.sleep(rng.uniform(0.8, 3.0))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        process.wait(timeout=30)
+        lost = _never_neither(world, truth)
+        assert lost == [], f"after kill {kill + 1}: neither content nor copy for {lost}"
+
+    # The kills landed mid-work: processes were running and steps were left as bare intents.
+    assert killed >= KILLS * 3 // 4
+    assert Journal(world.journal).interrupted()
+
+    # Run to completion: each run finishes what the kills interrupted.
+    for _ in range(6):
+        process = _start(world)
+        _, err = process.communicate(timeout=120)
+        code, out = world.plan()
+        if "No changes." in out:
+            break
+    else:
+        raise AssertionError(f"apply never converged; last plan:\n{out}\n{err.decode()}")
+    assert _never_neither(world, truth) == []
+    for entry_id, sha in truth.items():
+        keys = world.object_keys(f"karchive/{entry_id}/original/")
+        assert len(keys) == 1, f"{entry_id} has {keys}"
+        assert world.manifest(entry_id)["sha256"] == sha
+        assert {TAG_ARCHIVED, TAG_REPLACED} <= world.tags(entry_id)
+        assert world.original(entry_id).size_in_bytes == len(PLACEHOLDER)
+    assert world.uploads() == []
