@@ -1,0 +1,225 @@
+"""Copy benchmark: Kaltura -> S3 through the archive reconciler, against raw baselines.
+
+    .venv/bin/python bench/copy_bench.py [--big-mib 2048] [--small 50] [--small-mib 40]
+
+The emulator and moto run in a child process (``--serve``), so the peak RSS measured is
+karchive's own (moto keeps objects in memory). The child inserts 1 big and N small videos with
+SeededContent (bytes generated on the fly) and prints its variables. Then, in this process:
+
+1. the archive reconciler copies the big video (peak RSS sampled every 20 ms by psutil);
+2. baselines in the same run: a raw download of the big video to nowhere (urllib3), and a raw
+   boto3 upload (managed transfer) of 512 MiB of in-memory bytes to moto;
+3. the N small videos through the reconciler on 8 workers;
+4. with a 10 MB/s per-connection cap on the emulator: one video alone vs 8 at once.
+
+Targets (issue 4): copy >= 80 % of the slower baseline; peak RSS <= 300 MiB during the big copy;
+capped 8-way >= 6x single stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+MiB = 1 << 20
+CAP = 10_000_000  # bytes/s per connection
+
+
+# -- the child: sandbox with inserted videos ----------------------------------------------------
+
+
+def serve(big_mib: int, small: int, small_mib: int) -> None:
+    from sandbox.kaltura.content import SeededContent
+    from sandbox.kaltura.records import FlavorAsset, MediaEntry
+    from sandbox.runner import Sandbox
+
+    box = Sandbox(entries=1, seed=3, conversion_delay=0.2).start()
+    backend = box.backend
+    now = int(time.time())
+
+    def insert(size: int, seed: int) -> str:
+        entry = MediaEntry(id=backend.new_id(), partner_id=backend.partner.id,
+                           name=f"bench {seed}", created_at=now - 86400, updated_at=now - 86400)
+        flavor = FlavorAsset(id=backend.new_id(), entry_id=entry.id, partner_id=entry.partner_id,
+                             content=SeededContent(seed, size), size=-(-size // 1024),
+                             size_in_bytes=size, is_original=True, flavor_params_id=0,
+                             tags="source", created_at=now, updated_at=now)
+        backend.insert(entry, flavors=[flavor])
+        return entry.id
+
+    big = insert(big_mib * MiB, 1)
+    smalls = [insert(small_mib * MiB, 100 + i) for i in range(small + 9)]
+    print(json.dumps({"env": box.env(), "big": big, "small": smalls}), flush=True)
+    sys.stdin.read()  # serve until the parent closes our stdin
+    box.stop(save=False)
+
+
+# -- the parent: measurements ---------------------------------------------------------------------
+
+
+class PeakRss:
+    def __init__(self) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self.peak = self._process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _admin(base: str, path: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+def _policy(env: dict[str, str], concurrency: int) -> Any:
+    from policies.loader import parse_policy
+
+    return parse_policy(f"""
+version: 1
+kaltura: {{service_url: "{env['KALTURA_SERVICE_URL']}", partner_id: {env['KALTURA_PARTNER_ID']},
+          admin_secret: "{env['KALTURA_ADMIN_SECRET']}", user_id: bench}}
+storage: {{bucket: {env['KARCHIVE_BUCKET']}, storage_class: STANDARD,
+          endpoint_url: "{env['AWS_ENDPOINT_URL']}"}}
+limits: {{concurrency: {concurrency}}}
+""", "bench-policy.yaml")
+
+
+def _copy_all(ctx: Any, ids: list[str], workers: int) -> tuple[float, int]:
+    from reconcilers.archive import Archive
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        outcomes = list(pool.map(lambda entry_id: Archive().run(entry_id, ctx), ids))
+    return time.perf_counter() - started, sum(o.bytes for o in outcomes)
+
+
+def measure(args: argparse.Namespace) -> None:
+    import boto3
+    import urllib3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    from controller.executor import build_context
+    from controller.journal import Journal
+    from controller.kaltura.session import KalturaSession
+    from controller.storage.client import make_s3_client
+
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--big-mib", str(args.big_mib),
+         "--small", str(args.small), "--small-mib", str(args.small_mib)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(child.stdout.readline())  # type: ignore[union-attr]
+        env = info["env"]
+        os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
+        policy = _policy(env, 8)
+        session = KalturaSession(policy.kaltura)
+        s3 = make_s3_client(policy.storage)
+        journal = Journal(Path(os.environ.get("TMPDIR", "/tmp")) / "copy-bench-journal.jsonl")
+        ctx = build_context(policy, session, s3, journal=journal, parallel_parts=8)
+        rows: list[tuple[str, float, str]] = []
+        big_bytes = args.big_mib * MiB
+
+        # 1. The big copy, RSS sampled.
+        with PeakRss() as rss:
+            from reconcilers.archive import Archive
+
+            started = time.perf_counter()
+            Archive().run(info["big"], ctx)
+            big_seconds = time.perf_counter() - started
+        copy_rate = big_bytes / big_seconds / 1e6
+        rows.append((f"archive reconciler, 1 x {args.big_mib} MiB", copy_rate, "MB/s"))
+
+        # 2. Baselines, same run.
+        url = ctx.kaltura.flavor_url(ctx.kaltura.entry(info["big"]).original.flavor_id)
+        started = time.perf_counter()
+        response = urllib3.PoolManager().request("GET", url, preload_content=False)
+        got = sum(len(chunk) for chunk in response.stream(8 * MiB))
+        download_rate = got / (time.perf_counter() - started) / 1e6
+        rows.append(("baseline: raw download -> /dev/null", download_rate, "MB/s"))
+        raw = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"],
+                           config=Config(max_pool_connections=32))
+        buffer = os.urandom(64 * MiB) * 8
+        started = time.perf_counter()
+        raw.upload_fileobj(io.BytesIO(buffer), env["KARCHIVE_BUCKET"], "bench/raw-upload",
+                           Config=TransferConfig(multipart_chunksize=16 * MiB, max_concurrency=8))
+        upload_rate = len(buffer) / (time.perf_counter() - started) / 1e6
+        del buffer
+        rows.append(("baseline: raw boto3 upload of 512 MiB in memory", upload_rate, "MB/s"))
+        slower = min(download_rate, upload_rate)
+
+        # 3. Many small videos, 8 workers.
+        smalls = info["small"][: args.small]
+        seconds, moved = _copy_all(ctx, smalls, 8)
+        small_rate = moved / seconds / 1e6
+        rows.append((f"archive reconciler, {args.small} x {args.small_mib} MiB, 8 workers",
+                     small_rate, "MB/s"))
+
+        # 4. Per-connection cap: one stream vs eight.
+        _admin(env["KALTURA_SERVICE_URL"], "/admin/partner", {"download_rate_limit": CAP})
+        spare = info["small"][args.small:]
+        seconds, moved = _copy_all(ctx, spare[:1], 1)
+        single = moved / seconds / 1e6
+        seconds, moved = _copy_all(ctx, spare[1:9], 8)
+        eight = moved / seconds / 1e6
+        rows.append(("capped 10 MB/s per connection: 1 stream", single, "MB/s"))
+        rows.append(("capped 10 MB/s per connection: 8 at once", eight, "MB/s"))
+
+        print(f"\ncommand: {' '.join([sys.executable, *sys.argv])}\n")
+        for name, value, unit in rows:
+            print(f"  {name:<58} {value:>9.1f} {unit}")
+        print()
+        print(f"  {'peak RSS during the big copy':<58} {rss.peak / MiB:>9.1f} MiB"
+              f"   (target <= 300)")
+        print(f"  {'big copy / slower baseline':<58} {copy_rate / slower:>9.0%}"
+              f"   (target >= 80 %)")
+        print(f"  {'small copies / slower baseline':<58} {small_rate / slower:>9.0%}")
+        print(f"  {'capped: 8-way / single stream':<58} {eight / single:>9.1f}x"
+              f"   (target >= 6x)")
+    finally:
+        child.stdin.close()  # type: ignore[union-attr]
+        child.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--big-mib", type=int, default=2048)
+    parser.add_argument("--small", type=int, default=50)
+    parser.add_argument("--small-mib", type=int, default=40)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.big_mib, args.small, args.small_mib)
+    else:
+        measure(args)
+
+
+if __name__ == "__main__":
+    main()
