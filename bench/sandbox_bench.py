@@ -29,16 +29,18 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from KalturaClient import KalturaClient, KalturaConfiguration
+from KalturaClient import KalturaClient
 from KalturaClient.Plugins.Core import (
     KalturaFilterPager,
     KalturaFlavorAssetFilter,
     KalturaMediaEntryFilter,
     KalturaMediaEntryOrderBy,
-    KalturaSessionType,
 )
 
+from sandbox.runner import admin_client
+
 ROOT = Path(__file__).resolve().parents[1]
+
 PAGE = 500
 TARGET_SECONDS = 0.5
 CAP = 10_000_000  # bytes/s per connection
@@ -82,7 +84,7 @@ def main() -> int:
             env = _read_env(child, errors)
             ready = time.perf_counter() - started
             server_rss = psutil.Process(child.pid).memory_info().rss
-            client = _client(env)
+            client = admin_client(env)
             rows = _list_latencies(client)
             flavor_url, flavor_size = _large_flavor(client)
             downloads = _downloads(env, flavor_url, flavor_size, args.download_mb, args.capped_mb)
@@ -141,19 +143,6 @@ def _read_env(child: subprocess.Popen[str], errors: Any) -> dict[str, str]:
         key, _, value = line.partition("=")
         env[key] = value
     return env
-
-
-def _client(env: dict[str, str]) -> KalturaClient:
-    client = KalturaClient(KalturaConfiguration(env["KALTURA_SERVICE_URL"]))
-    client.setKs(
-        client.session.start(
-            env["KALTURA_ADMIN_SECRET"],
-            env["KALTURA_USER_ID"],
-            KalturaSessionType.ADMIN,
-            int(env["KALTURA_PARTNER_ID"]),
-        )
-    )
-    return client
 
 
 def _timed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:

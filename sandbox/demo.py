@@ -65,25 +65,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _show_entries(sandbox: Sandbox) -> None:
-    # The real client, as karchive uses it: one session, an admin KS.
-    from KalturaClient import KalturaClient, KalturaConfiguration
     from KalturaClient.Plugins.Core import (
         KalturaFilterPager,
         KalturaMediaEntryFilter,
         KalturaMediaEntryOrderBy,
-        KalturaSessionType,
     )
 
-    env = sandbox.env()
-    client = KalturaClient(KalturaConfiguration(env["KALTURA_SERVICE_URL"]))
-    client.setKs(
-        client.session.start(
-            env["KALTURA_ADMIN_SECRET"],
-            env["KALTURA_USER_ID"],
-            KalturaSessionType.ADMIN,
-            int(env["KALTURA_PARTNER_ID"]),
-        )
-    )
+    client = sandbox.kaltura_client()  # the real client, as karchive uses it
     newest = KalturaMediaEntryFilter()
     newest.orderBy = KalturaMediaEntryOrderBy.CREATED_AT_DESC
     legacy = KalturaMediaEntryFilter()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,27 @@ from sandbox.kaltura.server import KalturaSandbox
 from sandbox.s3 import ACCESS_KEY_ID, DEFAULT_BUCKET, REGION, SECRET_ACCESS_KEY, LocalS3
 
 ADMIN_USER_ID = "karchive@example.edu"
+
+
+def admin_client(env: Mapping[str, str]) -> Any:
+    """A real KalturaClient with an admin KS, from the variables ``env()`` (or ``up``) gives.
+
+    For tests, benchmarks and the demo: one session, as karchive itself keeps one per process.
+    """
+    # Imported here: the client loads all its plugins (~0.4 s), and the CLI's other commands
+    # never need it.
+    from KalturaClient import KalturaClient, KalturaConfiguration
+    from KalturaClient.Plugins.Core import KalturaSessionType
+
+    client = KalturaClient(KalturaConfiguration(env["KALTURA_SERVICE_URL"]))
+    ks = client.session.start(
+        env["KALTURA_ADMIN_SECRET"],
+        env["KALTURA_USER_ID"],
+        KalturaSessionType.ADMIN,
+        int(env["KALTURA_PARTNER_ID"]),
+    )
+    client.setKs(ks)
+    return client
 
 
 class Sandbox:
@@ -151,6 +173,10 @@ class Sandbox:
 
     def s3_client(self) -> Any:
         return self._started_s3().client()
+
+    def kaltura_client(self) -> Any:
+        """A real KalturaClient with an admin KS for this sandbox."""
+        return admin_client(self.env())
 
     # ------------------------------------------------------------------------------ internals
 

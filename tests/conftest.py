@@ -13,22 +13,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from KalturaClient import KalturaClient, KalturaConfiguration
-from KalturaClient.Plugins.Core import KalturaSessionType
+from KalturaClient import KalturaClient
 
-from sandbox.runner import Sandbox
-
-
-def _client_for(env: dict[str, str]) -> KalturaClient:
-    client = KalturaClient(KalturaConfiguration(env["KALTURA_SERVICE_URL"]))
-    ks = client.session.start(
-        env["KALTURA_ADMIN_SECRET"],
-        env["KALTURA_USER_ID"],
-        KalturaSessionType.ADMIN,
-        int(env["KALTURA_PARTNER_ID"]),
-    )
-    client.setKs(ks)
-    return client
+from sandbox.runner import Sandbox, admin_client
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +31,7 @@ def sandbox_env(sandbox: Sandbox) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def kaltura_client(sandbox_env: dict[str, str]) -> KalturaClient:
-    return _client_for(sandbox_env)
+    return admin_client(sandbox_env)
 
 
 @pytest.fixture(scope="session")
@@ -69,4 +56,4 @@ def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
 @pytest.fixture(scope="session")
 def kaltura_client_for() -> Callable[[Sandbox | dict[str, str]], KalturaClient]:
     """A real KalturaClient with an admin KS for a started sandbox (or its printed variables)."""
-    return lambda target: _client_for(target if isinstance(target, dict) else target.env())
+    return lambda target: admin_client(target if isinstance(target, dict) else target.env())
