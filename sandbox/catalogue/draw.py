@@ -1,41 +1,29 @@
-"""The seeded catalogue: a partner's video library for the emulator, generated, never stored.
+"""How one catalogue entry is drawn: the spreads, the id scheme, and the records it becomes.
 
-The sandbox's Kaltura side starts from this catalogue. It is a pure function of ``(n, seed, now)``:
-the same arguments give the same entries, flavors and bytes, so tests, benchmarks and the demo see
-one library every time. Only ``random.Random(seed)`` is used (never the global generator), and every
-random draw is relative to ``now`` (ages, not dates), so the content of the library, including the
-legacy S3 objects, does not depend on ``now`` at all.
-
-What it contains (the spreads later issues plan against):
-
-- createdAt over ~12 years before ``now``, more recent entries more frequent;
-- about 20 % never played (lastPlayedAt null, plays 0); the others played between creation and
-  ``now``, skewed to long ago; plays with a long tail;
-- sizes log-normal from kilobytes to over 10 GB (at least one entry over 10 GB when n ≥ 100);
-  bytes are ``SeededContent`` (derived from a seed on demand, so 200,000 entries cost no storage);
-- owners from a pool (some user ids without a domain), categories with full names, tags
-  (some ``archive_exempt``), statuses (mostly READY), media types, captions, attachments, custom
-  default thumbnails;
-- about 2 % in the states the Princeton kaltura_archiver leaves behind (tags ``archived_to_s3`` and
-  ``flavors_deleted``, an S3 object keyed by the bare entry id), and a few broken ones so health
-  checks have something to find. ``CatalogueSummary`` records which entries are which: the truth
-  tests compare observations against.
-
-``build`` yields the records; ``generate`` hands them to ``KalturaBackend.insert`` in bulk (no API
-semantics, no per-entry cost beyond the records themselves).
+Everything here draws from the one ``random.Random`` that ``build`` passes in, in a fixed order,
+so the catalogue is a pure function of its seed. Draws relative to ``now`` (ages, not dates) keep
+the content independent of ``now``.
 """
 
 from __future__ import annotations
 
-import gc
 import math
 import random
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Protocol, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
+from sandbox.catalogue.truth import (
+    ARCHIVED_TAG,
+    EXEMPT_TAG,
+    GB,
+    PLACEHOLDER_CONTENT,
+    PLACEHOLDER_MS_DURATION,
+    PLACEHOLDER_TAG,
+    YEAR,
+    Generated,
+    LegacyKind,
+    LegacyObject,
+)
 from sandbox.kaltura.content import BytesContent, SeededContent
 from sandbox.kaltura.records import (
     AttachmentAsset,
@@ -49,37 +37,7 @@ from sandbox.kaltura.records import (
 )
 
 T = TypeVar("T")
-YEAR = 365 * 24 * 3600
-GB = 1000**3
-MIB = 1 << 20
-ARCHIVED_TAG = "archived_to_s3"
-PLACEHOLDER_TAG = "flavors_deleted"
-EXEMPT_TAG = "archive_exempt"
-# The Princeton tool swapped every archived video for one small placeholder video; all of its
-# placeholders share these bytes (a 10 s low-resolution clip, 300,000 bytes).
-PLACEHOLDER_CONTENT = SeededContent(seed=0x91ACE, size=300_000)
-PLACEHOLDER_MS_DURATION = 10_000
-# Legacy objects are uploaded to moto at every sandbox start; moto keeps them in memory and takes
-# them at ~40 MB/s. So they are small videos, and all of them together stay within a budget: a
-# 2,000-entry sandbox (~44 objects) gets 64 KiB-1 MiB each, a 200,000-entry one (~4,400) ~15 KB.
-LEGACY_MAX_SIZE = 1 * MIB
-LEGACY_BYTES_BUDGET = 64 * MIB
-LEGACY_FLOOR = 8 * 1024
-DERIVED_FLAVOR_PARAMS = (301, 302, 303)  # Partner.derived_flavor_params' default
 
-
-class LegacyKind(StrEnum):
-    """How a legacy or deliberately broken entry looks, in the Princeton tool's terms."""
-
-    ARCHIVED = "archived"  # archived_to_s3, object = the original flavor's bytes
-    PLACEHOLDER = "placeholder"  # both tags; Kaltura holds the placeholder, the object the video
-    TAG_WITHOUT_OBJECT = "tag_without_object"  # archived_to_s3, but nothing in the bucket
-    DELETED_WITHOUT_ARCHIVED = "deleted_without_archived"  # flavors_deleted alone
-    OBJECT_WITHOUT_TAG = "object_without_tag"  # an object in the bucket, no tag on the entry
-    SIZE_MISMATCH = "size_mismatch"  # archived_to_s3, but the video was replaced since
-
-
-# Share of the catalogue per kind (the first two ≈ 2 % together; the broken ones a handful).
 _LEGACY_SHARES: tuple[tuple[LegacyKind, float], ...] = (
     (LegacyKind.ARCHIVED, 0.010),
     (LegacyKind.PLACEHOLDER, 0.010),
@@ -156,128 +114,6 @@ _HOW_MANY_CATEGORIES: tuple[tuple[int, float], ...] = ((0, 0.25), (1, 0.45), (2,
 _RESOLUTIONS = ((1920, 1080), (1280, 720), (640, 360))
 
 
-class Backend(Protocol):
-    """What the generator needs of ``KalturaBackend``: its partner id and bulk ``insert``."""
-
-    @property
-    def partner(self) -> object: ...
-
-    def insert(
-        self,
-        entry: MediaEntry,
-        flavors: tuple[FlavorAsset, ...] = (),
-        thumbs: tuple[ThumbAsset, ...] = (),
-        captions: tuple[CaptionAsset, ...] = (),
-        attachments: tuple[AttachmentAsset, ...] = (),
-    ) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class LegacyObject:
-    """An object the Princeton tool left in the bucket: key = the bare entry id."""
-
-    key: str
-    content: SeededContent
-    storage_class: str  # GLACIER (after the bucket's lifecycle rule ran) or STANDARD
-
-
-@dataclass(frozen=True, slots=True)
-class Generated:
-    """One entry and its assets, as handed to ``KalturaBackend.insert``."""
-
-    entry: MediaEntry
-    flavors: tuple[FlavorAsset, ...]
-    thumbs: tuple[ThumbAsset, ...]
-    captions: tuple[CaptionAsset, ...]
-    attachments: tuple[AttachmentAsset, ...]
-    legacy: LegacyKind | None = None
-    legacy_object: LegacyObject | None = None
-    custom_thumb: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogueSummary:
-    """Counts per kind, and the generated truth later tests check observations against."""
-
-    entries: int
-    seed: int
-    now: float
-    by_status: dict[int, int]
-    by_media_type: dict[int, int]
-    never_played: int
-    over_10gb: int
-    exempt: int
-    with_captions: int
-    with_attachments: int
-    custom_thumbs: int
-    source_bytes: int  # sum of the source flavors held in Kaltura (placeholders count as such)
-    legacy: dict[LegacyKind, tuple[str, ...]] = field(default_factory=dict)
-    objects: tuple[LegacyObject, ...] = ()
-
-    def legacy_ids(self, kind: LegacyKind) -> tuple[str, ...]:
-        return self.legacy.get(kind, ())
-
-    @property
-    def legacy_count(self) -> int:
-        return sum(len(ids) for ids in self.legacy.values())
-
-
-def generate(
-    backend: Backend, n: int = 2000, seed: int = 1, *, now: float, max_size: int | None = None
-) -> CatalogueSummary:
-    """Insert a seeded catalogue of ``n`` entries into ``backend``; return what was made.
-
-    ``max_size`` caps every source flavor (the demo uses it so archiving stays quick); the
-    10 GB guarantee holds only without it.
-    """
-    partner_id = int(getattr(backend.partner, "id", 100))
-    derived = tuple(getattr(backend.partner, "derived_flavor_params", DERIVED_FLAVOR_PARAMS))
-    made: list[Generated] = []
-    counters = _Counters()
-    items = build(n, seed, now=now, partner_id=partner_id, max_size=max_size, derived=derived)
-    # A million new long-lived objects would trigger full collections over and over (quadratic
-    # in n); none of them form cycles, so collect once at the end instead.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for item in items:
-            backend.insert(item.entry, item.flavors, item.thumbs, item.captions, item.attachments)
-            counters.add(item)
-            if item.legacy is not None:
-                made.append(item)
-    finally:
-        if was_enabled:
-            gc.enable()
-    return counters.summary(n, seed, now, made)
-
-
-def legacy_objects(summary: CatalogueSummary) -> tuple[LegacyObject, ...]:
-    """The objects the runner uploads to the bucket for the Princeton-state entries."""
-    return summary.objects
-
-
-def build(
-    n: int,
-    seed: int,
-    *,
-    now: float,
-    partner_id: int = 100,
-    max_size: int | None = None,
-    derived: tuple[int, ...] = DERIVED_FLAVOR_PARAMS,
-) -> Iterator[Generated]:
-    """Yield the catalogue's entries one by one (pure: no backend, no I/O)."""
-    rng = random.Random(seed)
-    ids = _Ids(rng)
-    owners = _owner_pool(rng, max(20, n // 10))
-    legacy_plan = _legacy_plan(rng, n)
-    with_object = sum(kind in _WITH_OBJECT for kind in legacy_plan.values())
-    legacy_max = max(LEGACY_FLOOR, min(LEGACY_MAX_SIZE, LEGACY_BYTES_BUDGET // max(1, with_object)))
-    huge_at = rng.randrange(n) if n >= 100 and max_size is None else -1
-    drawer = _Entry(rng, ids, partner_id, now, owners, max_size, derived, legacy_max)
-    for index in range(n):
-        yield drawer.make(legacy_plan.get(index), force_huge=index == huge_at)
-
-
 # 1,024 two-character chunks of Kaltura's id alphabet: 10 random bits pick one, so an id is four
 # table look-ups (``rng.choices`` or base32 per id cost a third of the generation time).
 _ID_CHUNKS = tuple(
@@ -287,7 +123,7 @@ _ID_CHUNKS = tuple(
 )[:1024]
 
 
-class _Ids:
+class Ids:
     """Kaltura-shaped ids (``0_`` + 8 lower-case alphanumerics), unique within the catalogue."""
 
     __slots__ = ("_rng", "_seen")
@@ -307,7 +143,7 @@ class _Ids:
                 return new
 
 
-def _owner_pool(rng: random.Random, size: int) -> list[str]:
+def owner_pool(rng: random.Random, size: int) -> list[str]:
     owners: list[str] = []
     seen: set[str] = set()
     while len(owners) < size:
@@ -319,7 +155,7 @@ def _owner_pool(rng: random.Random, size: int) -> list[str]:
     return owners
 
 
-def _legacy_plan(rng: random.Random, n: int) -> dict[int, LegacyKind]:
+def legacy_plan(rng: random.Random, n: int) -> dict[int, LegacyKind]:
     """Which entry indexes are in a legacy state: at least one of each kind when n ≥ 100."""
     plan: dict[int, LegacyKind] = {}
     free = list(range(n))
@@ -360,56 +196,7 @@ def _pick(rng: random.Random, table: tuple[tuple[int, float], ...]) -> int:
     return table[0][0]
 
 
-@dataclass(slots=True)
-class _Counters:
-    by_status: Counter[int] = field(default_factory=Counter)
-    by_media_type: Counter[int] = field(default_factory=Counter)
-    never_played: int = 0
-    over_10gb: int = 0
-    exempt: int = 0
-    with_captions: int = 0
-    with_attachments: int = 0
-    custom_thumbs: int = 0
-    source_bytes: int = 0
-
-    def add(self, item: Generated) -> None:
-        entry = item.entry
-        self.by_status[entry.status] += 1
-        self.by_media_type[entry.media_type] += 1
-        self.never_played += entry.last_played_at is None
-        self.exempt += EXEMPT_TAG in entry.tags.split(", ")
-        self.with_captions += bool(item.captions)
-        self.with_attachments += bool(item.attachments)
-        self.custom_thumbs += item.custom_thumb
-        for flavor in item.flavors:
-            if flavor.is_original:
-                self.source_bytes += flavor.size_in_bytes
-                self.over_10gb += flavor.size_in_bytes > 10 * GB
-
-    def summary(self, n: int, seed: int, now: float, made: list[Generated]) -> CatalogueSummary:
-        legacy: dict[LegacyKind, list[str]] = {}
-        for item in made:
-            assert item.legacy is not None
-            legacy.setdefault(item.legacy, []).append(item.entry.id)
-        return CatalogueSummary(
-            entries=n,
-            seed=seed,
-            now=now,
-            by_status=dict(self.by_status),
-            by_media_type=dict(self.by_media_type),
-            never_played=self.never_played,
-            over_10gb=self.over_10gb,
-            exempt=self.exempt,
-            with_captions=self.with_captions,
-            with_attachments=self.with_attachments,
-            custom_thumbs=self.custom_thumbs,
-            source_bytes=self.source_bytes,
-            legacy={kind: tuple(ids) for kind, ids in legacy.items()},
-            objects=tuple(i.legacy_object for i in made if i.legacy_object is not None),
-        )
-
-
-class _Entry:
+class Entry:
     """Draws one entry and its assets. The order of draws is fixed, so the output is too."""
 
     __slots__ = ("rng", "ids", "pid", "now", "owners", "max_size", "derived", "legacy_max")
@@ -417,7 +204,7 @@ class _Entry:
     def __init__(
         self,
         rng: random.Random,
-        ids: _Ids,
+        ids: Ids,
         pid: int,
         now: float,
         owners: list[str],
@@ -678,7 +465,7 @@ class _Entry:
     def _legacy_object(
         self, eid: str, legacy: LegacyKind | None, real: SeededContent
     ) -> LegacyObject | None:
-        if legacy not in _WITH_OBJECT:
+        if legacy not in WITH_OBJECT:
             return None
         storage = "GLACIER" if self.rng.random() < 0.7 else "STANDARD"
         if legacy is LegacyKind.SIZE_MISMATCH:
@@ -695,7 +482,7 @@ _ARCHIVED_TAGGED = (
     LegacyKind.TAG_WITHOUT_OBJECT,
     LegacyKind.SIZE_MISMATCH,
 )
-_WITH_OBJECT = (
+WITH_OBJECT = (
     LegacyKind.ARCHIVED,
     LegacyKind.PLACEHOLDER,
     LegacyKind.OBJECT_WITHOUT_TAG,
