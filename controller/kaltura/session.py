@@ -74,8 +74,8 @@ class Pacer:
     """Per action-class pacing: callers wait for a token instead of being refused.
 
     ``rate_for(service, action)`` gives the class's budget (None: not paced). After
-    ``ACTION_BLOCKED`` the class runs at half its rate (compounding, never below one call per
-    ``per_seconds``) for ``slow_for`` seconds, and its bucket is emptied so the next call waits.
+    ``ACTION_BLOCKED`` the class runs at half its rate (compounding, never below an eighth of
+    its budget) for ``slow_for`` seconds, and its bucket is emptied so the next call waits.
     """
 
     def __init__(
@@ -133,7 +133,8 @@ class Pacer:
                 # Not paced until now: learn a conservative budget (Kaltura's ~35 per 10 s).
                 bucket = _Bucket(Rate(35, 10), self._clock())
                 self._buckets[key] = bucket
-            bucket.rate = max(bucket.rate / 2, 1 / 60)
+            # Halve, compounding on repeated refusals, but never below an eighth of the budget.
+            bucket.rate = max(bucket.rate / 2, bucket.base_rate / 8)
             bucket.tokens = 0.0
             bucket.stamp = self._clock()
             bucket.slowed_until = bucket.stamp + self._slow_for
@@ -270,6 +271,7 @@ class KalturaSession:
             retry: list[int] = []
             delay: TransientError | None = None
             saw_invalid_ks = False
+            throttled = False
             for index, answer in zip(pending, answers, strict=True):
                 if isinstance(answer, KalturaException):
                     answer = self._translate(answer, label)
@@ -280,12 +282,13 @@ class KalturaSession:
                         retry.append(index)
                         continue
                     if isinstance(answer, TransientError) and attempt < self._max_attempts:
-                        if isinstance(answer, RateLimited):
-                            self.pacer.penalise(service, action)
+                        throttled = throttled or isinstance(answer, RateLimited)
                         retry.append(index)
                         delay = answer
                         continue
                 results[index] = answer
+            if throttled:
+                self.pacer.penalise(service, action)  # once per answer, not once per slot
             if saw_invalid_ks:
                 self.renew()
             if delay is not None:

@@ -14,7 +14,7 @@ from KalturaClient.Plugins.Core import KalturaMediaEntry
 from test_observe_support import admin, aws_env, calls, write_policy
 
 from controller.errors import KarchiveError, PermanentError, TransientError
-from controller.kaltura.read import PAGE_SIZE, iter_entries
+from controller.kaltura.read import PAGE_SIZE, flavors_for, iter_entries
 from controller.kaltura.session import KalturaSession
 from controller.observe import CallCounter, observe
 from controller.storage.client import make_s3_client
@@ -260,3 +260,31 @@ def test_copies_of_observed_entries_stay_frozen_values(sandbox, policy):
     with pytest.raises(AttributeError):
         entry.tags = frozenset()  # type: ignore[misc]
     assert replace(entry, plays=entry.plays + 1).plays == entry.plays + 1
+
+
+def _flavor_truth(sb, ids):
+    return {i: {f.id for f in sb.backend.flavors_by_entry.get(i, ()) if f.status != DELETED}
+            for i in ids}
+
+
+def test_a_batch_with_more_flavors_than_a_page_is_paged(sandbox, policy):
+    ids = [e.id for e in sandbox.backend.all_entries() if _visible(e)][:1200]
+    counter = CallCounter()
+    session = KalturaSession(policy.kaltura, metrics=counter)
+    # Expecting one flavor an entry: batches of 400 entries, ~1,600 flavors each, 4 pages.
+    found = flavors_for(session, ids, expected_per_entry=1.0)
+    assert {i: {f.flavor_id for f in fl} for i, fl in found.items()} == _flavor_truth(sandbox, ids)
+    assert counter.kaltura.get(("multirequest", "ok"), 0) >= 2  # the extra pages went later
+
+
+def test_throttled_flavor_batches_are_paced_and_sent_again(make_sandbox):
+    sb = make_sandbox(entries=1000, seed=9)
+    admin(sb, "throttle", {"flavorasset.list": [4, 1]})
+    ids = [e.id for e in sb.backend.all_entries() if _visible(e)]
+    counter = CallCounter()
+    session = KalturaSession(_settings(sb), metrics=counter)
+    found = flavors_for(session, ids)
+    assert {i: {f.flavor_id for f in fl} for i, fl in found.items()} == _flavor_truth(sb, ids)
+    blocked = counter.kaltura.get(("flavorasset.list", "multirequest_rate_limited"), 0)
+    assert blocked > 0
+    assert session.pacer.waited > 0  # it waited for the pacer, never a tight loop
