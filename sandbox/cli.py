@@ -143,6 +143,11 @@ def _up(args: argparse.Namespace) -> int:
     try:
         try:
             sandbox.start()
+        except (ValueError, KeyError) as exc:  # a state file that is not a sandbox snapshot
+            raise CliError(
+                f"cannot load the sandbox state from {args.state} ({exc!r}): "
+                "delete it to start from a fresh catalogue"
+            ) from exc
         except OSError as exc:
             raise CliError(
                 f"cannot start the sandbox: {exc}; choose other --port/--s3-port"

@@ -119,6 +119,16 @@ def test_up_with_a_state_file_saves_it_on_exit(
     assert (tmp_path / "state.json.s3" / "index.json").exists()
 
 
+def test_up_with_a_state_file_that_is_not_a_snapshot_fails_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("{not json", encoding="utf-8")
+    assert main(["up", "--entries", "10", "--state", str(state)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "delete it to start from a fresh catalogue" in err
+
+
 @pytest.fixture
 def running(make_sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     sandbox = make_sandbox(entries=30, seed=2)
