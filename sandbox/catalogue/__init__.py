@@ -171,11 +171,11 @@ class _Counters:
     by_status: Counter[int] = field(default_factory=Counter)
     by_media_type: Counter[int] = field(default_factory=Counter)
     never_played: int = 0
-    over_10gb: int = 0
+    over_10gb: list[str] = field(default_factory=list)
     exempt: int = 0
     with_captions: int = 0
     with_attachments: int = 0
-    custom_thumbs: int = 0
+    custom_thumbs: list[str] = field(default_factory=list)
     source_bytes: int = 0
 
     def add(self, item: Generated) -> None:
@@ -186,11 +186,13 @@ class _Counters:
         self.exempt += EXEMPT_TAG in entry.tags.split(", ")
         self.with_captions += bool(item.captions)
         self.with_attachments += bool(item.attachments)
-        self.custom_thumbs += item.custom_thumb
+        if item.custom_thumb:
+            self.custom_thumbs.append(entry.id)
         for flavor in item.flavors:
             if flavor.is_original:
                 self.source_bytes += flavor.size_in_bytes
-                self.over_10gb += flavor.size_in_bytes > 10 * GB
+                if flavor.size_in_bytes > 10 * GB:
+                    self.over_10gb.append(entry.id)
 
     def summary(self, n: int, seed: int, now: float, made: list[Generated]) -> CatalogueSummary:
         legacy: dict[LegacyKind, list[str]] = {}
@@ -204,11 +206,13 @@ class _Counters:
             by_status=dict(self.by_status),
             by_media_type=dict(self.by_media_type),
             never_played=self.never_played,
-            over_10gb=self.over_10gb,
+            over_10gb=len(self.over_10gb),
+            over_10gb_ids=tuple(self.over_10gb),
             exempt=self.exempt,
             with_captions=self.with_captions,
             with_attachments=self.with_attachments,
-            custom_thumbs=self.custom_thumbs,
+            custom_thumbs=len(self.custom_thumbs),
+            custom_thumb_ids=tuple(self.custom_thumbs),
             source_bytes=self.source_bytes,
             legacy={kind: tuple(ids) for kind, ids in legacy.items()},
             objects=tuple(i.legacy_object for i in made if i.legacy_object is not None),

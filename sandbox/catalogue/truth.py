@@ -93,6 +93,10 @@ class CatalogueSummary:
     source_bytes: int  # sum of the source flavors held in Kaltura (placeholders count as such)
     legacy: dict[LegacyKind, tuple[str, ...]] = field(default_factory=dict)
     objects: tuple[LegacyObject, ...] = ()
+    # Entries whose default thumbnail was uploaded by the owner (a replace must keep it), and
+    # entries whose source is over 10 GB (multipart part sizes, the old tool's size warning).
+    custom_thumb_ids: tuple[str, ...] = ()
+    over_10gb_ids: tuple[str, ...] = ()
 
     def legacy_ids(self, kind: LegacyKind) -> tuple[str, ...]:
         return self.legacy.get(kind, ())

@@ -255,6 +255,15 @@ def test_summary_counts_agree_with_the_backend(sandbox: Any) -> None:
     assert summary.entries == len(entries) == 2000
     assert summary.by_status == dict(Counter(e.status for e in entries))
     assert summary.never_played == sum(e.last_played_at is None for e in entries)
+    assert summary.custom_thumbs == len(summary.custom_thumb_ids) > 0
+    assert summary.over_10gb == len(summary.over_10gb_ids) > 0
+    for entry_id in summary.custom_thumb_ids:
+        thumbs = sandbox.backend.thumbs_by_entry[entry_id]
+        default = [t for t in thumbs if "default_thumb" in t.tags]
+        assert default[0].description == "custom thumbnail"
+        assert sandbox.backend.get_entry(entry_id).thumbnail_url.endswith(
+            f"/thumb/{default[0].id}/a.{default[0].file_ext}"
+        )
 
 
 def test_princeton_tagged_entries_are_found_by_tag_through_the_api(
