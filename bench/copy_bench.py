@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/copy_bench.py [--big-mib 2048] [--small 50] [--small-mib 40]
 
-The emulator and moto run in a child process (``--serve``), so the peak RSS measured is
-karchive's own (moto keeps objects in memory). The child inserts 1 big and N small videos with
+The emulator runs in a child process (``--serve``) and moto in another (``moto_server``), so
+the peak RSS measured is karchive's own (moto keeps objects in memory) and source and sink do
+not share one interpreter lock. The child inserts 1 big and N small videos with
 SeededContent (bytes generated on the fly) and prints its variables. Then, in this process:
 
 1. the archive reconciler copies the big video (peak RSS sampled every 20 ms by psutil);
@@ -120,6 +121,23 @@ def _copy_all(ctx: Any, ids: list[str], workers: int) -> tuple[float, int]:
     return time.perf_counter() - started, sum(o.bytes for o in outcomes)
 
 
+def _raw_downloads(ctx: Any, ids: list[str]) -> float:
+    """Aggregate MB/s of plain downloads of ``ids``' originals, all at once."""
+    import urllib3
+
+    urls = [ctx.kaltura.flavor_url(ctx.kaltura.entry(i).original.flavor_id) for i in ids]
+    pool = urllib3.PoolManager(maxsize=len(urls))
+
+    def fetch(url: str) -> int:
+        response = pool.request("GET", url, preload_content=False)
+        return sum(len(chunk) for chunk in response.stream(MiB))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(urls)) as workers:
+        total = sum(workers.map(fetch, urls))
+    return total / (time.perf_counter() - started) / 1e6
+
+
 def measure(args: argparse.Namespace) -> None:
     import boto3
     import urllib3
@@ -131,17 +149,25 @@ def measure(args: argparse.Namespace) -> None:
     from controller.kaltura.session import KalturaSession
     from controller.storage.client import make_s3_client
 
+    # moto in a process of its own: sharing one interpreter (one GIL) with the emulator would
+    # make the source and the sink slow each other down in a way real Kaltura and S3 do not.
+    port = _free_port()
+    moto = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H",
+                             "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--big-mib", str(args.big_mib),
          "--small", str(args.small), "--small-mib", str(args.small_mib)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         info = json.loads(child.stdout.readline())  # type: ignore[union-attr]
-        env = info["env"]
+        env = dict(info["env"], AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
+        _wait_for(env["AWS_ENDPOINT_URL"])
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
         policy = _policy(env, 8)
         session = KalturaSession(policy.kaltura)
         s3 = make_s3_client(policy.storage)
+        s3.create_bucket(Bucket=env["KARCHIVE_BUCKET"])
         journal = Journal(Path(os.environ.get("TMPDIR", "/tmp")) / "copy-bench-journal.jsonl")
         ctx = build_context(policy, session, s3, journal=journal, parallel_parts=8)
         rows: list[tuple[str, float, str]] = []
@@ -185,12 +211,14 @@ def measure(args: argparse.Namespace) -> None:
         # 4. Per-connection cap: one stream vs eight.
         _admin(env["KALTURA_SERVICE_URL"], "/admin/partner", {"download_rate_limit": CAP})
         spare = info["small"][args.small:]
+        raw_eight = _raw_downloads(ctx, spare[1:9])
         seconds, moved = _copy_all(ctx, spare[:1], 1)
         single = moved / seconds / 1e6
         seconds, moved = _copy_all(ctx, spare[1:9], 8)
         eight = moved / seconds / 1e6
         rows.append(("capped 10 MB/s per connection: 1 stream", single, "MB/s"))
         rows.append(("capped 10 MB/s per connection: 8 at once", eight, "MB/s"))
+        rows.append(("baseline: capped raw download, 8 at once -> /dev/null", raw_eight, "MB/s"))
 
         print(f"\ncommand: {' '.join([sys.executable, *sys.argv])}\n")
         for name, value, unit in rows:
@@ -206,6 +234,28 @@ def measure(args: argparse.Namespace) -> None:
     finally:
         child.stdin.close()  # type: ignore[union-attr]
         child.wait(timeout=60)
+        moto.terminate()
+        moto.wait(timeout=30)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=2).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def main() -> None:
