@@ -98,7 +98,7 @@ class Archive:
         before = {"key": key, "flavor_id": original.flavor_id, "size": original.size_bytes}
         with ctx.step(entry_id, ACTION, "upload", before=before) as after:
             # A killed earlier attempt may have left parts behind: they are never completed.
-            ctx.archive.abort_stale_uploads(key)
+            ctx.archive.abort_stale_uploads(key, started_before=ctx.started_at)
             url = ctx.kaltura.flavor_url(original.flavor_id)
             metadata = {
                 "entry-id": entry_id,

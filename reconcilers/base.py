@@ -12,6 +12,7 @@ Failures are raised as ``policies.errors`` types; the executor decides about ret
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ class Context:
     settings: Settings
     placeholder: Placeholder | None = None
     metrics: MetricsPort = field(default_factory=NullMetrics)
+    # When this run began: multipart uploads initiated before it are a killed run's leftovers.
+    started_at: float = field(default_factory=time.time)
 
     @contextmanager
     def step(

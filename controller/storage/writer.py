@@ -349,14 +349,20 @@ class S3Archive:
         with contextlib.suppress(ClientError, BotoCoreError):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
-    def abort_stale_uploads(self, key: str) -> int:
-        """Abort unfinished multipart uploads of exactly ``key`` (left by a killed run)."""
+    def abort_stale_uploads(self, key: str, *, started_before: float | None = None) -> int:
+        """Abort unfinished multipart uploads of exactly ``key`` (left by a killed run) that
+        were initiated before ``started_before`` (unix seconds; None: all of them), so a
+        runner working at the same moment keeps its upload."""
         answer = self._call(
             "list_multipart_uploads", key,
             lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key),
         )
         aborted = 0
         for upload in answer.get("Uploads", ()):
+            initiated = upload.get("Initiated")
+            if started_before is not None and initiated is not None \
+                    and initiated.timestamp() >= started_before:
+                continue
             if upload.get("Key") == key:
                 self._abort(key, upload["UploadId"])
                 aborted += 1

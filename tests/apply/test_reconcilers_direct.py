@@ -1,0 +1,120 @@
+"""Reconcilers run directly against the sandbox: concurrent runners, approval mode, restore by
+chunked upload, thaw answers, and repair of an interrupted replace."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World
+
+from controller.executor import build_context
+from controller.kaltura.session import KalturaSession
+from controller.storage.client import make_s3_client
+from policies.loader import load_policy
+from reconcilers.archive import Archive
+from reconcilers.base import Context, Result
+from reconcilers.repair import Repair
+from reconcilers.replace import Replace
+from reconcilers.restore import Restore
+from reconcilers.thaw import Thaw
+
+
+def _context(world: World, **kw) -> Context:
+    policy = load_policy(world.policy)
+    return build_context(policy, KalturaSession(policy.kaltura), make_s3_client(policy.storage),
+                         **kw)
+
+
+def _until_done(reconciler, entry_id: str, ctx: Context, world: World, limit: float = 30.0):
+    deadline = time.monotonic() + limit
+    while True:
+        outcome = reconciler.run(entry_id, ctx)
+        if outcome.result is not Result.WAITING:
+            return outcome
+        assert time.monotonic() < deadline, outcome.message
+        world.backend.tick()
+        time.sleep(0.2)
+
+
+def test_two_runners_archiving_one_entry_write_one_copy(make_world):
+    world = make_world()
+    entry_id = world.candidates(1, min_size=11 * MiB)[0]
+    world.write_policy(world.ids_rule([entry_id], "archived"), storage_class="STANDARD")
+    results, errors = [], []
+
+    def runner() -> None:
+        try:
+            results.append(Archive().run(entry_id, _context(world)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(results) == 2
+    keys = world.object_keys(f"karchive/{entry_id}/original/")
+    assert len(keys) == 1
+    body = world.s3.get_object(Bucket=world.sandbox.bucket, Key=keys[0])["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == world.original_sha(entry_id)
+    assert world.uploads() == []
+
+
+def test_replace_approves_its_own_replacement_when_the_partner_requires_approval(make_world):
+    world = make_world(approval=True)
+    entry_id = world.candidates(1)[0]
+    world.write_policy(world.ids_rule([entry_id], "placeholder"), storage_class="STANDARD")
+    ctx = _context(world)
+    Archive().run(entry_id, ctx)
+    outcome = _until_done(Replace(), entry_id, ctx, world)
+    assert outcome.result is Result.DONE
+    assert world.original(entry_id).size_in_bytes == len(PLACEHOLDER)
+    assert {TAG_ARCHIVED, TAG_REPLACED} <= world.tags(entry_id)
+
+
+def test_restore_by_chunked_upload_brings_back_the_exact_bytes(make_world):
+    world = make_world()
+    entry_id = world.candidates(1, min_size=9 * MiB)[0]
+    real = world.original_sha(entry_id)
+    world.write_policy(world.ids_rule([entry_id], "placeholder"), storage_class="STANDARD_IA")
+    ctx = _context(world, restore_via="upload")
+    Archive().run(entry_id, ctx)
+    _until_done(Replace(), entry_id, ctx, world)
+    assert world.original_sha(entry_id) == hashlib.sha256(PLACEHOLDER).hexdigest()
+    outcome = _until_done(Restore(), entry_id, ctx, world)
+    assert outcome.result is Result.DONE
+    assert world.original_sha(entry_id) == real
+    assert world.tags(entry_id) & {TAG_ARCHIVED, TAG_REPLACED} == {TAG_ARCHIVED}
+
+
+def test_thaw_asked_twice_is_success_both_times(make_world):
+    world = make_world(restore_delay=30.0)
+    entry_id = world.candidates(1)[0]
+    world.write_policy(world.ids_rule([entry_id], "archived"))
+    ctx = _context(world)
+    Archive().run(entry_id, ctx)
+    assert Thaw().run(entry_id, ctx).result is Result.DONE
+    second = Thaw().run(entry_id, ctx)
+    assert second.result in (Result.DONE, Result.SKIPPED)
+
+
+def test_repair_finishes_a_replace_interrupted_before_its_last_tag(make_world):
+    world = make_world()
+    entry_id = world.candidates(1)[0]
+    world.write_policy(world.ids_rule([entry_id], "placeholder"), storage_class="STANDARD")
+    ctx = _context(world)
+    Archive().run(entry_id, ctx)
+    assert Replace().run(entry_id, ctx).result is Result.WAITING  # killed right after this
+    deadline = time.monotonic() + 30
+    while world.entry(entry_id).replacing_entry_id:
+        world.backend.tick()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert TAG_REPLACED not in world.tags(entry_id)
+    assert "repair" in world.plan()[1]
+    assert Repair().run(entry_id, ctx).result is Result.DONE
+    assert {TAG_ARCHIVED, TAG_REPLACED} <= world.tags(entry_id)
+    assert "No changes." in world.plan()[1]
