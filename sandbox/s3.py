@@ -82,6 +82,7 @@ class LocalS3:
         self.restore_delay = restore_delay
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._transition_set = False
 
     @property
     def url(self) -> str:
@@ -103,8 +104,11 @@ class LocalS3:
         return self
 
     def stop(self) -> None:
-        """Stop the server and drop the bucket from moto's (process-global) store."""
+        """Stop the server; drop the bucket and any restore transition this server set from
+        moto's process-global state, so the next LocalS3 in the process starts clean."""
         if self._server is not None:
+            if self._transition_set:
+                self.set_restore_delay(0)
             self._server.shutdown()
             self._server.server_close()
             _drop_bucket(self.bucket)
@@ -139,6 +143,7 @@ class LocalS3:
         """Restores take ``seconds`` from the request (0: at once, moto's default)."""
         if seconds <= 0:
             self._post_state("unset-transition", {"model_name": _RESTORE_MODEL})
+            self._transition_set = False
         else:
             self.set_restore_transition({"progression": "time", "seconds": seconds})
         self.restore_delay = max(0.0, seconds)
@@ -147,6 +152,7 @@ class LocalS3:
         """Any moto transition: ``{"progression": "manual", "times": N}`` completes a restore
         after N HEAD/GET reads of the object (no sleeping in tests)."""
         self._post_state("set-transition", {"model_name": _RESTORE_MODEL, "transition": transition})
+        self._transition_set = True
 
     def export_objects(self, directory: Path) -> int:
         """Save every object of the bucket (bytes, storage class, metadata) under ``directory``.

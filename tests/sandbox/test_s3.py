@@ -178,7 +178,16 @@ def test_a_sandbox_restore_delay_is_a_timed_transition_counted_from_the_request(
     with pytest.raises(ClientError) as exc:
         client.get_object(Bucket=sandbox.bucket, Key=key)
     assert _error(exc)[0] == "InvalidObjectState"
-    sandbox.s3.set_restore_delay(0)  # type: ignore[union-attr]
+
+
+def test_stopping_a_sandbox_unsets_the_restore_delay_it_set(
+    make_sandbox: Callable[..., Sandbox], local_s3: LocalS3
+) -> None:
+    make_sandbox(entries=0, restore_delay=600).stop()
+    with urllib.request.urlopen(
+        f"{local_s3.url}/moto-api/state-manager/get-transition?model_name=s3::keyrestore"
+    ) as response:
+        assert json.loads(response.read()) == {"progression": "immediate"}
 
 
 def test_kaltura_state_and_bucket_survive_a_restart_from_a_state_file(
