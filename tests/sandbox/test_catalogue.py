@@ -6,6 +6,10 @@ the real KalturaClient and boto3 against the session sandbox.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
 from collections import Counter
 from typing import Any
 
@@ -54,6 +58,24 @@ def _tags(item: Generated) -> list[str]:
 
 def test_same_seed_gives_the_same_catalogue_record_for_record() -> None:
     assert repr(list(build(300, 7, now=NOW))) == repr(list(build(300, 7, now=NOW)))
+
+
+def test_same_seed_gives_the_same_catalogue_in_another_process() -> None:
+    # String hashing is randomised per process: nothing may depend on set or hash order.
+    code = (
+        "import hashlib, sys; from sandbox.catalogue import build; "
+        f"print(hashlib.sha256(repr(list(build(300, 7, now={NOW!r}))).encode()).hexdigest())"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        check=True,
+    )
+    here = hashlib.sha256(repr(list(build(300, 7, now=NOW))).encode()).hexdigest()
+    assert other.stdout.strip() == here
 
 
 def test_another_seed_gives_another_catalogue() -> None:
