@@ -192,8 +192,11 @@ class Executor:
         now = self.clock()
         for item in items:
             if not chain(item):
+                self._report(report, ItemReport(
+                    item.entry_id, item.action.value, "refused",
+                    f"no reconciler for {item.action.value} in this version of karchive"))
                 continue
-            backoff = getattr(self.journal, "backoff", lambda _e: None)(item.entry_id)
+            backoff = self.journal.backoff(item.entry_id)
             if backoff is not None and backoff.until > now:
                 self._report(report, ItemReport(
                     item.entry_id, item.action.value, "deferred",
@@ -229,6 +232,7 @@ class Executor:
         running: dict[Future[Outcome], tuple[_Task, float]] = {}
         workers = self.policy.limits.concurrency
         pool = ThreadPoolExecutor(workers, thread_name_prefix="apply")
+        abandoned = False
         try:
             while queue or running:
                 now = self.clock()
@@ -256,10 +260,12 @@ class Executor:
                 for future, (task, started) in list(running.items()):
                     if time.monotonic() - started > self.step_timeout:
                         running.pop(future)
+                        abandoned = True
                         self._failed(task.item, report, PermanentError(
                             f"step timed out after {self.step_timeout:.0f} s"))
         finally:
-            pool.shutdown(wait=not running, cancel_futures=True)
+            # A step that overran its timeout is left to finish (or hang) on its own thread.
+            pool.shutdown(wait=not (running or abandoned), cancel_futures=True)
         return report
 
     def _attempt(self, task: _Task) -> Outcome:
@@ -300,7 +306,7 @@ class Executor:
         return None
 
     def _succeeded(self, item: PlanItem, outcome: Outcome, report: RunReport) -> None:
-        backoff = getattr(self.journal, "backoff", lambda _e: None)(item.entry_id)
+        backoff = self.journal.backoff(item.entry_id)
         if backoff is not None:
             self.journal.set_backoff(item.entry_id, 0, 0.0, item.action.value)
         self.metrics.transition(item.action.value, outcome.result.value)
@@ -308,12 +314,10 @@ class Executor:
                                         outcome.message, outcome.bytes))
 
     def _failed(self, item: PlanItem, report: RunReport, exc: KarchiveError) -> None:
-        backoff = getattr(self.journal, "backoff", lambda _e: None)(item.entry_id)
+        backoff = self.journal.backoff(item.entry_id)
         failures = (backoff.failures if backoff is not None else 0) + 1
         delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1))
-        if hasattr(self.journal, "set_backoff"):
-            self.journal.set_backoff(item.entry_id, failures, self.clock() + delay,
-                                     item.action.value)
+        self.journal.set_backoff(item.entry_id, failures, self.clock() + delay, item.action.value)
         self.metrics.transition(item.action.value, "failed")
         self.metrics.error(type(exc).__name__)
         self._report(report, ItemReport(item.entry_id, item.action.value, "failed", str(exc)))

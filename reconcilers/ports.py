@@ -219,6 +219,11 @@ class JournalPort(Protocol):
 
     def pending(self, entry_id: str) -> Mapping[str, Any] | None: ...
 
+    def backoff(self, entry_id: str) -> Any: ...
+
+    def set_backoff(self, entry_id: str, failures: int, until: float, action: str = "") -> None:
+        ...
+
 
 class MetricsPort(Protocol):
     """The slice of controller.metrics.Metrics that reconcilers and the executor call."""
@@ -260,3 +265,9 @@ class NullJournal:
 
     def pending(self, entry_id: str) -> Mapping[str, Any] | None:
         return None
+
+    def backoff(self, entry_id: str) -> Any:
+        return None
+
+    def set_backoff(self, entry_id: str, failures: int, until: float, action: str = "") -> None:
+        pass

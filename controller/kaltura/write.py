@@ -225,12 +225,9 @@ class KalturaWriter:
                 raise IntegrityError(f"source of {file_name} ended at {offset + len(data)} of "
                                      f"{size} bytes; nothing was replaced")
             final = offset + len(data) >= size
-            chunk = _NamedBytes(data, file_name)
-            at = offset
             answer = self.session.call(
                 "uploadtoken.upload",
-                lambda c, chunk=chunk, at=at, final=final: c.uploadToken.upload(
-                    token_id, chunk, at > 0, final, at if at > 0 else -1),
+                _upload_chunk(token_id, _NamedBytes(data, file_name), offset, final),
             )
             offset += len(data)
             if final:
@@ -283,6 +280,13 @@ class KalturaWriter:
 
     def _make_default(self, thumb_id: str) -> None:
         self.session.call("thumbasset.setAsDefault", lambda c: c.thumbAsset.setAsDefault(thumb_id))
+
+
+def _upload_chunk(token_id: str, chunk: _NamedBytes, at: int, final: bool) -> Any:
+    """One uploadToken.upload call: the first chunk starts the file, later ones resume at
+    ``at`` (reference/kaltura-api.md §8)."""
+    return lambda client: client.uploadToken.upload(token_id, chunk, at > 0, final,
+                                                    at if at > 0 else -1)
 
 
 def _size(asset: Any) -> int:
