@@ -3,10 +3,11 @@
 The first stage of every cycle (``plan``, ``apply``, the reports, the daemon): read the world,
 write nothing. The bucket is listed first (an S3 error fails the observation before the long
 Kaltura walk), then the entries are walked page by page and each page's flavors fetched in
-batches, so memory holds the observed values and never the client's objects. The few archive
-objects whose restore status decides a transition (a placeholder the policy wants back, whose
-copy sits in a cold class) get one HEAD each: a listing may not carry restore status (moto's
-does not) and a thaw must not be requested twice.
+batches, so memory holds the observed values and never the client's objects. On an
+S3-compatible endpoint, the few archive objects whose restore status decides a transition (a
+placeholder the policy wants back, whose copy sits in a cold class) get one HEAD each: such a
+listing may not carry restore status (moto's does not) and a thaw must not be requested twice.
+On AWS the listing's RestoreStatus is enough.
 """
 
 from __future__ import annotations
@@ -146,8 +147,12 @@ def observe(
         entries = _with_owners(entries, owners)
     size = placeholder_size(policy)
     heads = 0
+    # AWS lists RestoreStatus with the objects (absent: never restored), so its listing decides.
+    # An S3-compatible endpoint may ignore OptionalObjectAttributes (moto does): there, the few
+    # copies whose restore status decides a transition are read with a HEAD each.
+    trust_listing = storage.endpoint_url is None
     for index, entry in enumerate(entries):
-        if _restore_status_decides(entry, policy, observed_at, size):
+        if not trust_listing and _restore_status_decides(entry, policy, observed_at, size):
             assert entry.archive is not None
             fresh = head_archive(s3, storage.bucket, entry.archive, metrics=tally)
             entries[index] = dataclasses.replace(entry, archive=fresh)

@@ -24,7 +24,9 @@ Why the walk is shaped this way (reference/kaltura-api.md §5):
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from controller.errors import KarchiveError, PermanentError
@@ -58,21 +60,38 @@ def _int(value: Any, default: int = 0) -> int:
 
 def split_tags(text: str | None) -> frozenset[str]:
     """Tags as Kaltura normalises them (media.update: trimmed, lower case, comma separated)."""
-    return frozenset(t.strip().lower() for t in (text or "").split(",") if t.strip())
+    return _tag_set(text or "")
+
+
+# Memory at 200,000 entries: most entries share a handful of tag sets, category lists and
+# owners, so equal values are built once and shared (frozen values make sharing safe).
+@lru_cache(maxsize=1 << 16)
+def _tag_set(text: str) -> frozenset[str]:
+    return frozenset(sys.intern(t.strip().lower()) for t in text.split(",") if t.strip())
+
+
+@lru_cache(maxsize=1 << 16)
+def _category_ids(text: str) -> frozenset[int]:
+    return frozenset(int(c) for c in text.split(",") if c.strip().isdigit())
+
+
+@lru_cache(maxsize=1 << 16)
+def _category_names(text: str) -> tuple[str, ...]:
+    return tuple(sys.intern(c.strip()) for c in text.split(",") if c.strip())
+
+
+def _shared(text: Any) -> str:
+    return sys.intern(str(text)) if text else ""
 
 
 def to_observed(entry: Any) -> ObservedEntry:
     """A KalturaMediaEntry as an ObservedEntry without flavors or archive (added later)."""
     last_played = _int(entry.lastPlayedAt, 0)
-    category_ids = frozenset(
-        int(c) for c in str(_val(entry.categoriesIds, "")).split(",") if c.strip().isdigit()
-    )
-    categories = tuple(c.strip() for c in str(_val(entry.categories, "")).split(",") if c.strip())
     return ObservedEntry(
         entry_id=entry.id,
         name=_val(entry.name, ""),
-        user_id=_val(entry.userId, ""),
-        creator_id=_val(entry.creatorId, ""),
+        user_id=_shared(_val(entry.userId, "")),
+        creator_id=_shared(_val(entry.creatorId, "")),
         status=_int(entry.status),
         media_type=_int(entry.mediaType, 1),
         created_at=_int(entry.createdAt),
@@ -81,8 +100,8 @@ def to_observed(entry: Any) -> ObservedEntry:
         plays=_int(entry.plays),
         duration=_int(entry.duration),
         tags=split_tags(_val(entry.tags, "")),
-        category_ids=category_ids,
-        categories=categories,
+        category_ids=_category_ids(str(_val(entry.categoriesIds, ""))),
+        categories=_category_names(str(_val(entry.categories, ""))),
         replacement_status=_int(entry.replacementStatus),
         replacing_entry_id=_val(entry.replacingEntryId, None) or None,
         reference_id=_val(entry.referenceId, ""),
@@ -97,7 +116,7 @@ def to_flavor(asset: Any) -> FlavorFacts:
         is_original=bool(_val(asset.isOriginal, False)),
         status=_int(asset.status, -1),
         size_bytes=size_bytes,
-        file_ext=_val(asset.fileExt, "") or "",
+        file_ext=_shared(_val(asset.fileExt, "")),
         updated_at=_int(asset.updatedAt),
     )
 
