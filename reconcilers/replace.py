@@ -3,7 +3,8 @@
 Preconditions, read fresh (invariant 2): tag archived_to_s3; the copy in the bucket is of the
 CURRENT original — same flavor id, same size (a video edited after archival, even to the same
 size, has a new flavor id and is refused: the plan archives it again) — and its SHA-256 is
-recorded. Then ``media.updateContent`` with the placeholder (an upload token of its bytes, or a
+recorded (a legacy copy, which has none, is first archived again in karchive's layout).
+Then ``media.updateContent`` with the placeholder (an upload token of its bytes, or a
 URL resource when the policy gives a URL), intent journalled first. Kaltura swaps later; the entry
 keeps its real content until then (``content.in_flight``). Once the placeholder is in: the real
 default thumbnail goes back (from the archive), and the entry is tagged flavors_deleted.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from policies.errors import IntegrityError
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED
 from reconcilers import content
+from reconcilers.archive import Archive
 from reconcilers.base import Context, Outcome
 from reconcilers.ports import EntryDetails
 
@@ -41,6 +43,12 @@ class Replace:
             and entry.original.flavor_id != copy.flavor_id
         ):
             return self.finish(ctx, entry, copy)
+        # A copy from the tool we replace (bare entry id, size checked only, no checksum):
+        # archive the current original in karchive's own layout first, then replace.
+        if (copy is not None and not copy.sha256 and TAG_REPLACED not in entry.tags
+                and ctx.settings.layout != "legacy"):
+            Archive().run(entry_id, ctx)
+            entry, copy = ctx.kaltura.entry(entry_id), content.find_copy(ctx, entry_id)
         original = content.check_current(entry, copy)
         assert copy is not None
         before = {"flavor_id": original.flavor_id, "size": original.size_bytes,

@@ -118,3 +118,26 @@ def test_repair_finishes_a_replace_interrupted_before_its_last_tag(make_world):
     assert Repair().run(entry_id, ctx).result is Result.DONE
     assert {TAG_ARCHIVED, TAG_REPLACED} <= world.tags(entry_id)
     assert "No changes." in world.plan()[1]
+
+
+def test_an_entry_archived_by_the_old_tool_is_archived_again_with_a_checksum_before_a_replace(
+    make_world
+):
+    from sandbox.catalogue.truth import LegacyKind
+
+    world = make_world(entries=200, seed=3)
+    legacy = [i for i in world.sandbox.summary.legacy_ids(LegacyKind.ARCHIVED)
+              if world.original(i) is not None and world.entry(i).status == 2]
+    assert legacy, "the seeded catalogue has no Princeton-archived entry"
+    entry_id = legacy[0]
+    assert world.s3.head_object(Bucket=world.sandbox.bucket, Key=entry_id)
+    real = world.original_sha(entry_id)
+    world.write_policy(world.ids_rule([entry_id], "placeholder"))
+    outcome = _until_done(Replace(), entry_id, _context(world), world)
+    assert outcome.result is Result.DONE
+    assert world.manifest(entry_id)["sha256"] == real
+    assert world.manifest(entry_id)["original"]["key"].startswith(f"karchive/{entry_id}/")
+    assert world.original(entry_id).size_in_bytes == len(PLACEHOLDER)
+    # The old tool's object is kept as it was.
+    assert world.s3.head_object(Bucket=world.sandbox.bucket, Key=entry_id)
+
