@@ -34,7 +34,7 @@ from controller.journal import Journal
 from policies.errors import KarchiveError, PermanentError, TransientError
 from policies.plan import Action, Plan, PlanItem
 from policies.schema import Policy
-from reconcilers.base import Context, Outcome, Placeholder, Result, Settings
+from reconcilers.base import Context, Outcome, Placeholder, Reconciler, Result, Settings
 from reconcilers.ports import NullMetrics
 from reconcilers.registry import chain
 
@@ -167,6 +167,7 @@ class Executor:
         should_stop: Callable[[], bool] = lambda: False,
         on_item: Callable[[ItemReport], None] | None = None,
         clock: Callable[[], float] = time.time,
+        chain: Callable[[PlanItem], tuple[Reconciler, ...]] = chain,
     ) -> None:
         self.ctx = ctx
         self.policy = policy
@@ -180,6 +181,7 @@ class Executor:
         self.should_stop = should_stop
         self.on_item = on_item or (lambda report: None)
         self.clock = clock
+        self.chain = chain
         self._lock = threading.Lock()
 
     # -- selection -----------------------------------------------------------------------------
@@ -191,7 +193,7 @@ class Executor:
         spent = 0
         now = self.clock()
         for item in items:
-            if not chain(item):
+            if not self.chain(item):
                 self._report(report, ItemReport(
                     item.entry_id, item.action.value, "refused",
                     f"no reconciler for {item.action.value} in this version of karchive"))
@@ -270,7 +272,7 @@ class Executor:
 
     def _attempt(self, task: _Task) -> Outcome:
         """One reconciler of the chain, transient failures retried with capped backoff."""
-        reconciler = chain(task.item)[task.index]
+        reconciler = self.chain(task.item)[task.index]
         attempt = 0
         while True:
             attempt += 1
@@ -300,7 +302,7 @@ class Executor:
                 return None
             return _Task(now + (outcome.retry_after or 1.0), task.seq, item, task.index,
                          task.deadline)
-        if task.index + 1 < len(chain(item)):
+        if task.index + 1 < len(self.chain(item)):
             return _Task(now, task.seq, item, task.index + 1, task.deadline)
         self._succeeded(item, outcome, report)
         return None

@@ -1,0 +1,161 @@
+"""The executor's scheduling, with stand-in reconcilers (the real ones are exercised end to end
+in tests/apply): retries, backoff remembered in the journal, waiting, limits, timeouts, stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from controller.executor import Executor
+from controller.journal import Journal
+from policies.errors import IntegrityError, TransientError
+from policies.loader import parse_policy
+from policies.plan import Action, Plan, PlanItem
+from policies.schema import DesiredState
+from policies.state import ObservedState
+from reconcilers.base import Context, Outcome, Settings
+from reconcilers.ports import NullMetrics
+
+POLICY = """
+version: 1
+kaltura: {{service_url: "http://127.0.0.1:9", partner_id: 100, admin_secret: s}}
+storage: {{bucket: bucket1}}
+limits: {{concurrency: 2, transitions_per_cycle: {count}, bytes_per_cycle: {bytes}}}
+"""
+
+
+def _policy(count: int = 100, size: str = "1TiB"):
+    return parse_policy(POLICY.format(count=count, bytes=size), "policy.yaml")
+
+
+def _item(n: int, size: int = 0) -> PlanItem:
+    return PlanItem(f"0_{n:08d}", Action.ARCHIVE, ObservedState.ORIGINAL, DesiredState.ARCHIVED,
+                    ("upload",), "rule", size, "why", "f")
+
+
+class Scripted:
+    """A reconciler that plays back outcomes (or raises errors) per entry."""
+
+    name = "scripted"
+
+    def __init__(self, script: Callable[[str, int], Outcome]) -> None:
+        self.script = script
+        self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def run(self, entry_id: str, ctx: Context) -> Outcome:
+        with self._lock:
+            self.calls[entry_id] = self.calls.get(entry_id, 0) + 1
+            n = self.calls[entry_id]
+        return self.script(entry_id, n)
+
+
+def _executor(tmp_path: Path, reconciler: Scripted, policy=None, **kw) -> Executor:
+    journal = Journal(tmp_path)
+    ctx = Context(kaltura=None, archive=None, source=None, journal=journal,  # type: ignore[arg-type]
+                  settings=Settings(partner_id=100), metrics=NullMetrics())
+    return Executor(ctx, policy or _policy(), chain=lambda item: (reconciler,),
+                    retry_base=0.001, retry_cap=0.01, **kw)
+
+
+def _plan(*items: PlanItem) -> Plan:
+    return Plan(items, 0, 100)
+
+
+def test_a_transient_failure_is_retried_and_then_succeeds(tmp_path: Path) -> None:
+    def script(entry_id: str, n: int) -> Outcome:
+        if n < 3:
+            raise TransientError("gateway")
+        return Outcome.done()
+
+    reconciler = Scripted(script)
+    report = _executor(tmp_path, reconciler).run(_plan(_item(1)))
+    assert [i.result for i in report.items] == ["done"] and report.ok
+    assert reconciler.calls == {"0_00000001": 3}
+
+
+def test_a_permanent_failure_is_not_retried_and_its_backoff_outlives_the_run(
+    tmp_path: Path,
+) -> None:
+    def script(entry_id: str, n: int) -> Outcome:
+        raise IntegrityError("size differs")
+
+    reconciler = Scripted(script)
+    report = _executor(tmp_path, reconciler).run(_plan(_item(1)))
+    assert [i.result for i in report.items] == ["failed"] and not report.ok
+    assert reconciler.calls == {"0_00000001": 1}
+    # The next run (a new process reading the journal) leaves the entry alone for a while.
+    again = _executor(tmp_path, reconciler).run(_plan(_item(1)))
+    assert [i.result for i in again.items] == ["deferred"]
+    assert reconciler.calls == {"0_00000001": 1}
+
+
+def test_success_resets_the_backoff(tmp_path: Path) -> None:
+    Journal(tmp_path).set_backoff("0_00000001", 2, 0.0, "archive")  # expired backoff
+    reconciler = Scripted(lambda entry_id, n: Outcome.done())
+    _executor(tmp_path, reconciler).run(_plan(_item(1)))
+    assert Journal(tmp_path).backoff("0_00000001") is None
+
+
+def test_a_waiting_item_is_requeued_without_blocking_the_others(tmp_path: Path) -> None:
+    def script(entry_id: str, n: int) -> Outcome:
+        if entry_id == "0_00000001" and n < 4:
+            return Outcome.waiting("converting", 0.01)
+        return Outcome.done()
+
+    reconciler = Scripted(script)
+    report = _executor(tmp_path, reconciler).run(_plan(_item(1), _item(2), _item(3)))
+    assert sorted(i.result for i in report.items) == ["done"] * 3
+    assert reconciler.calls["0_00000001"] == 4
+
+
+def test_an_item_still_waiting_at_the_deadline_is_reported_waiting(tmp_path: Path) -> None:
+    reconciler = Scripted(lambda entry_id, n: Outcome.waiting("thawing", 0.01))
+    report = _executor(tmp_path, reconciler, wait_timeout=0.05).run(_plan(_item(1)))
+    assert [i.result for i in report.items] == ["waiting"] and report.ok
+
+
+@pytest.mark.parametrize(("count", "size", "expected_done"),
+                         [(2, "1TiB", 2), (100, "150B", 1), (100, "1TiB", 4)])
+def test_per_cycle_limits_defer_the_rest(tmp_path: Path, count: int, size: str,
+                                         expected_done: int) -> None:
+    reconciler = Scripted(lambda entry_id, n: Outcome.done())
+    executor = _executor(tmp_path, reconciler, policy=_policy(count, size))
+    report = executor.run(_plan(*(_item(n, size=100) for n in range(4))))
+    assert report.count("done") == expected_done
+    assert report.count("deferred") == 4 - expected_done
+
+
+def test_a_step_over_its_timeout_is_failed_and_the_run_goes_on(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def script(entry_id: str, n: int) -> Outcome:
+        if entry_id == "0_00000001":
+            release.wait(5)
+        return Outcome.done()
+
+    report = _executor(tmp_path, Scripted(script), step_timeout=0.2).run(
+        _plan(_item(1), _item(2)))
+    release.set()
+    results = {i.entry_id: i.result for i in report.items}
+    assert results == {"0_00000001": "failed", "0_00000002": "done"}
+
+
+def test_a_stop_request_starts_nothing_new(tmp_path: Path) -> None:
+    stop = threading.Event()
+
+    def script(entry_id: str, n: int) -> Outcome:
+        stop.set()
+        time.sleep(0.05)
+        return Outcome.done()
+
+    policy = parse_policy(POLICY.format(count=100, bytes="1TiB").replace(
+        "concurrency: 2", "concurrency: 1"), "policy.yaml")
+    report = _executor(tmp_path, Scripted(script), policy=policy,
+                       should_stop=stop.is_set).run(_plan(*(_item(n) for n in range(5))))
+    assert report.count("done") == 1
+    assert report.count("deferred") == 4
