@@ -21,18 +21,28 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from sandbox.catalogue import CatalogueSummary, LegacyObject, generate, legacy_objects
+from sandbox.kaltura.content import SeededContent
 from sandbox.kaltura.models import Clock, KalturaBackend
 from sandbox.kaltura.records import Partner
 from sandbox.kaltura.server import KalturaSandbox
 from sandbox.s3 import ACCESS_KEY_ID, DEFAULT_BUCKET, REGION, SECRET_ACCESS_KEY, LocalS3
 
 ADMIN_USER_ID = "karchive@example.edu"
+PLACEHOLDER_NAME = "placeholder.mp4"
+PLACEHOLDER_BYTES = 256 * 1024  # a small video's worth: what replaces archived content
+
+
+def placeholder_video() -> bytes:
+    """The sandbox's placeholder video: fixed bytes (the emulator never decodes media)."""
+    return SeededContent(seed=0x9_1ACE, size=PLACEHOLDER_BYTES).read(0, PLACEHOLDER_BYTES)
 
 
 def admin_client(env: Mapping[str, str]) -> Any:
@@ -94,6 +104,7 @@ class Sandbox:
         self.backend: KalturaBackend | None = None
         self.kaltura: KalturaSandbox | None = None
         self.s3: LocalS3 | None = None
+        self._workdir: Path | None = None
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -111,6 +122,8 @@ class Sandbox:
             ).start()
             self.bucket = self.s3.bucket
             self._fill_bucket()
+            self._workdir = Path(tempfile.mkdtemp(prefix="karchive-sandbox-"))
+            self.placeholder_path.write_bytes(placeholder_video())
         except BaseException:
             self.stop(save=False)
             raise
@@ -129,7 +142,10 @@ class Sandbox:
             self.kaltura.stop()
         if self.s3 is not None:
             self.s3.stop()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
         self.kaltura = self.s3 = None
+        self._workdir = None
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -151,6 +167,12 @@ class Sandbox:
     # ------------------------------------------------------------------------------ access
 
     @property
+    def placeholder_path(self) -> Path:
+        """Where the running sandbox keeps its placeholder video (``KARCHIVE_PLACEHOLDER``)."""
+        assert self._workdir is not None, "the sandbox is not started"
+        return self._workdir / PLACEHOLDER_NAME
+
+    @property
     def s3_url(self) -> str:
         return self._started_s3().url
 
@@ -169,6 +191,7 @@ class Sandbox:
             "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
             "AWS_DEFAULT_REGION": REGION,
             "KARCHIVE_BUCKET": self.bucket,
+            "KARCHIVE_PLACEHOLDER": str(self.placeholder_path),
         }
 
     def s3_client(self) -> Any:

@@ -19,7 +19,7 @@ from KalturaClient.exceptions import KalturaException
 from KalturaClient.Plugins.Core import KalturaFilterPager, KalturaMediaEntryFilter
 
 from sandbox.cli import main
-from sandbox.runner import Sandbox
+from sandbox.runner import Sandbox, placeholder_video
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_KEYS = {
@@ -32,6 +32,7 @@ ENV_KEYS = {
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",
     "KARCHIVE_BUCKET",
+    "KARCHIVE_PLACEHOLDER",
 }
 
 
@@ -104,6 +105,7 @@ def test_up_prints_the_variables_serves_both_apis_and_exits_0_on_a_signal(
         region_name=env["AWS_DEFAULT_REGION"],
     )
     s3.head_bucket(Bucket=env["KARCHIVE_BUCKET"])
+    assert Path(env["KARCHIVE_PLACEHOLDER"]).read_bytes() == placeholder_video()
     assert child.proc.poll() is None  # still serving
     assert child.stop(sig) == 0
 
