@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from policies.observed import ObservedEntry
+from policies.observed import TAG_REPLACED, ObservedEntry
 from policies.schema import Match, TagSelector
 
 
@@ -42,7 +42,12 @@ def _tags_hold(entry: ObservedEntry, selector: TagSelector) -> bool:
     return tags.isdisjoint(selector.none)
 
 
-def _original_size(entry: ObservedEntry) -> int | None:
+def _content_size(entry: ObservedEntry) -> int | None:
+    """The size of the entry's real video: the original flavor's, or, for a placeholder, the
+    archived copy's. Sizing a placeholder by the placeholder video would make a ``min_size`` rule
+    stop matching the moment it is applied, and the entry would be restored straight back."""
+    if TAG_REPLACED in entry.tags and entry.archive is not None:
+        return entry.archive.size_bytes
     original = entry.original
     return original.size_bytes if original is not None else None
 
@@ -159,7 +164,7 @@ def _sizes(m: Match, now: int) -> Predicate | None:
         return None
 
     def within(e: ObservedEntry) -> bool:
-        size = _original_size(e)
+        size = _content_size(e)
         if size is None:
             return False  # no original flavor: its size is unknown, so a bound cannot hold
         return (low is None or size >= low) and (high is None or size <= high)

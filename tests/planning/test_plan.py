@@ -134,6 +134,15 @@ def test_unhealthy_entries_karchive_touched_are_reported_even_when_unmanaged(
     assert item.from_state is ObservedState.UNHEALTHY
 
 
+def test_a_placeholder_made_by_a_size_rule_stays_a_placeholder() -> None:
+    # The rule selects big videos; once swapped, the entry's flavor is the small placeholder.
+    # Were it sized by that flavor, the next cycle would restore it and the one after replace it.
+    rules = [{"name": "big", "match": {"min_size": "100MB"}, "state": "placeholder"},
+             {"name": "rest", "match": {}, "state": "archived"}]
+    plan = diff([placeholder()], policy(None, rules=rules), NOW, PLACEHOLDER_SIZE)
+    assert plan.items == ()
+
+
 def test_repair_items_carry_their_tag_changes() -> None:
     item = only_item(placeholder(tags=frozenset({TAG_REPLACED}),
                                  flavors=(flavor(flavor_id="0_back0001"),)), "archived")

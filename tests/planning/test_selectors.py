@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from planning_factory import DAY, NOW, VIDEO_SIZE, YEAR, entry, flavor
+from planning_factory import DAY, NOW, VIDEO_SIZE, YEAR, entry, flavor, placeholder
 
 from policies.durations import parse_duration
 from policies.observed import ObservedEntry, OwnerStatus
@@ -177,6 +177,16 @@ def test_size_bounds_apply_to_the_original_flavor(match: dict[str, Any], size: i
     derived = flavor(flavor_id="0_derived1", is_original=False, size_bytes=10 * VIDEO_SIZE)
     subject = entry(flavors=(flavor(size_bytes=size), derived))
     assert holds(match, subject) is expected
+
+
+@pytest.mark.parametrize(
+    ("match", "expected"),
+    [({"min_size": "100MB"}, True), ({"max_size": "100MB"}, False)],
+)
+def test_a_placeholder_is_sized_by_its_archived_video_not_the_placeholder(
+        match: dict[str, Any], expected: bool) -> None:
+    # Its original flavor is now the 1 MiB placeholder; the real video is the 300 MB copy.
+    assert holds(match, placeholder()) is expected
 
 
 def test_a_size_bound_never_holds_without_an_original_flavor() -> None:
