@@ -369,15 +369,17 @@ class Daemon:
         schedule = policy.schedule
         jitter = int(schedule.jitter.seconds) or None
         if self.settings.interval is not None:
-            main: Any = IntervalTrigger(seconds=self.settings.interval, jitter=jitter)
-            check = IntervalTrigger(seconds=max(1.0, self.settings.interval / 2))
+            interval = self.settings.interval
+            main: Any = IntervalTrigger(seconds=interval, jitter=_capped(jitter, interval))
+            check = IntervalTrigger(seconds=max(1.0, interval / 2))
             return main, check
         if schedule.cron is not None:
             main = CronTrigger.from_crontab(schedule.cron, timezone="UTC")
             main.jitter = jitter  # from_crontab takes no jitter; the trigger honours the field
         else:
             assert schedule.interval is not None
-            main = IntervalTrigger(seconds=schedule.interval.seconds, jitter=jitter)
+            interval = schedule.interval.seconds
+            main = IntervalTrigger(seconds=interval, jitter=_capped(jitter, interval))
         check = IntervalTrigger(seconds=schedule.restore_check_interval.seconds)
         return main, check
 
@@ -473,3 +475,11 @@ def _log_plan(plan: Any, why: str, limit: int = 1000) -> None:
                         "rule": item.rule, "bytes": item.bytes})
     if len(changes) > limit:
         log.info("... and %d more", len(changes) - limit)
+
+
+def _capped(jitter: int | None, interval: float) -> int | None:
+    """Jitter of at most half the interval: a 5 min policy jitter on a 10 s ``--interval`` would
+    otherwise delay every cycle by minutes, and cycles would stop looking periodic at all."""
+    if jitter is None:
+        return None
+    return min(jitter, int(interval // 2)) or None

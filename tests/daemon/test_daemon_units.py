@@ -104,6 +104,16 @@ def test_the_interval_flag_overrides_the_policy_schedule(tmp_path: Path) -> None
     assert daemon._interval_seconds() == 2.0
 
 
+@pytest.mark.parametrize(("interval", "jitter"), [(10.0, 5), (1.0, None), (7200.0, 300)])
+def test_jitter_never_exceeds_half_the_interval(tmp_path: Path, interval: float,
+                                                jitter: int | None) -> None:
+    policy = write(tmp_path / "policy.yaml", "{interval: 2h, jitter: 5min}")
+    daemon = daemon_for(policy, interval=None if interval == 7200.0 else interval)
+    assert daemon.source.policy is not None
+    main, _ = daemon._triggers(daemon.source.policy)
+    assert main.jitter == jitter
+
+
 def test_liveness_fails_when_the_heartbeat_is_stale(tmp_path: Path) -> None:
     daemon = daemon_for(write(tmp_path / "policy.yaml"), heartbeat=5.0)
     assert daemon.liveness()[0] is True
