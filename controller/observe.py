@@ -134,6 +134,7 @@ def observe(
             ))
         sink.advance(len(chunk))
         chunk.clear()
+        _release_free_memory()
 
     for entry in iter_entries(session, filter_overrides, on_total=sink.total):
         chunk.append(entry)
@@ -170,6 +171,28 @@ def observe(
         seconds=time.monotonic() - started,
         calls=calls,
     )
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the OS between chunks (glibc only; a no-op elsewhere).
+
+    Each chunk parses megabytes of XML into short-lived objects interleaved with the long-lived
+    observed values; without a trim the freed pages stay in the process and the peak RSS of a
+    200,000-entry walk grows by hundreds of MiB over what the observation itself holds.
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
 
 
 def _counter_of(session: KalturaSession) -> CallCounter:
