@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def naive_observe(session: Any, s3: Any, policy: Any, counter: Any) -> int:
         [to_flavor(a) for a in flavors.objects or []]
         with contextlib.suppress(NotFound):
             s3_call(counter, "HeadObject",
-                    lambda e=entry: s3.head_object(Bucket=bucket, Key=e.entry_id),
+                    partial(s3.head_object, Bucket=bucket, Key=entry.entry_id),
                     bucket=bucket, key=entry.entry_id)
         count += 1
     return count
