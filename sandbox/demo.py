@@ -1,102 +1,202 @@
-"""``make demo``: the sandbox with a seeded catalogue, shown through the real clients.
+"""``make demo``: karchive's daemon at work on the local sandbox, watched through its metrics.
 
-For now it starts the sandbox (2,000 entries, seed 1), prints the variables karchive reads and a
-short guide, lists a few entries through the real KalturaClient and the Princeton-era objects
-through boto3, then exits — or, with ``--serve``, keeps serving until Ctrl-C. Later the demo also
-runs the controller against it.
+It starts the sandbox (the Kaltura emulator with a seeded catalogue and a local S3), writes the
+variables karchive reads to ``.karchive/demo.env``, starts ``karchive run -f policy.yaml`` as a
+child process with a short cycle, and prints one status line every few seconds, read from the
+daemon's ``/metrics``: entries by observed state, what the plan still wants, and what was done.
+Within a minute entries get archived and replaced by the placeholder; play one with
+``karchive sandbox play ENTRY_ID`` from another shell and watch it thaw and come back.
+
+The demo talks to the daemon only as a user would — its command line and its HTTP endpoints — so
+the sandbox still imports nothing of karchive. Ctrl-C (or ``--duration``, or
+``--until-converged``) stops the daemon with SIGTERM and then the sandbox.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
 
-from sandbox.catalogue import ARCHIVED_TAG, LegacyKind
+from prometheus_client.parser import text_string_to_metric_families
+
+from sandbox.catalogue import ARCHIVED_TAG
 from sandbox.runner import Sandbox
 
+REPLACED_TAG = "flavors_deleted"
+STATES = ("original", "archived", "placeholder", "restoring", "unhealthy")
+
 GUIDE = """\
-The sandbox is up: a Kaltura API v3 emulator with {entries} seeded entries and a local S3.
-  export the variables above (or paste them into your shell), then for example:
-    karchive plan -f policy.yaml           what karchive would change
-    karchive sandbox play ENTRY_ID         a viewer plays an entry (restore_on_play)
-    karchive sandbox fault media.list http_500 --count 2   make the next two lists fail
-  In this catalogue: {legacy} entries archived by the old Princeton tool ({placeholders} of them
-  placeholders), {broken} in broken states for `karchive health` to find."""
+karchive is running on the sandbox ({entries} entries, videos capped at {max_mib} MiB).
+  metrics:  {metrics}/metrics   probes: {metrics}/healthz {metrics}/readyz
+  daemon log: {log}
+  In another shell:
+    source {env_file}
+    .venv/bin/karchive plan -f {policy}        what is still to do
+    .venv/bin/karchive health -f {policy}      every entry's state and invariant
+  Ctrl-C stops the daemon (SIGTERM) and the sandbox.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__)
-    parser.add_argument("--entries", type=int, default=2000)
+    parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, default=150, help="catalogue size (default 150)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--serve", action="store_true", help="keep serving until Ctrl-C")
+    parser.add_argument("--max-mib", type=int, default=16,
+                        help="cap each video at this many MiB so copies take seconds (default 16)")
+    parser.add_argument("--policy", default="policy.yaml", help="the policy the daemon runs")
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between cycles")
+    parser.add_argument("--restore-delay", type=float, default=20.0,
+                        help="seconds a Glacier restore takes in the local S3 (default 20)")
+    parser.add_argument("--metrics-port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--duration", type=float, default=0.0,
+                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--until-converged", action="store_true",
+                        help="stop once a cycle has acted and nothing is pending any more")
     args = parser.parse_args(argv)
 
-    with Sandbox(entries=args.entries, seed=args.seed) as sandbox:
-        for key, value in sandbox.env().items():
+    workdir = Path(".karchive")
+    workdir.mkdir(exist_ok=True)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+
+    with Sandbox(entries=args.entries, seed=args.seed, restore_delay=args.restore_delay,
+                 conversion_delay=1.0, max_size=args.max_mib << 20) as sandbox:
+        env = sandbox.env()
+        env_file = workdir / "demo.env"
+        env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
+        for key, value in env.items():
             print(f"{key}={value}")
-        summary = sandbox.summary
-        assert summary is not None
-        archived = summary.legacy_ids(LegacyKind.ARCHIVED)
-        placeholders = summary.legacy_ids(LegacyKind.PLACEHOLDER)
+        port = args.metrics_port or _free_port()
+        metrics = f"http://127.0.0.1:{port}"
+        log = workdir / "demo-daemon.log"
+        daemon = _start_daemon(args, env, port, log)
         print()
-        print(
-            GUIDE.format(
-                entries=summary.entries,
-                legacy=len(archived) + len(placeholders),
-                placeholders=len(placeholders),
-                broken=summary.legacy_count - len(archived) - len(placeholders),
-            )
-        )
-        print()
-        _show_entries(sandbox)
-        _show_bucket(sandbox)
-        sys.stdout.flush()
-        if args.serve:
-            stopping = threading.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stopping.set())
-            print("serving; Ctrl-C to stop", file=sys.stderr, flush=True)
-            while not stopping.wait(0.5):
-                pass
+        print(GUIDE.format(entries=args.entries, max_mib=args.max_mib, metrics=metrics, log=log,
+                           env_file=env_file, policy=args.policy), flush=True)
+        try:
+            converged = _watch(args, sandbox, daemon, metrics, stopping)
+        finally:
+            code = _stop_daemon(daemon)
+        print(f"daemon exited with {code}")
+        if code != 0:
+            print(f"the daemon failed: see {log}", file=sys.stderr)
+            return 1
+        if args.until_converged and not converged:
+            print("the daemon did not converge in time", file=sys.stderr)
+            return 1
     return 0
 
 
-def _show_entries(sandbox: Sandbox) -> None:
-    from KalturaClient.Plugins.Core import (
-        KalturaFilterPager,
-        KalturaMediaEntryFilter,
-        KalturaMediaEntryOrderBy,
-    )
-
-    client = sandbox.kaltura_client()  # the real client, as karchive uses it
-    newest = KalturaMediaEntryFilter()
-    newest.orderBy = KalturaMediaEntryOrderBy.CREATED_AT_DESC
-    legacy = KalturaMediaEntryFilter()
-    legacy.tagsMultiLikeOr = ARCHIVED_TAG
-    for title, entry_filter in (("Newest entries", newest), ("Tagged archived_to_s3", legacy)):
-        listed = client.media.list(entry_filter, KalturaFilterPager(pageSize=5))
-        print(f"{title} (media.list, {listed.totalCount} in all):")
-        for entry in listed.objects:
-            played = (
-                datetime.fromtimestamp(entry.lastPlayedAt, UTC).date().isoformat()
-                if entry.lastPlayedAt
-                else "never"
-            )
-            created = datetime.fromtimestamp(entry.createdAt, UTC).date().isoformat()
-            print(
-                f"  {entry.id}  created {created}  played {played:<10}  plays {entry.plays:<5}"
-                f"  {entry.name}  [{entry.tags}]"
-            )
+def _start_daemon(args: argparse.Namespace, env: dict[str, str], port: int,
+                  log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "controller.cli", "run", "-f", args.policy,
+               "--interval", str(args.interval), "--metrics-port", str(port),
+               "--lease-duration", "30", "--grace-period", "20"]
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env={**os.environ, **env}, stdout=out,
+                                stderr=subprocess.STDOUT)
 
 
-def _show_bucket(sandbox: Sandbox) -> None:
-    listed = sandbox.s3_client().list_objects_v2(Bucket=sandbox.bucket, MaxKeys=5)
-    print(f"Bucket {sandbox.bucket} (ListObjectsV2, first {listed['KeyCount']}):")
-    for obj in listed.get("Contents", []):
-        print(f"  {obj['Key']}  {obj['Size']:>9} bytes  {obj.get('StorageClass', 'STANDARD')}")
+def _stop_daemon(daemon: subprocess.Popen[bytes]) -> int:
+    if daemon.poll() is None:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            return daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+    return daemon.wait()
+
+
+def _watch(args: argparse.Namespace, sandbox: Sandbox, daemon: subprocess.Popen[bytes],
+           metrics: str, stopping: threading.Event) -> bool:
+    """Print a status line every few seconds; True once the daemon acted and converged."""
+    started = time.monotonic()
+    hinted = False
+    while not stopping.wait(5.0):
+        elapsed = time.monotonic() - started
+        if daemon.poll() is not None:
+            print("the daemon stopped on its own", file=sys.stderr)
+            return False
+        sample = _scrape(metrics)
+        if sample is None:
+            print(f"[{elapsed:5.0f}s] waiting for the daemon's first observation ...", flush=True)
+            continue
+        print(f"[{elapsed:5.0f}s] {_status(sample)}", flush=True)
+        if not hinted and (entry_id := _a_placeholder(sandbox)):
+            hinted = True
+            print(f"         try: source .karchive/demo.env && .venv/bin/karchive sandbox play "
+                  f"{entry_id}   (a viewer plays a placeholder: it is thawed and restored)",
+                  flush=True)
+        done = sum(sample["transitions"].values())
+        if args.until_converged and done and not sum(sample["pending"].values()):
+            return True
+        if args.duration and elapsed >= args.duration:
+            break
+    return False
+
+
+def _scrape(metrics: str) -> dict[str, dict[str, float]] | None:
+    try:
+        with urllib.request.urlopen(f"{metrics}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    sample: dict[str, dict[str, float]] = defaultdict(dict)
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "karchive_entries_observed":
+                sample["observed"][s.labels["state"]] = s.value
+            elif s.name == "karchive_pending_changes":
+                sample["pending"][s.labels["action"]] = s.value
+            elif s.name == "karchive_transitions_total" and s.labels.get("result") == "done":
+                sample["transitions"][s.labels["action"]] = s.value
+            elif s.name == "karchive_cycles_total":
+                sample["cycles"][s.labels.get("result", "")] = s.value
+    if not sample["observed"]:
+        return None
+    for key in ("pending", "transitions", "cycles"):
+        sample.setdefault(key, {})
+    return sample
+
+
+def _status(sample: dict[str, dict[str, float]]) -> str:
+    observed = " · ".join(f"{state} {int(sample['observed'].get(state, 0))}" for state in STATES)
+    pending, done = _counts(sample["pending"]), _counts(sample["transitions"])
+    return f"{observed} | pending: {pending} | done: {done}"
+
+
+def _counts(counts: dict[str, float]) -> str:
+    return ", ".join(f"{int(n)} {name}" for name, n in sorted(counts.items()) if n) or "none"
+
+
+def _a_placeholder(sandbox: Sandbox) -> str | None:
+    """An entry karchive swapped for the placeholder (the catalogue's own legacy ones excluded)."""
+    summary = sandbox.summary
+    legacy = {i for ids in summary.legacy.values() for i in ids} if summary else set()
+    assert sandbox.backend is not None
+    with sandbox.backend.lock:
+        for entry in sandbox.backend.all_entries():
+            tags = {t.strip() for t in entry.tags.split(",")}
+            if {ARCHIVED_TAG, REPLACED_TAG} <= tags and entry.id not in legacy:
+                return str(entry.id)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":
