@@ -255,14 +255,21 @@ class Daemon:
             return True
         from controller import executor
 
-        clean = executor.run_plan(
+        report = executor.run_plan(
             plan, policy, session=self._session, s3=self._s3, metrics=self.metrics,
             should_stop=self._should_stop,
         )
-        if not clean:
+        if report.refused:
+            # The guard's reason is the operator's next step (check the observation or raise
+            # a limit): say it, every cycle, until it is dealt with.
+            self.metrics.error("guard_refused")
+            log.warning("apply refused: %s", report.refused)
+        elif not report.ok:
             # Failed items are counted per action (transitions_total{result="failed"}) and
             # backed off by the executor; the cycle itself completed, so the loop is healthy.
-            log.warning("some transitions failed; see the entries logged above")
+            log.warning("%s Failed entries are logged above.", report.summary())
+        else:
+            log.info("%s", report.summary())
         return True
 
     def _track_thaws(self, plan: Any) -> None:

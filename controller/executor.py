@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import logging
 import random
 import threading
 import time
@@ -31,12 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from controller.journal import Journal
+from controller.logs import for_entry
 from policies.errors import KarchiveError, PermanentError, TransientError
 from policies.plan import Action, Plan, PlanItem
 from policies.schema import Policy
 from reconcilers.base import Context, Outcome, Placeholder, Reconciler, Result, Settings
 from reconcilers.ports import NullMetrics
 from reconcilers.registry import chain
+
+log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 60.0  # seconds before a failed entry is tried again; doubles per failure
 BACKOFF_CAP = 6 * 3600.0
@@ -312,6 +316,9 @@ class Executor:
         if backoff is not None:
             self.journal.set_backoff(item.entry_id, 0, 0.0, item.action.value)
         self.metrics.transition(item.action.value, outcome.result.value)
+        for_entry(log, item.entry_id, action=item.action.value).info(
+            "%s %s%s", item.action.value, outcome.result.value,
+            f": {outcome.message}" if outcome.message else "")
         self._report(report, ItemReport(item.entry_id, item.action.value, outcome.result.value,
                                         outcome.message, outcome.bytes))
 
@@ -322,6 +329,9 @@ class Executor:
         self.journal.set_backoff(item.entry_id, failures, self.clock() + delay, item.action.value)
         self.metrics.transition(item.action.value, "failed")
         self.metrics.error(type(exc).__name__)
+        for_entry(log, item.entry_id, action=item.action.value).warning(
+            "%s failed (%d in a row; next try in %.0fs): %s", item.action.value, failures, delay,
+            exc)
         self._report(report, ItemReport(item.entry_id, item.action.value, "failed", str(exc)))
 
     def _report(self, report: RunReport, item: ItemReport) -> None:
@@ -339,12 +349,12 @@ def run_plan(
     metrics: Any = None,
     should_stop: Callable[[], bool] = lambda: False,
     journal: Journal | None = None,
-) -> bool:
-    """The daemon's entry point: run ``plan``, ship the journal; True when nothing failed."""
+) -> RunReport:
+    """The daemon's entry point: run ``plan``, ship the journal, and say how it went."""
     journal = journal if journal is not None else Journal()
     ctx = build_context(policy, session, s3, metrics=metrics, journal=journal)
     report = Executor(ctx, policy, should_stop=should_stop).run(plan)
     # The local journal keeps every line; a failed ship is not a failed cycle.
     with contextlib.suppress(KarchiveError):
         journal.ship(ctx.archive, policy.storage.prefix)
-    return report.ok
+    return report

@@ -272,3 +272,21 @@ def test_when_the_leader_dies_without_releasing_the_standby_takes_over_at_expiry
                                                                         small.bucket)}
     wait_for(lambda: second.metric("karchive_leader") == 1, 60, "the takeover at expiry")
     assert second.logged("lease expired; taking it over")
+
+
+def test_a_plan_the_guard_refuses_is_logged_with_its_reason_and_nothing_moves(
+    small: Any, start_daemon: Start, tmp_path: Path
+) -> None:
+    s3 = small.s3_client()
+    before = bucket_keys(s3, small.bucket)
+    policy = write_policy(tmp_path / "policy.yaml", "  - name: all\n    state: placeholder\n")
+    policy.write_text(policy.read_text().replace(
+        "limits:\n  concurrency: 2\n",
+        "limits:\n  concurrency: 2\n  max_replace_share: 0.01\n"
+        "placeholder: ${KARCHIVE_PLACEHOLDER}\n"))
+    daemon = start_daemon(policy, small.env(), "--interval", "1")
+    refused = wait_for(lambda: daemon.logged("apply refused"), 90, "the guard's refusal")
+    assert "max_replace_share" in refused[0]["message"]
+    assert daemon.metric("karchive_errors_total", reason="guard_refused")
+    assert daemon.metric_sum("karchive_transitions_total") == 0
+    assert bucket_keys(s3, small.bucket) - before <= {"karchive/lease.json"}

@@ -94,6 +94,19 @@ def test_a_permanent_failure_is_not_retried_and_its_backoff_outlives_the_run(
     assert reconciler.calls == {"0_00000001": 1}
 
 
+def test_a_failure_is_logged_with_its_entry_and_next_try(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def script(entry_id: str, n: int) -> Outcome:
+        raise IntegrityError("size differs")
+
+    with caplog.at_level("WARNING", logger="controller.executor"):
+        _executor(tmp_path, Scripted(script)).run(_plan(_item(1)))
+    [record] = [r for r in caplog.records if r.name == "controller.executor"]
+    assert getattr(record, "entry_id", None) == "0_00000001"
+    assert "archive failed (1 in a row; next try in 60s): size differs" in record.getMessage()
+
+
 def test_success_resets_the_backoff(tmp_path: Path) -> None:
     Journal(tmp_path).set_backoff("0_00000001", 2, 0.0, "archive")  # expired backoff
     reconciler = Scripted(lambda entry_id, n: Outcome.done())
