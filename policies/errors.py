@@ -6,7 +6,7 @@
     │   └── RateLimited       Kaltura answered ACTION_BLOCKED: pace, then retry
     └── PermanentError        retrying will not help: report it and move on
         ├── NotFound          the object is not there (an answer, not a failure)
-        ├── Conflict          someone else wrote first (IfNoneMatch / IfMatch lost, replacement exists)
+        ├── Conflict          someone else wrote first (a lost IfNoneMatch / IfMatch)
         └── IntegrityError    bytes or metadata do not match what was expected: never act on it
 
 Retry behaviour is carried by the type (kopf's TemporaryError / PermanentError): callers catch

@@ -21,4 +21,5 @@ class KalturaError(Exception):
 
 
 def entry_not_found(entry_id: str) -> KalturaError:
-    return KalturaError("ENTRY_ID_NOT_FOUND", f'Entry id "{entry_id}" not found', {"ENTRY_ID": entry_id})
+    message = f'Entry id "{entry_id}" not found'
+    return KalturaError("ENTRY_ID_NOT_FOUND", message, {"ENTRY_ID": entry_id})
