@@ -59,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         add_selector_options(parser)
         if name != "count":
             parser.add_argument("--format", choices=("tsv", "csv", "json"), default="tsv")
+        if name == "list":
+            parser.add_argument(
+                "--with-owner", action="store_true",
+                help="add each owner's directory status, name and org unit (the policy's "
+                     "directory: section)")
         parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
         parser.set_defaults(func=func)
 
@@ -179,9 +184,28 @@ def write_rows(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, out
 
 @_guarded
 def _list(args: argparse.Namespace) -> int:
+    owners = _owner_lookup(load(args.policy)) if args.with_owner else None
     report = _observe(args)
-    write_rows(list_rows(report), LIST_COLUMNS, args.format, sys.stdout)
+    columns = (*LIST_COLUMNS, *OWNER_COLUMNS) if owners else LIST_COLUMNS
+    write_rows(list_rows(report, owners), columns, args.format, sys.stdout)
     return 0
+
+
+def _owner_lookup(policy: Policy) -> OwnerColumns:
+    """``--with-owner``: one batched, cached directory lookup of every distinct owner listed."""
+    if policy.directory is None:
+        raise UsageError("--with-owner needs a 'directory:' section in the policy (url, base, "
+                         "active_filter); see policy.yaml")
+    from controller.directory import Directory
+
+    settings = policy.directory
+
+    def lookup(user_ids: Iterable[str]) -> Mapping[str, tuple[str, str, str]]:
+        with Directory(settings) as directory:
+            found = directory.lookup(user_ids)
+        return {uid: (info.status.value, info.name, info.org_unit) for uid, info in found.items()}
+
+    return lookup
 
 
 @_guarded
