@@ -26,6 +26,9 @@ COPY sandbox ./sandbox
 # The runtime dependencies only: no [dev] extras (pytest, ruff, mypy) in the image.
 RUN pip install . && rm -rf /src
 
+# The journal (.karchive/journal/) is written under the working directory: it must belong to the
+# user the daemon runs as (Kubernetes mounts an emptyDir here; plain docker uses this one).
+RUN mkdir -p /var/lib/karchive && chown 10001 /var/lib/karchive
 WORKDIR /var/lib/karchive
 USER 10001
 

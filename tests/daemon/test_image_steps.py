@@ -52,6 +52,9 @@ def test_the_dockerfile_builds_from_slim_python_as_a_non_root_user() -> None:
     compile(command[2], "HEALTHCHECK", "exec")  # the probe is valid Python
     assert json.loads(next(args for op, args in ops if op == "ENTRYPOINT")) == ["karchive", "run"]
     assert image_env()["KARCHIVE_METRICS_PORT"] in next(args for op, args in ops if op == "EXPOSE")
+    # The journal goes under the final working directory: the runtime user must own it.
+    workdir = [args for op, args in ops if op == "WORKDIR"][-1]
+    assert any(op == "RUN" and f"chown {user[-1]} {workdir}" in args for op, args in ops)
 
 
 @pytest.mark.slow
