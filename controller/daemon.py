@@ -301,19 +301,19 @@ class Daemon:
     def _adopt(self, policy: Policy) -> None:
         """(Re)build the Kaltura session, the S3 client and the lease when their settings
         changed, and the schedule when it changed."""
-        key = (policy.kaltura, policy.storage.bucket, policy.storage.prefix,
+        key = (policy.kaltura, policy.storage.location, policy.storage.prefix,
                policy.storage.endpoint_url, policy.storage.region)
         if key != self._policy_key:
             from controller.kaltura.session import KalturaSession
-            from controller.storage.client import make_s3_client
+            from controller.storage import backend
 
             if self._lease is not None:
                 self._lease.release()
             self._session = KalturaSession(policy.kaltura, metrics=self.metrics)
-            self._s3 = make_s3_client(policy.storage)
-            self._lease = Lease(self._s3, policy.storage.bucket,
-                                f"{policy.storage.prefix}{LEASE_NAME}",
-                                duration=self.settings.lease_duration)
+            self._s3 = backend.connect(policy.storage)
+            self._lease = backend.lease(policy.storage, self._s3,
+                                        f"{policy.storage.prefix}{LEASE_NAME}",
+                                        duration=self.settings.lease_duration)
             self._policy_key = key
         self._reschedule(policy)
 

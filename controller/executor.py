@@ -129,18 +129,20 @@ def build_context(
     placeholder: Placeholder | None = None, restore_via: str = "url",
     parallel_parts: int = 4,
 ) -> Context:
-    """The reconcilers' Context over the real adapters."""
+    """The reconcilers' Context over the real adapters. ``s3`` is the storage handle of
+    ``controller.storage.backend.connect`` (a boto3 client, or a directory archive)."""
     from controller.kaltura.write import KalturaWriter
-    from controller.storage.writer import S3Archive
+    from controller.storage import backend
     from controller.transfer import HttpSource
 
     return Context(
         kaltura=KalturaWriter(session),
-        archive=S3Archive(s3, policy.storage.bucket, parallel_parts=parallel_parts,
-                          metrics=metrics),
+        archive=backend.archive(policy.storage, s3, parallel_parts=parallel_parts,
+                                metrics=metrics),
         source=HttpSource(timeout=policy.kaltura.timeout),
         journal=journal if journal is not None else Journal(),
-        settings=settings_from(policy, restore_via=restore_via),
+        settings=settings_from(policy, restore_via=backend.restore_via(policy.storage,
+                                                                        restore_via)),
         placeholder=placeholder if placeholder is not None else load_placeholder(policy),
         metrics=metrics if metrics is not None else NullMetrics(),
     )

@@ -270,9 +270,11 @@ class RestoreSettings(Strict):
 
 
 class StorageSettings(Strict):
-    """Where archive copies live. Credentials come from the AWS environment, never from here."""
+    """Where archive copies live: an S3 ``bucket`` (credentials from the AWS environment, never
+    from here) or a local or mounted directory, ``url: file:///mnt/nas/karchive`` (exactly one)."""
 
-    bucket: str
+    bucket: str | None = None
+    url: str | None = None
     prefix: str = "karchive/"
     layout: Literal["entry-folder", "legacy"] = "entry-folder"
     storage_class: StorageClass = StorageClass.GLACIER
@@ -282,7 +284,9 @@ class StorageSettings(Strict):
 
     @field_validator("bucket")
     @classmethod
-    def _bucket_name(cls, name: str) -> str:
+    def _bucket_name(cls, name: str | None) -> str | None:
+        if name is None:
+            return None
         # S3 bucket naming rules: 3–63 of lower-case letters, digits, dots and hyphens.
         if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name):
             raise ValueError(f"{name!r} is not an S3 bucket name; use 3-63 lower-case letters, "
@@ -301,6 +305,33 @@ class StorageSettings(Strict):
         # "${AWS_ENDPOINT_URL:-}" in the example policy: empty means "AWS itself".
         return url or None
 
+    @field_validator("url")
+    @classmethod
+    def _file_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        if not re.match(r"^file:///[^\s]*$", url):
+            raise ValueError(f"{url!r} is not a file:// URL of an absolute directory; write "
+                             "e.g. file:///mnt/nas/karchive")
+        return url.rstrip("/") or "file:///"
+
+    @model_validator(mode="after")
+    def _one_location(self) -> Self:
+        if (self.bucket is None) == (self.url is None):
+            raise ValueError("give exactly one of bucket (an S3 bucket) or url (a directory, "
+                             "file:///mnt/nas/karchive)")
+        return self
+
+    @property
+    def directory(self) -> Path | None:
+        """The archive's root directory for a ``file://`` url; None for a bucket."""
+        return Path(self.url[len("file://"):] or "/") if self.url else None
+
+    @property
+    def location(self) -> str:
+        """The bucket name or the url, for messages and lease keys."""
+        return self.bucket or self.url or ""
+
     @model_validator(mode="after")
     def _tier_available(self) -> Self:
         if (self.storage_class is StorageClass.DEEP_ARCHIVE
@@ -311,8 +342,9 @@ class StorageSettings(Strict):
 
     @property
     def needs_thaw(self) -> bool:
-        """Whether new copies must be restored before they can be read."""
-        return self.storage_class in (StorageClass.GLACIER, StorageClass.DEEP_ARCHIVE)
+        """Whether new copies must be restored before they can be read (never a directory)."""
+        frozen = (StorageClass.GLACIER, StorageClass.DEEP_ARCHIVE)
+        return self.url is None and self.storage_class in frozen
 
 
 class Exemptions(Strict):

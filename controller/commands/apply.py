@@ -73,7 +73,7 @@ def _observe(policy: Any, session: Any, s3: Any, quiet: bool, ids: list[str] | N
 
 def run(args: argparse.Namespace) -> int:
     from controller.kaltura.session import KalturaSession
-    from controller.storage.client import make_s3_client
+    from controller.storage.backend import connect
     from policies.plan import Plan, PlanFormatError, stale_items
 
     policy = load(args.policy)
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         metrics = _metrics()
         session = KalturaSession(policy.kaltura, metrics=metrics)
-        s3 = make_s3_client(policy.storage)
+        s3 = connect(policy.storage)
         stale: tuple[Any, ...] = ()
         if saved is None:
             plan = _observe(policy, session, s3, args.quiet, None)

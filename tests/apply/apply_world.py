@@ -43,8 +43,12 @@ class World:
         return json.loads(raw) if raw else None
 
     def write_policy(self, rules: str, *, storage_class: str = "GLACIER",
-                     extra: str = "", concurrency: int = 4, share: float = 1.0) -> Path:
+                     extra: str = "", concurrency: int = 4, share: float = 1.0,
+                     directory: Path | None = None) -> Path:
+        """The policy for this sandbox; ``directory``: archive to it (storage.url) not to S3."""
         env = self.sandbox.env()
+        where = (f"url: file://{directory}" if directory is not None else
+                 f"bucket: {env['KARCHIVE_BUCKET']}\n  endpoint_url: {env['AWS_ENDPOINT_URL']}")
         self.policy.write_text(f"""
 version: 1
 kaltura:
@@ -54,11 +58,10 @@ kaltura:
   user_id: {env["KALTURA_USER_ID"]}
   timeout: 30
 storage:
-  bucket: {env["KARCHIVE_BUCKET"]}
+  {where}
   prefix: karchive/
   storage_class: {storage_class}
   restore: {{tier: Bulk, days: 1}}
-  endpoint_url: {env["AWS_ENDPOINT_URL"]}
 placeholder: {self.tmp / "placeholder.mp4"}
 restore_on_play: true
 limits:
@@ -86,6 +89,17 @@ rules:
             code = main(["apply", "-f", str(self.policy), "--auto-approve", "-q",
                          "--journal", str(self.journal), "--wait", "60", *extra])
         return code, out.getvalue() + err.getvalue()
+
+    def converge(self, rounds: int = 6) -> list[str]:
+        """apply until the plan says "No changes."; every run must succeed."""
+        outputs = []
+        for _ in range(rounds):
+            code, out = self.apply()
+            outputs.append(out)
+            assert code == 0, out
+            if "No changes." in out:
+                return outputs
+        raise AssertionError("apply never converged:\n" + "\n---\n".join(outputs))
 
     def plan(self, *extra: str) -> tuple[int, str]:
         import contextlib

@@ -7,18 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World
-
-
-def _apply_until_no_changes(world: World, rounds: int = 6) -> list[str]:
-    outputs = []
-    for _ in range(rounds):
-        code, out = world.apply()
-        outputs.append(out)
-        assert code == 0, out
-        if "No changes." in out:
-            return outputs
-    raise AssertionError("apply never converged:\n" + "\n---\n".join(outputs))
+from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB
 
 
 def test_an_entry_goes_original_archived_placeholder_played_thawed_restored(make_world):
@@ -52,7 +41,7 @@ def test_an_entry_goes_original_archived_placeholder_played_thawed_restored(make
     # The rule holds while the entry goes unplayed: a play takes it out (and restore_on_play in).
     world.write_policy(world.ids_rule([entry_id], "placeholder").replace(
         "match: {", "match: {unplayed_for: 1d, "))
-    _apply_until_no_changes(world)
+    world.converge()
     now_original = world.original(entry_id)
     assert now_original.size_in_bytes == len(PLACEHOLDER)
     assert world.original_sha(entry_id) == hashlib.sha256(PLACEHOLDER).hexdigest()
@@ -78,7 +67,7 @@ def test_an_entry_goes_original_archived_placeholder_played_thawed_restored(make
         time.sleep(0.3)
     body = world.s3.get_object(Bucket=world.sandbox.bucket, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == real_sha
-    outputs = _apply_until_no_changes(world)
+    outputs = world.converge()
     assert world.original(entry_id).size_in_bytes == original.size_in_bytes, outputs
     assert world.original_sha(entry_id) == real_sha
     assert world.tags(entry_id) & {TAG_ARCHIVED, TAG_REPLACED} == {TAG_ARCHIVED}

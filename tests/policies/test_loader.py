@@ -188,7 +188,14 @@ def test_each_mistake_is_one_line_naming_file_line_field_and_fix(addition: str, 
          "policy.yaml:7: storage.bucket: 'My_Bucket' is not an S3 bucket name; use 3-63 "
          "lower-case letters, digits, dots and hyphens"),
         (BASE.replace("  bucket: karchive-test\n", "  prefix: x/\n"),
-         "policy.yaml:6: storage.bucket: is required; add 'bucket:' to storage"),
+         "policy.yaml:7: storage: give exactly one of bucket (an S3 bucket) or url (a "
+         "directory, file:///mnt/nas/karchive)"),
+        (BASE.replace("  bucket: karchive-test\n", "  bucket: b-1\n  url: file:///srv/a\n"),
+         "policy.yaml:7: storage: give exactly one of bucket (an S3 bucket) or url (a "
+         "directory, file:///mnt/nas/karchive)"),
+        (BASE.replace("  bucket: karchive-test\n", "  url: nas/karchive\n"),
+         "policy.yaml:7: storage.url: 'nas/karchive' is not a file:// URL of an absolute "
+         "directory; write e.g. file:///mnt/nas/karchive"),
         (BASE.replace("storage:\n  bucket: karchive-test\n", ""),
          "policy.yaml:1: storage: is required; add 'storage:' to the top level"),
         (BASE.replace("version: 1", "version: 2"),

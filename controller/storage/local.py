@@ -1,0 +1,294 @@
+"""The archive in a local or mounted directory (``storage.url: file:///mnt/nas/karchive``).
+
+A second implementation of ``reconcilers.ports.ArchivePort`` beside ``S3Archive``, for teams
+without S3: the same keys (``policies.layout``) become paths under the root, so a NAS holds the
+same layout and the same manifests as a bucket. What S3 gives for free is done by hand here:
+
+- atomic writes: bytes go to a temporary file in the same folder, are fsync'd, then renamed
+  (overwritable objects) or hard-linked (write-once objects: ``link`` fails if the final name
+  exists, the file system's own IfNoneMatch) into place, and the folder is fsync'd;
+- write-once: a key that exists with other content is a :class:`Conflict`, never overwritten;
+- checksums: the SHA-256 of every object is computed while writing and kept, with the object's
+  metadata, in a side file under ``.karchive-meta/`` (outside the layout, so listings and the
+  inventory never mistake it for archive content); reads can be verified against it;
+- no thaw: a directory is always readable (``request_restore`` answers "restored").
+
+Kaltura cannot fetch a ``file://`` URL, so :meth:`presign_get` refuses: restores from a directory
+go by chunked upload (the controller chooses ``restore_via="upload"`` for this backend).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from policies.errors import Conflict, IntegrityError, NotFound, PermanentError
+from policies.observed import RestoreStatus
+from reconcilers.ports import ObjectInfo, Readable, UploadResult
+
+META_DIR = ".karchive-meta"
+TMP_MARK = ".tmp-"
+STORAGE_CLASS = "LOCAL"
+_CHUNK = 8 << 20
+
+
+def _fsync_dir(path: Path) -> None:
+    # A rename is durable only once its folder is: fsync the directory entry too.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class FileArchive:
+    """The directory adapter (ArchivePort). ``bucket`` is the ``file://`` URL, for messages."""
+
+    def __init__(self, root: Path | str, *, url: str | None = None) -> None:
+        self.root = Path(root)
+        self.bucket = url or f"file://{self.root}"
+        if not self.root.is_dir():
+            raise PermanentError(f"the archive directory {self.root} does not exist or is not a "
+                                 "directory; create it (or mount the share) and check storage.url")
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def path(self, key: str) -> Path:
+        if not key or key.startswith("/") or ".." in key.split("/") or key.startswith(META_DIR):
+            raise PermanentError(f"{key!r} is not an archive key")
+        return self.root / key
+
+    def _meta_path(self, key: str) -> Path:
+        return self.root / META_DIR / f"{key}.json"
+
+    def _read_meta(self, key: str) -> dict[str, Any]:
+        try:
+            document = json.loads(self._meta_path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return document if isinstance(document, dict) else {}
+
+    def _write_meta(self, key: str, meta: Mapping[str, Any]) -> None:
+        target = self._meta_path(key)
+        _atomic_write(target, json.dumps(dict(meta), sort_keys=True).encode("utf-8"))
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def head(self, key: str) -> ObjectInfo | None:
+        path = self.path(key)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise PermanentError(f"cannot read {path} ({exc.strerror})") from None
+        meta = self._read_meta(key)
+        metadata = {str(k): str(v) for k, v in (meta.get("metadata") or {}).items()}
+        if meta.get("sha256"):
+            metadata.setdefault("sha256", str(meta["sha256"]))
+        return ObjectInfo(
+            key=key,
+            size_bytes=stat.st_size,
+            etag=str(meta.get("sha256") or f"{stat.st_size:x}-{stat.st_mtime_ns:x}"),
+            storage_class=STORAGE_CLASS,
+            restore=RestoreStatus.READABLE,
+            metadata=metadata,
+            last_modified=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stat.st_mtime)),
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"{self.bucket}/{key}: no such file") from None
+        except OSError as exc:
+            raise PermanentError(f"cannot read {path} ({exc.strerror})") from None
+        recorded = self._read_meta(key).get("sha256")
+        if recorded and hashlib.sha256(data).hexdigest() != recorded:
+            raise IntegrityError(f"{path} does not match the sha256 recorded when it was written")
+        return data
+
+    def open_read(self, key: str) -> Readable:
+        path = self.path(key)
+        try:
+            return path.open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"{self.bucket}/{key}: no such file") from None
+        except OSError as exc:
+            raise PermanentError(f"cannot read {path} ({exc.strerror})") from None
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix`` (a key prefix, as in S3), in sorted order."""
+        folder, _, _ = prefix.rpartition("/")
+        start = self.root / folder if folder else self.root
+        if not start.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = sorted(d for d in dirnames if d != META_DIR)
+            for name in sorted(filenames):
+                if TMP_MARK in name:
+                    continue
+                key = os.path.relpath(os.path.join(dirpath, name), self.root).replace(os.sep, "/")
+                if key.startswith(prefix):
+                    yield key
+
+    def get_sha256(self, key: str) -> str | None:
+        if self.head(key) is None:
+            raise NotFound(f"{self.bucket}/{key}: no such file")
+        recorded = self._read_meta(key).get("sha256")
+        return str(recorded) if recorded else None
+
+    def verify(self, key: str) -> str:
+        """Hash the stored file again; IntegrityError if it differs from the recorded sha256."""
+        path = self.path(key)
+        if not path.exists():
+            raise NotFound(f"{self.bucket}/{key}: no such file")
+        found = sha256_file(path)
+        recorded = self._read_meta(key).get("sha256")
+        if recorded and recorded != found:
+            raise IntegrityError(f"{path} hashes to {found}, {recorded} was recorded")
+        return found
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def set_sha256(self, key: str, sha256: str) -> None:
+        meta = self._read_meta(key)
+        meta["sha256"] = sha256
+        self._write_meta(key, meta)
+
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> str:
+        """A small object (manifest, thumbnail, caption): overwritable, atomic, checksummed."""
+        sha = hashlib.sha256(data).hexdigest()
+        self._write_meta(key, {"sha256": sha, "content_type": content_type,
+                               "metadata": dict(metadata or {})})
+        _atomic_write(self.path(key), data)
+        return sha
+
+    def upload_stream(
+        self,
+        key: str,
+        source: Readable,
+        size: int,
+        *,
+        metadata: Mapping[str, str],
+        storage_class: str,
+        part_size: int | None = None,
+        before_complete: Callable[[str], None] | None = None,
+    ) -> UploadResult:
+        """Stream exactly ``size`` bytes of ``source`` to ``key``, write-once (see S3Archive)."""
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}{TMP_MARK}{secrets.token_hex(6)}")
+        digest = hashlib.sha256()
+        try:
+            with tmp.open("xb") as handle:
+                written = 0
+                while written < size:
+                    chunk = source.read(min(_CHUNK, size - written))
+                    if not chunk:
+                        raise IntegrityError(f"source ended after {written} of {size} bytes")
+                    digest.update(chunk)
+                    handle.write(chunk)
+                    written += len(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            sha = digest.hexdigest()
+            if before_complete is not None:
+                before_complete(sha)
+            try:
+                os.link(tmp, final)  # fails if the key exists: write-once, atomically
+            except FileExistsError:
+                return self._accept_existing(key, size, sha, metadata)
+            self._write_meta(key, {"sha256": sha, "metadata": {**metadata, "sha256": sha}})
+            _fsync_dir(final.parent)
+            return UploadResult(key, size, sha, sha, 1, True)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _accept_existing(self, key: str, size: int, sha: str,
+                         metadata: Mapping[str, str]) -> UploadResult:
+        """The key exists: the same bytes are accepted (its record repaired), others refused."""
+        path = self.path(key)
+        if path.stat().st_size != size or sha256_file(path) != sha:
+            raise Conflict(f"{path} exists with different content; inspect it before archiving "
+                           "this entry again")
+        if not self._read_meta(key).get("sha256"):
+            self._write_meta(key, {"sha256": sha, "metadata": {**metadata, "sha256": sha}})
+        return UploadResult(key, size, sha, sha, 1, False)
+
+    def abort_stale_uploads(self, key: str, *, started_before: float | None = None) -> int:
+        """Remove temporary files of ``key`` left by a killed run (older than this run)."""
+        final = self.path(key)
+        removed = 0
+        if not final.parent.is_dir():
+            return 0
+        for leftover in final.parent.glob(f".{final.name}{TMP_MARK}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if started_before is None or leftover.stat().st_mtime < started_before:
+                    leftover.unlink()
+                    removed += 1
+        return removed
+
+    def copy(self, source_key: str, key: str, *, metadata: Mapping[str, str],
+             storage_class: str) -> ObjectInfo:
+        source = self.path(source_key)
+        try:
+            handle: IO[bytes] = source.open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"{self.bucket}/{source_key}: no such file") from None
+        with handle:
+            self.upload_stream(key, handle, source.stat().st_size, metadata=metadata,
+                               storage_class=storage_class)
+        info = self.head(key)
+        assert info is not None
+        return info
+
+    def delete(self, key: str) -> None:
+        for path in (self.path(key), self._meta_path(key)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def request_restore(self, key: str, *, days: int, tier: str) -> str:
+        if self.head(key) is None:
+            raise NotFound(f"{self.bucket}/{key}: no such file")
+        return "restored"  # a directory is always readable: there is nothing to thaw
+
+    def presign_get(self, key: str, expires: int) -> str:
+        raise PermanentError("Kaltura cannot fetch a file from a directory archive; restore by "
+                             "upload (karchive does this by itself for storage.url)")
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    """temp + fsync + rename: readers see the old file or the new one, never a part."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}{TMP_MARK}{secrets.token_hex(6)}")
+    try:
+        with tmp.open("xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    _fsync_dir(target.parent)
