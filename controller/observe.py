@@ -23,7 +23,8 @@ from typing import Any, Protocol
 from controller.kaltura.read import flavors_for, iter_entries
 from controller.kaltura.session import SUB_CALL_PREFIX, KalturaSession
 from controller.progress import NoProgress, ProgressSink
-from controller.storage.inventory import COLD_CLASSES, head_archive, inventory
+from controller.storage import backend
+from controller.storage.inventory import COLD_CLASSES, head_archive
 from policies.desired import desired_state
 from policies.observed import ArchiveFacts, ObservedEntry, OwnerStatus
 from policies.schema import DesiredState, Policy
@@ -119,7 +120,7 @@ def observe(
     sink = progress or NoProgress()
     tally = counter if counter is not None else _counter_of(session)
     storage = policy.storage
-    archives = inventory(s3, storage.bucket, storage.prefix, metrics=tally)
+    archives = backend.inventory(storage, s3, metrics=tally)
 
     entries: list[ObservedEntry] = []
     chunk: list[ObservedEntry] = []
@@ -155,7 +156,7 @@ def observe(
     for index, entry in enumerate(entries):
         if not trust_listing and _restore_status_decides(entry, policy, observed_at, size):
             assert entry.archive is not None
-            fresh = head_archive(s3, storage.bucket, entry.archive, metrics=tally)
+            fresh = head_archive(s3, storage.location, entry.archive, metrics=tally)
             entries[index] = dataclasses.replace(entry, archive=fresh)
             heads += 1
 
@@ -255,11 +256,9 @@ def observe_policy(
     Owners are looked up when a rule needs them (``owner_status``) and the policy names a
     directory, or when the caller passes ``owners`` (``list --with-owner``).
     """
-    from controller.storage.client import make_s3_client
-
     counter = CallCounter()
     session = KalturaSession(policy.kaltura, metrics=counter)
-    s3 = make_s3_client(policy.storage)
+    s3 = backend.connect(policy.storage)
     directory = None
     if owners is None and policy.directory is not None and policy.uses_owner_status():
         from controller.directory import Directory
