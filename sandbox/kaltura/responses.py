@@ -229,6 +229,22 @@ def caption_get_url(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> s
     return _url(ctx, b.caption_url(_req(p, "id")))
 
 
+def caption_add(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> Any:
+    return b.add_caption(_req(p, "entryId"), _obj(p, "captionAsset"))
+
+
+def caption_set_content(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> Any:
+    return b.set_caption_content(_req(p, "id"), _obj(p, "contentResource", required=True))
+
+
+def attachment_add(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> Any:
+    return b.add_attachment(_req(p, "entryId"), _obj(p, "attachmentAsset"))
+
+
+def attachment_set_content(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> Any:
+    return b.set_attachment_content(_req(p, "id"), _obj(p, "contentResource", required=True))
+
+
 def attachment_list(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> ListResponse:
     return b.list_attachments(_obj(p, "filter"), _obj(p, "pager"))
 
@@ -278,7 +294,11 @@ ACTIONS: dict[tuple[str, str], Handler] = {
     ("caption_captionasset", "list"): caption_list,
     ("caption_captionasset", "get"): caption_get,
     ("caption_captionasset", "geturl"): caption_get_url,
+    ("caption_captionasset", "add"): caption_add,
+    ("caption_captionasset", "setcontent"): caption_set_content,
     ("attachment_attachmentasset", "list"): attachment_list,
     ("attachment_attachmentasset", "get"): attachment_get,
     ("attachment_attachmentasset", "geturl"): attachment_get_url,
+    ("attachment_attachmentasset", "add"): attachment_add,
+    ("attachment_attachmentasset", "setcontent"): attachment_set_content,
 }

@@ -35,6 +35,7 @@ from sandbox.kaltura.records import (
 )
 
 THUMB_READY, THUMB_QUEUED, THUMB_ERROR, THUMB_IMPORTING = 2, 0, -1, 7
+ASSET_QUEUED = 0  # KalturaCaptionAssetStatus / KalturaAttachmentAssetStatus: 0 QUEUED, 2 READY
 
 
 def thumb_bytes(seed: str) -> bytes:
@@ -340,6 +341,65 @@ class AssetsMixin(BackendState):
         attachment = self.get_attachment(attachment_id)
         return download_path(attachment.partner_id, "attachment", attachment.id,
                              attachment.file_ext)
+
+    def add_caption(self, entry_id: str, fields: Mapping[str, Any]) -> CaptionAsset:
+        """caption_captionasset.add: a caption with no content yet (status QUEUED)."""
+        with self.lock:
+            entry = self.live_entry(entry_id)
+            now = self.now()
+            caption = CaptionAsset(id=self.new_id(), entry_id=entry.id,
+                                   partner_id=entry.partner_id, created_at=now, updated_at=now,
+                                   status=ASSET_QUEUED)
+            for name, attr in (("language", "language"), ("languageCode", "language_code"),
+                               ("label", "label"), ("format", "format"), ("tags", "tags"),
+                               ("fileExt", "file_ext")):
+                if fields.get(name) not in (None, ""):
+                    setattr(caption, attr, str(fields[name]))
+            if fields.get("isDefault") not in (None, ""):
+                caption.is_default = str(fields["isDefault"]).lower() in ("1", "true")
+            self.add_asset(caption)
+            return caption
+
+    def add_attachment(self, entry_id: str, fields: Mapping[str, Any]) -> AttachmentAsset:
+        """attachment_attachmentasset.add: an attachment with no content yet (QUEUED)."""
+        with self.lock:
+            entry = self.live_entry(entry_id)
+            now = self.now()
+            attachment = AttachmentAsset(id=self.new_id(), entry_id=entry.id,
+                                         partner_id=entry.partner_id, created_at=now,
+                                         updated_at=now, status=ASSET_QUEUED)
+            for name, attr in (("filename", "filename"), ("title", "title"),
+                               ("format", "format"), ("tags", "tags"), ("fileExt", "file_ext")):
+                if fields.get(name) not in (None, ""):
+                    setattr(attachment, attr, str(fields[name]))
+            self.add_asset(attachment)
+            return attachment
+
+    def set_caption_content(self, caption_id: str, resource: Mapping[str, Any]) -> CaptionAsset:
+        with self.lock:
+            caption = self.get_caption(caption_id)
+            self._set_asset_content(caption, resource)
+            return caption
+
+    def set_attachment_content(self, attachment_id: str, resource: Mapping[str, Any]
+                               ) -> AttachmentAsset:
+        with self.lock:
+            attachment = self.get_attachment(attachment_id)
+            self._set_asset_content(attachment, resource)
+            return attachment
+
+    def _set_asset_content(self, asset: Any, resource: Mapping[str, Any]) -> None:
+        # Captions and attachments take an upload token's bytes at once (READY); a URL resource
+        # would be imported like a thumbnail's, which nothing here needs yet.
+        kind = str(resource.get("objectType", ""))
+        if kind != TOKEN_RESOURCE:
+            raise errors.resource_not_supported(kind or "null")
+        data = self.take_token(resource)
+        asset.content = BytesContent(data)
+        asset.size = len(data)
+        asset.status = THUMB_READY
+        asset.updated_at = self.now()
+        asset.version = str(int(asset.version or "0") + 1)
 
     def asset_content(self, kind: str, asset_id: str) -> Content:
         """Bytes of a thumb, caption or attachment for the download endpoint."""
