@@ -53,6 +53,8 @@ RESTORE_STEPS = ("restore", "untag_replaced")
 REPAIR_STEPS = ("retag",)
 DELETE_STEPS = ("verify", "delete")
 
+DELETE_HEADER = ("{n} entries will be DELETED from Kaltura (each archived completely and "
+                 "verified first):")
 WAIT_THAW = "waiting for the thaw to finish"
 WAIT_KALTURA = "waiting for Kaltura to finish a replacement"
 
@@ -115,9 +117,17 @@ class Plan:
         return f"{text} {', '.join(reported)}." if reported else text
 
     def render(self, color: bool = False) -> str:
-        """Terraform-like lines, one per item, then the summary. ``color``: ANSI colours
-        (deletions red), for a terminal only."""
-        lines = [_render_item(item, color) for item in self.items]
+        """Terraform-like lines, one per item, then the summary. Deletions come apart, last,
+        under a header of their own. ``color``: ANSI colours (deletions red), for a terminal."""
+        lines = [_render_item(item, color) for item in self.items
+                 if item.action is not Action.DELETE]
+        deletions = [_render_item(item, color) for item in self.items
+                     if item.action is Action.DELETE]
+        if deletions:
+            header = DELETE_HEADER.format(n=len(deletions))
+            lines += [""] if lines else []
+            lines += [f"\x1b[{_COLOURS[Action.DELETE]}m{header}\x1b[0m" if color else header]
+            lines += deletions
         if lines:
             lines.append("")
         lines.append(self.summary())

@@ -22,11 +22,11 @@ import time
 from datetime import UTC, datetime
 
 from policies.errors import IntegrityError, PermanentError
-from policies.layout import KeyKind, asset_key, legacy_key, original_key
+from policies.layout import legacy_key, original_key
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, FlavorFacts
-from reconcilers import manifest
+from reconcilers import assets, manifest
 from reconcilers.base import Context, Outcome
-from reconcilers.ports import EntryDetails, ObjectInfo
+from reconcilers.ports import AssetRef, EntryDetails, ObjectInfo
 
 READY = 2
 ACTION = "archive"
@@ -163,15 +163,17 @@ class Archive:
         with ctx.step(entry.entry_id, ACTION, "assets",
                       before={"count": len(from_kaltura)}) as after:
             keys: dict[str, str] = {}
+            copied: list[AssetRef] = []
             for asset in from_kaltura:
-                key = asset_key(ctx.settings.prefix, entry.entry_id, KeyKind(asset.kind.value),
-                                asset.asset_id, asset.ext)
+                key = assets.key_of(ctx, entry.entry_id, asset)
                 if ctx.archive.head(key) is None:
-                    data = ctx.source.fetch(ctx.kaltura.asset_url(asset))
-                    ctx.archive.put_bytes(key, data, content_type=_content_type(asset.ext))
+                    asset, key = assets.copy_asset(ctx, entry.entry_id, asset, read_back=False)
+                else:
+                    asset = assets.recorded(asset, previous)
+                copied.append(asset)
                 keys[asset.asset_id] = key
             manifest.write(ctx.archive, ctx.settings.prefix,
-                           manifest.build(previous, entry, record, from_kaltura, keys))
+                           manifest.build(previous, entry, record, tuple(copied), keys))
             after["keys"] = len(keys)
 
     def _verify(self, ctx: Context, entry_id: str, original: FlavorFacts, key: str) -> None:
@@ -198,10 +200,3 @@ def _original_record(entry: EntryDetails, original: FlavorFacts, key: str, sha: 
 
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _content_type(ext: str) -> str:
-    return {
-        "jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "srt": "text/plain",
-        "vtt": "text/vtt", "pdf": "application/pdf", "json": "application/json",
-    }.get(ext.lower(), "application/octet-stream")

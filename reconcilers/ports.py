@@ -145,6 +145,21 @@ class KalturaPort(Protocol):
 
     def set_default_thumb_from_bytes(self, entry_id: str, data: bytes, file_name: str) -> str: ...
 
+    def delete_entry(self, entry_id: str) -> None: ...
+
+    # -- recreating an entry from its archive --------------------------------------------------
+
+    def add_entry(self, fields: Mapping[str, str]) -> str: ...
+
+    def add_content_from_url(self, entry_id: str, url: str) -> None: ...
+
+    def add_content_from_upload(
+        self, entry_id: str, source: Readable, size: int, file_name: str
+    ) -> None: ...
+
+    def add_asset(self, entry_id: str, kind: AssetKind, data: bytes, file_name: str,
+                  fields: Mapping[str, str]) -> str: ...
+
 
 @runtime_checkable
 class ArchivePort(Protocol):

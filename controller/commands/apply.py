@@ -1,7 +1,8 @@
 """``karchive apply [-f policy.yaml] [PLAN_FILE]``: carry out a plan, after a yes.
 
 Without a plan file: observe, diff, show the plan, ask "Do you want to perform these actions?"
-(only ``yes`` proceeds, unless ``--auto-approve``), then execute it (``controller/executor.py``).
+(only ``yes`` proceeds — or, when the plan deletes entries, the typed word ``delete`` or the
+number of entries — unless ``--auto-approve``), then execute it (``controller/executor.py``).
 With a plan file (``karchive plan --out FILE``): the saved plan is applied exactly — only the
 entries it names are observed again (batched ``idIn``), and an item whose entry changed since
 (another fingerprint, or no longer the same action) is refused as stale and listed; the fresh
@@ -29,6 +30,8 @@ from controller.journal import Journal
 from controller.progress import NoProgress, Progress
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
+DELETE_PROMPT = ("This plan DELETES {n} entries from Kaltura. To go on, type 'delete' or the "
+                 "number of entries ({n}): ")
 ID_BATCH = 500  # Kaltura cuts an idIn list at 500 values (reference/kaltura-api.md §5)
 
 
@@ -107,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
         if not plan.has_changes:
             print(plan.render() if plan.items else "No changes.", file=out)
             return 1 if stale else 0
-        print(plan.render(), file=out)
-        if not args.auto_approve and not _confirmed(out):
+        print(plan.render(color=_is_terminal(out)), file=out)
+        if not args.auto_approve and not _confirmed(out, plan):
             print("Apply cancelled.", file=out)
             return 1
         journal = Journal(args.journal)
@@ -141,13 +144,24 @@ def _metrics() -> Any:
         return Fallback()
 
 
-def _confirmed(out: Any) -> bool:
+def _confirmed(out: Any, plan: Any) -> bool:
+    """A yes; for a plan that deletes entries, the typed word ``delete`` or their number."""
+    from policies.plan import Action
+
+    deletes = plan.count(Action.DELETE)
     print(file=out)
     try:
-        answer = input(PROMPT)
+        answer = input(DELETE_PROMPT.format(n=deletes) if deletes else PROMPT).strip()
     except EOFError:
         return False
-    return answer.strip() == "yes"
+    if deletes:
+        return answer in ("delete", str(deletes))
+    return answer == "yes"
+
+
+def _is_terminal(out: Any) -> bool:
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _progress(as_json: bool) -> Any:

@@ -229,9 +229,24 @@ def test_render_is_terraform_like_and_ends_with_the_summary() -> None:
 
 def test_render_colours_deletions_red_on_a_terminal() -> None:
     plan = diff([archived()], policy("deleted"), NOW, PLACEHOLDER_SIZE)
-    first = plan.render(color=True).splitlines()[0]
+    header, first = plan.render(color=True).splitlines()[:2]
+    assert header.startswith("\x1b[1;31m1 entries will be DELETED from Kaltura")
     assert first == "\x1b[1;31m- delete 0_entry001 (rule: r)\x1b[0m"
     assert "\x1b" not in plan.render()
+
+
+def test_render_shows_deletions_apart_after_the_other_changes() -> None:
+    rules = [{"name": "keep", "match": {"entry_ids": ["0_a"]}, "state": "archived"},
+             {"name": "purge", "match": {"entry_ids": ["0_b", "0_c"]}, "state": "deleted"}]
+    entries = [entry(entry_id="0_a"), archived(entry_id="0_b"), entry(entry_id="0_c")]
+    lines = diff(entries, policy(None, rules=rules), NOW, PLACEHOLDER_SIZE).render().splitlines()
+    assert lines[0].startswith("+ archive 0_a")
+    assert lines[1] == ""
+    assert lines[2] == ("2 entries will be DELETED from Kaltura (each archived completely and "
+                        "verified first):")
+    assert [line.split()[2] for line in lines[3:5]] == ["0_b", "0_c"]
+    assert all(line.startswith("- delete") for line in lines[3:5])
+    assert lines[-1].endswith("2 to delete.")
 
 
 @pytest.mark.parametrize(
