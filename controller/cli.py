@@ -17,9 +17,18 @@ from controller.errors import UsageError
 
 def _commands() -> list:  # type: ignore[type-arg]
     # Imported here so `karchive --help` stays fast and a broken optional command names itself.
-    from controller.commands import apply, owners, plan, policy, reports, run, sandbox
+    from controller.commands import (
+        apply,
+        owners,
+        plan,
+        policy,
+        recreate,
+        reports,
+        run,
+        sandbox,
+    )
 
-    return [sandbox, policy, plan, apply, run, reports, owners]
+    return [sandbox, policy, plan, apply, run, reports, owners, recreate]
 
 
 def build_parser() -> argparse.ArgumentParser:

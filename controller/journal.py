@@ -186,6 +186,19 @@ class Journal:
             f"{prefix}log/{started:%Y/%m/%d}/{socket.gethostname()}-{os.getpid()}-{stamp}.jsonl"
         )
 
+    def ship_or_warn(self, archive: Any, prefix: str) -> None:
+        """:meth:`ship` for the commands: a failed ship is a warning on stderr, not a failure
+        (the local journal keeps every line)."""
+        import sys
+
+        from policies.errors import KarchiveError
+
+        try:
+            self.ship(archive, prefix)
+        except KarchiveError as exc:
+            print(f"karchive: warning: journal not shipped to the archive ({exc})",
+                  file=sys.stderr)
+
     def ship(self, archive: Any, prefix: str) -> str | None:
         """Upload this run's lines to the bucket; the key, or None when there was nothing."""
         lines = self.lines()

@@ -120,10 +120,7 @@ def run(args: argparse.Namespace) -> int:
         executor = Executor(ctx, policy, wait_timeout=args.wait,
                             on_item=_progress(args.json_progress))
         report = executor.run(plan)
-        try:
-            journal.ship(ctx.archive, policy.storage.prefix)
-        except KarchiveError as exc:
-            print(f"karchive: warning: journal not shipped to the bucket ({exc})", file=sys.stderr)
+        journal.ship_or_warn(ctx.archive, policy.storage.prefix)
     except KarchiveError as exc:
         print(f"karchive: error: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.kaltura.content import BytesContent
+from sandbox.kaltura.records import AttachmentAsset, CaptionAsset
 from sandbox.runner import Sandbox
 
 TAG_ARCHIVED, TAG_REPLACED = "archived_to_s3", "flavors_deleted"
@@ -150,6 +152,32 @@ rules:
 
     def uploads(self) -> list[Any]:
         return self.s3.list_multipart_uploads(Bucket=self.sandbox.bucket).get("Uploads", [])
+
+    def purgeable(self, n: int) -> list[str]:
+        """Never-played videos (what the old tool missed), each given a caption, an attachment and
+        category names if the seeded catalogue gave it none."""
+        found = [i for i in self.candidates(40) if self.entry(i).last_played_at is None][:n]
+        assert len(found) == n, "the seeded catalogue has too few never-played entries"
+        backend = self.backend
+        with backend.lock:
+            for entry_id in found:
+                entry = self.entry(entry_id)
+                pid = entry.partner_id
+                if not backend.captions_by_entry.get(entry_id):
+                    text = f"1\n00:00:01,000 --> 00:00:02,000\n{entry.name}\n".encode()
+                    backend.add_asset(CaptionAsset(
+                        id=backend.new_id(), entry_id=entry_id, partner_id=pid,
+                        content=BytesContent(text), size=len(text), language="French",
+                        language_code="fr", label="Français"))
+                if not backend.attachments_by_entry.get(entry_id):
+                    pdf = b"%PDF-1.4 slides of " + entry_id.encode()
+                    backend.add_asset(AttachmentAsset(
+                        id=backend.new_id(), entry_id=entry_id, partner_id=pid,
+                        content=BytesContent(pdf), size=len(pdf), filename="slides.pdf",
+                        title="Slides"))
+                if not entry.categories:
+                    entry.categories, entry.categories_ids = "Courses>PHY101,Archive", "11,12"
+        return found
 
     def candidates(self, n: int, *, min_size: int = 0) -> list[str]:
         """READY videos karchive never touched, with a READY original of at least min_size."""

@@ -22,37 +22,8 @@ from policies.errors import PermanentError
 from policies.loader import load_policy
 from reconcilers.base import Result
 from reconcilers.purge import Purge
-from sandbox.kaltura.content import BytesContent
-from sandbox.kaltura.records import AttachmentAsset, CaptionAsset
 
 DELETED = 3
-
-
-def _purgeable(world: World, n: int) -> list[str]:
-    """Never-played videos (what the old tool missed), each given a caption, an attachment and
-    category names if the seeded catalogue gave it none."""
-    found = [i for i in world.candidates(40) if world.entry(i).last_played_at is None][:n]
-    assert len(found) == n, "the seeded catalogue has too few never-played entries"
-    backend = world.backend
-    with backend.lock:
-        for entry_id in found:
-            entry = world.entry(entry_id)
-            pid = entry.partner_id
-            if not backend.captions_by_entry.get(entry_id):
-                text = f"1\n00:00:01,000 --> 00:00:02,000\n{entry.name}\n".encode()
-                backend.add_asset(CaptionAsset(
-                    id=backend.new_id(), entry_id=entry_id, partner_id=pid,
-                    content=BytesContent(text), size=len(text), language="French",
-                    language_code="fr", label="Français"))
-            if not backend.attachments_by_entry.get(entry_id):
-                pdf = b"%PDF-1.4 slides of " + entry_id.encode()
-                backend.add_asset(AttachmentAsset(
-                    id=backend.new_id(), entry_id=entry_id, partner_id=pid,
-                    content=BytesContent(pdf), size=len(pdf), filename="slides.pdf",
-                    title="Slides"))
-            if not entry.categories:
-                entry.categories, entry.categories_ids = "Courses>PHY101,Archive", "11,12"
-    return found
 
 
 def _rule(ids: list[str]) -> str:
@@ -89,7 +60,7 @@ def test_a_never_played_entry_is_archived_completely_verified_then_deleted(
     root = tmp_path / "nas" if backend == "directory" else None
     if root is not None:
         root.mkdir()
-    entry_id = _purgeable(world, 1)[0]
+    entry_id = world.purgeable(1)[0]
     entry = world.entry(entry_id)
     name, categories, original = entry.name, entry.categories, world.original(entry_id)
     with world.backend.lock:
@@ -129,7 +100,7 @@ def test_a_never_played_entry_is_archived_completely_verified_then_deleted(
 
 def test_a_caption_download_cut_off_midway_leaves_the_entry_in_kaltura(make_world):
     world = make_world(max_size=4 * MiB)
-    entry_id = _purgeable(world, 1)[0]
+    entry_id = world.purgeable(1)[0]
     world.admin("/admin/faults", {"service": "download", "action": "caption", "kind": "cut",
                                   "count": 1000, "after_bytes": 10})
     world.write_policy(_rule([entry_id]), storage_class="STANDARD", extra="allow_delete: true")
@@ -143,7 +114,7 @@ def test_a_caption_download_cut_off_midway_leaves_the_entry_in_kaltura(make_worl
 
 def test_deletes_are_paced_under_action_blocked_not_retried_in_a_tight_loop(make_world):
     world = make_world(max_size=1 * MiB, entries=80)
-    ids = _purgeable(world, 5)
+    ids = world.purgeable(5)
     world.admin("/admin/throttle", {"baseentry.delete": [2, 2]})
     world.write_policy(_rule(ids), storage_class="STANDARD", extra="allow_delete: true")
     code, out = world.apply()
@@ -157,7 +128,7 @@ def test_deletes_are_paced_under_action_blocked_not_retried_in_a_tight_loop(make
 
 def test_a_run_killed_between_the_delete_and_its_journal_line_converges(make_world):
     world = make_world(max_size=4 * MiB)
-    done, stranger = _purgeable(world, 2)
+    done, stranger = world.purgeable(2)
     world.write_policy(_rule([done]), storage_class="STANDARD", extra="allow_delete: true")
     policy = load_policy(world.policy)
     ctx = build_context(policy, KalturaSession(policy.kaltura), connect(policy.storage))
