@@ -19,6 +19,7 @@ def _commands() -> list:  # type: ignore[type-arg]
     # Imported here so `karchive --help` stays fast and a broken optional command names itself.
     from controller.commands import (
         apply,
+        export,
         owners,
         plan,
         policy,
@@ -28,7 +29,7 @@ def _commands() -> list:  # type: ignore[type-arg]
         sandbox,
     )
 
-    return [sandbox, policy, plan, apply, run, reports, owners, recreate]
+    return [sandbox, policy, plan, apply, run, reports, owners, recreate, export]
 
 
 def build_parser() -> argparse.ArgumentParser:

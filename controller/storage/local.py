@@ -86,7 +86,7 @@ class FileArchive:
 
     def _write_meta(self, key: str, meta: Mapping[str, Any]) -> None:
         target = self._meta_path(key)
-        _atomic_write(target, json.dumps(dict(meta), sort_keys=True).encode("utf-8"))
+        atomic_write(target, json.dumps(dict(meta), sort_keys=True).encode("utf-8"))
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -180,7 +180,7 @@ class FileArchive:
         sha = hashlib.sha256(data).hexdigest()
         self._write_meta(key, {"sha256": sha, "content_type": content_type,
                                "metadata": dict(metadata or {})})
-        _atomic_write(self.path(key), data)
+        atomic_write(self.path(key), data)
         return sha
 
     def upload_stream(
@@ -278,7 +278,7 @@ class FileArchive:
                              "upload (karchive does this by itself for storage.url)")
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
+def atomic_write(target: Path, data: bytes) -> None:
     """temp + fsync + rename: readers see the old file or the new one, never a part."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}{TMP_MARK}{secrets.token_hex(6)}")
