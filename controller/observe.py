@@ -4,10 +4,10 @@ The first stage of every cycle (``plan``, ``apply``, the reports, the daemon): r
 write nothing. The bucket is listed first (an S3 error fails the observation before the long
 Kaltura walk), then the entries are walked page by page and each page's flavors fetched in
 batches, so memory holds the observed values and never the client's objects. On an
-S3-compatible endpoint, the few archive objects whose restore status decides a transition (a
-placeholder the policy wants back, whose copy sits in a cold class) get one HEAD each: such a
-listing may not carry restore status (moto's does not) and a thaw must not be requested twice.
-On AWS the listing's RestoreStatus is enough.
+S3-compatible store that ignores ``OptionalObjectAttributes`` (``storage.restore_status: head``),
+the few archive objects whose restore status decides a transition (a placeholder the policy wants
+back, whose copy sits in a cold class) get one HEAD each, so a thaw is never requested twice.
+On AWS (and the sandbox) the listing's RestoreStatus is enough.
 """
 
 from __future__ import annotations
@@ -150,9 +150,9 @@ def observe(
     size = placeholder_size(policy)
     heads = 0
     # AWS lists RestoreStatus with the objects (absent: never restored), so its listing decides.
-    # An S3-compatible endpoint may ignore OptionalObjectAttributes (moto does): there, the few
+    # A store that ignores OptionalObjectAttributes is named in the policy: there, the few
     # copies whose restore status decides a transition are read with a HEAD each.
-    trust_listing = storage.endpoint_url is None
+    trust_listing = storage.restore_status == "listing"
     for index, entry in enumerate(entries):
         if not trust_listing and _restore_status_decides(entry, policy, observed_at, size):
             assert entry.archive is not None

@@ -281,6 +281,10 @@ class StorageSettings(Strict):
     restore: RestoreSettings = RestoreSettings()
     endpoint_url: str | None = None
     region: str | None = None
+    # Where an archived copy's restore status is read: from the bucket listing
+    # (ListObjectsV2 OptionalObjectAttributes=RestoreStatus: AWS, and the sandbox), or with one
+    # HEAD per copy whose status decides a transition, for S3-compatible stores that ignore it.
+    restore_status: Literal["listing", "head"] = "listing"
 
     @field_validator("bucket")
     @classmethod

@@ -288,3 +288,30 @@ def test_throttled_flavor_batches_are_paced_and_sent_again(make_sandbox):
     blocked = counter.kaltura.get(("flavorasset.list", "multirequest_rate_limited"), 0)
     assert blocked > 0
     assert session.pacer.waited > 0  # it waited for the pacer, never a tight loop
+
+
+RESTORE_ALL = """\
+rules:
+  - name: everything-back
+    state: archived
+"""
+
+
+def test_restore_status_comes_from_the_listing_or_one_head_per_deciding_copy(
+        sandbox, tmp_path, monkeypatch):
+    # Every legacy placeholder is wanted back, so its copy's restore status decides a thaw.
+    aws_env(monkeypatch, sandbox)
+    listing_policy = load_policy(write_policy(tmp_path, sandbox, rules=RESTORE_ALL))
+    path = write_policy(tmp_path, sandbox, rules=RESTORE_ALL, name="head.yaml")
+    path.write_text(path.read_text().replace("  prefix: karchive/\n",
+                                             "  prefix: karchive/\n  restore_status: head\n"))
+    head_policy = load_policy(path)
+    by_listing, listed = _observe(sandbox, listing_policy)
+    by_head, headed = _observe(sandbox, head_policy)
+    cold = [e for e in by_listing.entries if TAG_REPLACED in e.tags and e.archive is not None
+            and e.archive.storage_class in ("GLACIER", "DEEP_ARCHIVE")]
+    assert cold, "the catalogue has Princeton placeholders in a cold class"
+    assert by_listing.heads == 0 and listed.s3.get(("HeadObject", "ok"), 0) == 0
+    assert by_head.heads >= len(cold) == headed.s3.get(("HeadObject", "ok"), 0)
+    restore = {e.entry_id: e.archive.restore for e in by_listing.entries if e.archive}
+    assert restore == {e.entry_id: e.archive.restore for e in by_head.entries if e.archive}
