@@ -81,11 +81,14 @@ def guard(plan: Plan, policy: Policy) -> str | None:
     if plan.observed_count == 0 and plan.has_changes:
         return ("the observation found no entries at all; check kaltura.service_url and the "
                 "partner before applying")
-    replaces = plan.count(Action.REPLACE)
+    # A deletion takes content out of Kaltura as a replace does (and for good): both count.
+    replaces, deletes = plan.count(Action.REPLACE), plan.count(Action.DELETE)
     share = policy.limits.max_replace_share
-    if plan.observed_count and replaces / plan.observed_count > share:
-        return (f"the plan replaces {replaces} of {plan.observed_count} entries "
-                f"({replaces / plan.observed_count:.0%}), more than limits.max_replace_share "
+    touched = replaces + deletes
+    if plan.observed_count and touched / plan.observed_count > share:
+        what = f"replaces {replaces}" + (f" and deletes {deletes}" if deletes else "")
+        return (f"the plan {what} of {plan.observed_count} entries "
+                f"({touched / plan.observed_count:.0%}), more than limits.max_replace_share "
                 f"({share:.0%}); check the observation, or raise the limit in the policy")
     return None
 

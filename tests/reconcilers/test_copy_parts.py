@@ -131,3 +131,15 @@ def test_the_guard_refuses_an_empty_catalogue_or_too_many_replaces(
     assert (reason is not None) is refused
     if reason is not None:
         assert "\n" not in reason
+
+
+@pytest.mark.parametrize(("replaces", "deletes", "refused"), [(0, 25, False), (0, 26, True),
+                                                              (13, 13, True), (12, 13, False)])
+def test_the_guard_counts_deletions_with_replaces(replaces: int, deletes: int,
+                                                  refused: bool) -> None:
+    items = tuple(_item(f"0_r{i:07d}", Action.REPLACE) for i in range(replaces)) + tuple(
+        _item(f"0_d{i:07d}", Action.DELETE) for i in range(deletes))
+    reason = guard(Plan(items, 0, 100), _Policy())  # type: ignore[arg-type]
+    assert (reason is not None) is refused
+    if reason is not None:
+        assert f"deletes {deletes}" in reason and "max_replace_share" in reason
