@@ -196,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("targets: <= 0.005 Kaltura calls/entry, <= 0.002 S3 calls/entry, peak RSS <= 1 GiB "
           "at 200k")
-    print("HEAD: one per placeholder the policy wants back whose copy is cold, made only on an "
-          "S3-compatible endpoint (moto lists no RestoreStatus); on AWS the listing says it.")
+    print("HEAD: none with storage.restore_status: listing (AWS and the sandbox list it);"
+          " 'head' adds one per cold copy whose restore status decides a transition.")
     return 0
 
 
