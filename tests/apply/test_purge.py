@@ -38,23 +38,22 @@ def _stored(world: World, root: Path | None, key: str) -> bytes:
     return world.s3.get_object(Bucket=world.sandbox.bucket, Key=key)["Body"].read()
 
 
-def _cli(world: World, answer: str) -> tuple[int, str]:
+def _cli(world: World, answer: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        import builtins
 
-        asked = builtins.input
-        builtins.input = lambda prompt: (out.write(prompt), answer)[1]
-        try:
-            code = main(["apply", "-f", str(world.policy), "-q", "--journal", str(world.journal)])
-        finally:
-            builtins.input = asked
+    def typed(prompt: str) -> str:
+        out.write(prompt)
+        return answer
+
+    monkeypatch.setattr("builtins.input", typed)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main(["apply", "-f", str(world.policy), "-q", "--journal", str(world.journal)])
     return code, out.getvalue()
 
 
 @pytest.mark.parametrize("backend", ["s3", "directory"])
 def test_a_never_played_entry_is_archived_completely_verified_then_deleted(
-    make_world, tmp_path, backend
+    make_world, tmp_path, backend, monkeypatch
 ):
     world = make_world(max_size=4 * MiB)
     root = tmp_path / "nas" if backend == "directory" else None
@@ -71,11 +70,11 @@ def test_a_never_played_entry_is_archived_completely_verified_then_deleted(
                        extra="allow_delete: true")
 
     # Only the typed word or number goes on: "yes" is not enough for a deletion.
-    code, out = _cli(world, "yes")
+    code, out = _cli(world, "yes", monkeypatch)
     assert code == 1 and "Apply cancelled." in out
     assert "entries will be DELETED from Kaltura" in out and "type 'delete'" in out
     assert world.entry(entry_id).status != DELETED
-    code, out = _cli(world, "1")
+    code, out = _cli(world, "1", monkeypatch)
     assert code == 0, out
 
     assert world.entry(entry_id).status == DELETED
