@@ -62,7 +62,7 @@ def test_apply_killed_at_random_instants_never_loses_a_video_and_then_converges(
     world.write_policy(world.ids_rule(ids, "placeholder"), storage_class="STANDARD",
                        concurrency=4)
     rng = random.Random(20261121)
-    killed = 0
+    killed = mid_step = 0
 
     for kill in range(KILLS):
         process = _start(world)
@@ -71,12 +71,14 @@ def test_apply_killed_at_random_instants_never_loses_a_video_and_then_converges(
             process.send_signal(signal.SIGKILL)
             killed += 1
         process.wait(timeout=30)
+        # Read right after this kill: a later run may already finish what it interrupted.
+        mid_step += bool(Journal(world.journal).interrupted())
         lost = _never_neither(world, truth)
         assert lost == [], f"after kill {kill + 1}: neither content nor copy for {lost}"
 
     # The kills landed mid-work: processes were running and steps were left as bare intents.
     assert killed >= KILLS * 3 // 4
-    assert Journal(world.journal).interrupted()
+    assert mid_step >= 1
 
     # Run to completion: each run finishes what the kills interrupted.
     for _ in range(6):
