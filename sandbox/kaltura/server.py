@@ -23,6 +23,7 @@ import mimetypes
 import os
 import re
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -304,6 +305,13 @@ class _Server(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client killed mid-request (the crash tests' kill -9, a Ctrl-C) resets its connection:
+        # that is the client's business, not a server fault worth a traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def track(self, conn: socket.socket, open_: bool) -> None:
         with self._connections_lock:

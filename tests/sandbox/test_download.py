@@ -118,3 +118,18 @@ def test_a_delayed_download_is_served_after_the_delay(url: str, expected: Seeded
                              "seconds": 3})
     assert len(requests.get(url, timeout=30).content) == expected.size
     assert slept == [3.0]
+
+
+def test_a_client_resetting_its_connection_is_no_server_fault(
+    emu: KalturaSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = emu._httpd
+    assert server is not None
+    for error in (ConnectionResetError(104, "Connection reset by peer"), ValueError("boom")):
+        try:
+            raise error
+        except Exception:  # noqa: BLE001 - handle_error reads the exception being handled
+            server.handle_error(None, ("127.0.0.1", 40000))
+    err = capsys.readouterr().err
+    assert "ConnectionResetError" not in err  # a killed client: quiet
+    assert "ValueError: boom" in err  # a real fault still shows
