@@ -12,15 +12,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
-	$(BIN)/lint-imports
+test: lint
 	$(BIN)/pytest
 
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo
 
+# Style, types and the layer contract (controller -> reconcilers -> policies; sandbox apart).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy controller policies reconcilers sandbox
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
