@@ -42,7 +42,7 @@ _RELATIVE_TIME_LIMIT = 315_360_000
 _FLAVOR_PAGE_TARGET = 400  # flavors one batch should return: headroom under the 500-item page
 
 
-def _val(value: Any, default: Any = None) -> Any:
+def value_of(value: Any, default: Any = None) -> Any:
     """A field as a plain value: enum wrappers unwrapped, unset/None as ``default``."""
     if value is None or value is NotImplemented:
         return default
@@ -50,8 +50,8 @@ def _val(value: Any, default: Any = None) -> Any:
     return getter() if getter is not None else value
 
 
-def _int(value: Any, default: int = 0) -> int:
-    raw = _val(value, None)
+def int_of(value: Any, default: int = 0) -> int:
+    raw = value_of(value, None)
     try:
         return int(raw) if raw not in (None, "") else default
     except (TypeError, ValueError):
@@ -86,38 +86,38 @@ def _shared(text: Any) -> str:
 
 def to_observed(entry: Any) -> ObservedEntry:
     """A KalturaMediaEntry as an ObservedEntry without flavors or archive (added later)."""
-    last_played = _int(entry.lastPlayedAt, 0)
+    last_played = int_of(entry.lastPlayedAt, 0)
     return ObservedEntry(
         entry_id=entry.id,
-        name=_val(entry.name, ""),
-        user_id=_shared(_val(entry.userId, "")),
-        creator_id=_shared(_val(entry.creatorId, "")),
-        status=_int(entry.status),
-        media_type=_int(entry.mediaType, 1),
-        created_at=_int(entry.createdAt),
-        updated_at=_int(entry.updatedAt),
+        name=value_of(entry.name, ""),
+        user_id=_shared(value_of(entry.userId, "")),
+        creator_id=_shared(value_of(entry.creatorId, "")),
+        status=int_of(entry.status),
+        media_type=int_of(entry.mediaType, 1),
+        created_at=int_of(entry.createdAt),
+        updated_at=int_of(entry.updatedAt),
         last_played_at=last_played or None,
-        plays=_int(entry.plays),
-        duration=_int(entry.duration),
-        tags=split_tags(_val(entry.tags, "")),
-        category_ids=_category_ids(str(_val(entry.categoriesIds, ""))),
-        categories=_category_names(str(_val(entry.categories, ""))),
-        replacement_status=_int(entry.replacementStatus),
-        replacing_entry_id=_val(entry.replacingEntryId, None) or None,
-        reference_id=_val(entry.referenceId, ""),
+        plays=int_of(entry.plays),
+        duration=int_of(entry.duration),
+        tags=split_tags(value_of(entry.tags, "")),
+        category_ids=_category_ids(str(value_of(entry.categoriesIds, ""))),
+        categories=_category_names(str(value_of(entry.categories, ""))),
+        replacement_status=int_of(entry.replacementStatus),
+        replacing_entry_id=value_of(entry.replacingEntryId, None) or None,
+        reference_id=value_of(entry.referenceId, ""),
     )
 
 
 def to_flavor(asset: Any) -> FlavorFacts:
-    size_bytes = _int(asset.sizeInBytes, 0) or _int(asset.size, 0) * 1024  # size is in KB
+    size_bytes = int_of(asset.sizeInBytes, 0) or int_of(asset.size, 0) * 1024  # size is in KB
     return FlavorFacts(
         flavor_id=asset.id,
-        flavor_params_id=_int(asset.flavorParamsId),
-        is_original=bool(_val(asset.isOriginal, False)),
-        status=_int(asset.status, -1),
+        flavor_params_id=int_of(asset.flavorParamsId),
+        is_original=bool(value_of(asset.isOriginal, False)),
+        status=int_of(asset.status, -1),
         size_bytes=size_bytes,
-        file_ext=_shared(_val(asset.fileExt, "")),
-        updated_at=_int(asset.updatedAt),
+        file_ext=_shared(value_of(asset.fileExt, "")),
+        updated_at=int_of(asset.updatedAt),
     )
 
 
@@ -145,7 +145,7 @@ def _list(session: KalturaSession, flt: Any, page_index: int = 1) -> tuple[list[
     pager.pageSize = PAGE_SIZE
     pager.pageIndex = page_index
     response = session.call("media.list", lambda c: c.media.list(flt, pager))
-    return list(response.objects or []), _int(response.totalCount)
+    return list(response.objects or []), int_of(response.totalCount)
 
 
 def iter_entries(
@@ -176,7 +176,7 @@ def iter_entries(
                 yield to_observed(entry)
         if len(page) < PAGE_SIZE:
             return  # a short page is the last one
-        first, last = _int(page[0].createdAt), _int(page[-1].createdAt)
+        first, last = int_of(page[0].createdAt), int_of(page[-1].createdAt)
         if first == last:
             # A whole page inside one second: the cursor cannot move past it by itself.
             seen = boundary | {e.id for e in page}
@@ -184,7 +184,7 @@ def iter_entries(
             cursor, boundary = last + 1, set()
         else:
             cursor = last
-            boundary = {e.id for e in page if _int(e.createdAt) == last}
+            boundary = {e.id for e in page if int_of(e.createdAt) == last}
         if cursor <= _RELATIVE_TIME_LIMIT:
             raise PermanentError(
                 f"media.list returned createdAt {cursor}, which Kaltura would read as a relative "
@@ -275,6 +275,6 @@ def flavors_for(
                 entry_id = asset.entryId
                 if entry_id in found:
                     found[entry_id].append(to_flavor(asset))
-            if page * PAGE_SIZE < _int(answer.totalCount) and objects:
+            if page * PAGE_SIZE < int_of(answer.totalCount) and objects:
                 todo.append((batch, page + 1))
     return found

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from controller.kaltura.read import split_tags, to_flavor
+from controller.kaltura.read import int_of, split_tags, to_flavor, value_of
 from controller.kaltura.session import KalturaSession
 from policies.errors import IntegrityError, PermanentError, TransientError
 from reconcilers.ports import AssetKind, AssetRef, EntryDetails, Readable
@@ -29,22 +29,6 @@ UPLOAD_CHUNK = 8 << 20  # uploadToken.upload has a hard-coded 10 s socket timeou
 DEFAULT_THUMB_TAG = "default_thumb"
 THUMB_READY, THUMB_ERROR = 2, -1  # KalturaThumbAssetStatus
 _PAGE = 500
-
-
-def _v(value: Any, default: Any = None) -> Any:
-    """A client field as a plain value (enum wrappers unwrapped, NotImplemented as default)."""
-    if value is None or value is NotImplemented:
-        return default
-    getter = getattr(value, "getValue", None)
-    return getter() if getter is not None else value
-
-
-def _i(value: Any, default: int = 0) -> int:
-    raw = _v(value)
-    try:
-        return int(raw) if raw not in (None, "") else default
-    except (TypeError, ValueError):
-        return default
 
 
 class _NamedBytes(io.BytesIO):
@@ -73,27 +57,27 @@ class KalturaWriter:
         pager = KalturaFilterPager()
         pager.pageSize = _PAGE
         listed = self.session.call("flavorasset.list", lambda c: c.flavorAsset.list(flt, pager))
-        last_played = _i(media.lastPlayedAt)
+        last_played = int_of(media.lastPlayedAt)
         return EntryDetails(
             entry_id=media.id,
-            partner_id=_i(media.partnerId),
-            name=_v(media.name, ""),
-            description=_v(media.description, ""),
-            user_id=_v(media.userId, ""),
-            creator_id=_v(media.creatorId, ""),
-            tags=split_tags(_v(media.tags, "")),
-            categories=_v(media.categories, ""),
-            category_ids=_v(media.categoriesIds, ""),
-            status=_i(media.status),
-            created_at=_i(media.createdAt),
-            updated_at=_i(media.updatedAt),
+            partner_id=int_of(media.partnerId),
+            name=value_of(media.name, ""),
+            description=value_of(media.description, ""),
+            user_id=value_of(media.userId, ""),
+            creator_id=value_of(media.creatorId, ""),
+            tags=split_tags(value_of(media.tags, "")),
+            categories=value_of(media.categories, ""),
+            category_ids=value_of(media.categoriesIds, ""),
+            status=int_of(media.status),
+            created_at=int_of(media.createdAt),
+            updated_at=int_of(media.updatedAt),
             last_played_at=last_played or None,
-            plays=_i(media.plays),
-            duration=_i(media.duration),
-            media_type=_i(media.mediaType, 1),
-            reference_id=_v(media.referenceId, ""),
-            replacement_status=_i(media.replacementStatus),
-            replacing_entry_id=_v(media.replacingEntryId, None) or None,
+            plays=int_of(media.plays),
+            duration=int_of(media.duration),
+            media_type=int_of(media.mediaType, 1),
+            reference_id=value_of(media.referenceId, ""),
+            replacement_status=int_of(media.replacementStatus),
+            replacing_entry_id=value_of(media.replacingEntryId, None) or None,
             flavors=tuple(to_flavor(asset) for asset in (listed.objects or [])),
         )
 
@@ -117,8 +101,8 @@ class KalturaWriter:
         for t in self.session.call("thumbasset.list", lambda c: c.thumbAsset.list(thumbs, pager)
                                    ).objects or []:
             found.append(AssetRef(
-                AssetKind.THUMB, t.id, _v(t.fileExt, "") or "jpg", _size(t),
-                is_default=DEFAULT_THUMB_TAG in split_tags(_v(t.tags, "")),
+                AssetKind.THUMB, t.id, value_of(t.fileExt, "") or "jpg", _size(t),
+                is_default=DEFAULT_THUMB_TAG in split_tags(value_of(t.tags, "")),
             ))
         captions = KalturaCaptionAssetFilter()
         captions.entryIdEqual = entry_id
@@ -126,10 +110,10 @@ class KalturaWriter:
             "caption_captionasset.list", lambda c: c.caption.captionAsset.list(captions, pager)
         ).objects or []:
             found.append(AssetRef(
-                AssetKind.CAPTION, cap.id, _v(cap.fileExt, "") or "srt", _size(cap),
-                label=_v(cap.label, "") or "",
-                extra=(("language", str(_v(cap.language, "") or "")),
-                       ("format", str(_v(cap.format, "") or ""))),
+                AssetKind.CAPTION, cap.id, value_of(cap.fileExt, "") or "srt", _size(cap),
+                label=value_of(cap.label, "") or "",
+                extra=(("language", str(value_of(cap.language, "") or "")),
+                       ("format", str(value_of(cap.format, "") or ""))),
             ))
         attachments = KalturaAttachmentAssetFilter()
         attachments.entryIdEqual = entry_id
@@ -138,9 +122,9 @@ class KalturaWriter:
             lambda c: c.attachment.attachmentAsset.list(attachments, pager),
         ).objects or []:
             found.append(AssetRef(
-                AssetKind.ATTACHMENT, att.id, _v(att.fileExt, "") or "bin", _size(att),
-                label=_v(att.title, "") or "",
-                extra=(("filename", str(_v(att.filename, "") or "")),),
+                AssetKind.ATTACHMENT, att.id, value_of(att.fileExt, "") or "bin", _size(att),
+                label=value_of(att.title, "") or "",
+                extra=(("filename", str(value_of(att.filename, "") or "")),),
             ))
         return tuple(found)
 
@@ -161,7 +145,7 @@ class KalturaWriter:
     def _set_tags(self, entry_id: str, change: Any) -> frozenset[str]:
         from KalturaClient.Plugins.Core import KalturaMediaEntry
 
-        current = split_tags(_v(self.session.call(
+        current = split_tags(value_of(self.session.call(
             "media.get", lambda c: c.media.get(entry_id)).tags, ""))
         wanted = change(current)
         if wanted != current:
@@ -169,7 +153,7 @@ class KalturaWriter:
             patch.tags = ", ".join(sorted(wanted))
             self.session.call("media.update", lambda c: c.media.update(entry_id, patch))
         # Read back: the server normalises tags and a person may be editing them right now.
-        return split_tags(_v(self.session.call(
+        return split_tags(value_of(self.session.call(
             "media.get", lambda c: c.media.get(entry_id)).tags, ""))
 
     def add_tags(self, entry_id: str, tags: frozenset[str]) -> frozenset[str]:
@@ -233,7 +217,7 @@ class KalturaWriter:
             offset += len(data)
             if final:
                 break
-        uploaded = _i(getattr(answer, "uploadedFileSize", None), -1)
+        uploaded = int_of(getattr(answer, "uploadedFileSize", None), -1)
         if uploaded not in (-1, size):
             raise IntegrityError(f"upload token {token_id} holds {uploaded} of {size} bytes")
         return str(token_id)
@@ -253,8 +237,8 @@ class KalturaWriter:
             "thumbasset.addFromUrl", lambda c: c.thumbAsset.addFromUrl(entry_id, url))
         thumb_id = str(thumb.id)
         deadline = time.monotonic() + wait
-        while _i(thumb.status) != THUMB_READY:
-            if _i(thumb.status) == THUMB_ERROR:
+        while int_of(thumb.status) != THUMB_READY:
+            if int_of(thumb.status) == THUMB_ERROR:
                 raise PermanentError(f"Kaltura could not import thumbnail {thumb.id} from its URL")
             if time.monotonic() > deadline:
                 raise TransientError(f"thumbnail {thumb.id} still importing after {wait:.0f} s")
@@ -356,4 +340,5 @@ def _upload_chunk(token_id: str, chunk: _NamedBytes, at: int, final: bool) -> An
 
 
 def _size(asset: Any) -> int:
-    return _i(getattr(asset, "sizeInBytes", None)) or _i(getattr(asset, "size", None)) * 1024
+    in_bytes = int_of(getattr(asset, "sizeInBytes", None))
+    return in_bytes or int_of(getattr(asset, "size", None)) * 1024  # size is in KB
