@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +31,7 @@ from policies.schema import DesiredState, Policy
 from policies.state import ObservedState, classify
 
 CHUNK = 2000  # entries per flavor round: 5 batches of ~100 entries, a few multirequests
+ID_IN_LIMIT = 500  # Kaltura cuts an idIn list at 500 values (reference/kaltura-api.md §5)
 
 
 class OwnerInfoLike(Protocol):
@@ -108,9 +109,12 @@ def observe(
     owners: OwnerLookup | None = None,
     counter: CallCounter | None = None,
     filter_overrides: Mapping[str, Any] | None = None,
+    entry_ids: Sequence[str] | None = None,
     now: int | None = None,
 ) -> Observation:
-    """Observe every entry (or those ``filter_overrides`` narrow Kaltura's list to).
+    """Observe every entry (or those ``filter_overrides`` narrow Kaltura's list to, or just
+    ``entry_ids``: the entries a saved plan names, walked 500 ids at a time — Kaltura cuts an
+    ``idIn`` list there — against one listing of the bucket).
 
     ``counter`` receives the call counts (pass the session's metrics object to keep one tally);
     ``owners`` fills ``owner_status`` with one batched lookup (else it stays unknown).
@@ -137,7 +141,7 @@ def observe(
         chunk.clear()
         _release_free_memory()
 
-    for entry in iter_entries(session, filter_overrides, on_total=sink.total):
+    for entry in _walk(session, filter_overrides, entry_ids, sink):
         chunk.append(entry)
         if len(chunk) >= CHUNK:
             flush()
@@ -172,6 +176,17 @@ def observe(
         seconds=time.monotonic() - started,
         calls=calls,
     )
+
+
+def _walk(session: KalturaSession, filter_overrides: Mapping[str, Any] | None,
+          entry_ids: Sequence[str] | None, sink: ProgressSink) -> Iterator[ObservedEntry]:
+    if entry_ids is None:
+        yield from iter_entries(session, filter_overrides, on_total=sink.total)
+        return
+    sink.total(len(entry_ids))
+    for start in range(0, len(entry_ids), ID_IN_LIMIT):
+        ids = ",".join(entry_ids[start:start + ID_IN_LIMIT])
+        yield from iter_entries(session, {**(filter_overrides or {}), "idIn": ids})
 
 
 def _release_free_memory() -> None:

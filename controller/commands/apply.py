@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from controller.progress import NoProgress, Progress
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
 DELETE_PROMPT = ("This plan DELETES {n} entries from Kaltura. To go on, type 'delete' or the "
                  "number of entries ({n}): ")
-ID_BATCH = 500  # Kaltura cuts an idIn list at 500 values (reference/kaltura-api.md §5)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -54,24 +52,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _observe(policy: Any, session: Any, s3: Any, quiet: bool, ids: list[str] | None) -> Any:
+    """A fresh plan: of every entry, or (a saved plan's) just ``ids``."""
     from controller.observe import CallCounter, observe
-    from policies.plan import Plan, diff
+    from policies.plan import diff
 
     progress = NoProgress() if quiet else Progress("observed")
-    counter = CallCounter()
-    if ids is None:
-        seen = observe(session, s3, policy, progress, counter=counter)
-        return diff(seen.entries, policy, seen.observed_at, seen.placeholder_size)
-    entries: list[Any] = []
-    observed_at, size = int(time.time()), None
-    for start in range(0, len(ids), ID_BATCH):
-        batch = ids[start:start + ID_BATCH]
-        seen = observe(session, s3, policy, progress, counter=counter,
-                       filter_overrides={"idIn": ",".join(batch)})
-        entries.extend(seen.entries)
-        observed_at, size = seen.observed_at, seen.placeholder_size
-    fresh = diff(entries, policy, observed_at, size)
-    return Plan(fresh.items, fresh.planned_at, fresh.observed_count)
+    seen = observe(session, s3, policy, progress, counter=CallCounter(), entry_ids=ids)
+    return diff(seen.entries, policy, seen.observed_at, seen.placeholder_size)
 
 
 def run(args: argparse.Namespace) -> int:

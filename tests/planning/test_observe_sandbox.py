@@ -315,3 +315,20 @@ def test_restore_status_comes_from_the_listing_or_one_head_per_deciding_copy(
     assert by_head.heads >= len(cold) == headed.s3.get(("HeadObject", "ok"), 0)
     restore = {e.entry_id: e.archive.restore for e in by_listing.entries if e.archive}
     assert restore == {e.entry_id: e.archive.restore for e in by_head.entries if e.archive}
+
+
+def test_a_saved_plans_entries_are_observed_in_id_batches_against_one_bucket_listing(
+        sandbox, policy):
+    # A saved plan names its entries: more than one idIn batch (500) of them here.
+    whole, whole_counter = _observe(sandbox, policy)
+    ids = [e.entry_id for e in whole.entries][:700]
+    counter = CallCounter()
+    session = KalturaSession(policy.kaltura, metrics=counter)
+    some = observe(session, make_s3_client(policy.storage), policy, counter=counter,
+                   entry_ids=ids)
+    wanted = set(ids)
+    assert {e.entry_id: e for e in some.entries} == {e.entry_id: e for e in whole.entries
+                                                     if e.entry_id in wanted}
+    # The bucket is listed once for the whole plan, not once per batch of ids.
+    listings = counter.s3.get(("ListObjectsV2", "ok"), 0)
+    assert listings == whole_counter.s3.get(("ListObjectsV2", "ok"), 0)
