@@ -111,8 +111,10 @@ class MediaEntry:
 
 
 @dataclass(slots=True)
-class FlavorAsset:
-    object_type: ClassVar[str] = "KalturaFlavorAsset"
+class Asset:
+    """What every asset of an entry has: its ids, its bytes (never sent) and its bookkeeping."""
+
+    object_type: ClassVar[str] = "KalturaAsset"
     HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
 
     id: str
@@ -121,11 +123,18 @@ class FlavorAsset:
     content: Content | None = None
     version: str = "1"
     size: int = 0  # kilobytes, as Kaltura reports it
-    size_in_bytes: int = 0
     tags: str = ""
-    file_ext: str = "mp4"
+    file_ext: str = ""
     created_at: int = 0
     updated_at: int = 0
+
+
+@dataclass(slots=True)
+class FlavorAsset(Asset):
+    object_type: ClassVar[str] = "KalturaFlavorAsset"
+
+    file_ext: str = "mp4"
+    size_in_bytes: int = 0
     deleted_at: int | None = None
     flavor_params_id: int = 0
     width: int = 0
@@ -141,20 +150,10 @@ class FlavorAsset:
 
 
 @dataclass(slots=True)
-class ThumbAsset:
+class ThumbAsset(Asset):
     object_type: ClassVar[str] = "KalturaThumbAsset"
-    HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
 
-    id: str
-    entry_id: str
-    partner_id: int
-    content: Content | None = None
-    version: str = "1"
-    size: int = 0
-    tags: str = ""
     file_ext: str = "jpg"
-    created_at: int = 0
-    updated_at: int = 0
     thumb_params_id: int = 0
     width: int = 0
     height: int = 0
@@ -163,20 +162,10 @@ class ThumbAsset:
 
 
 @dataclass(slots=True)
-class CaptionAsset:
+class CaptionAsset(Asset):
     object_type: ClassVar[str] = "KalturaCaptionAsset"
-    HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
 
-    id: str
-    entry_id: str
-    partner_id: int
-    content: Content | None = None
-    version: str = "1"
-    size: int = 0
-    tags: str = ""
     file_ext: str = "srt"
-    created_at: int = 0
-    updated_at: int = 0
     language: str = "English"
     language_code: str = "en"
     label: str = "English"
@@ -186,20 +175,10 @@ class CaptionAsset:
 
 
 @dataclass(slots=True)
-class AttachmentAsset:
+class AttachmentAsset(Asset):
     object_type: ClassVar[str] = "KalturaAttachmentAsset"
-    HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
 
-    id: str
-    entry_id: str
-    partner_id: int
-    content: Content | None = None
-    version: str = "1"
-    size: int = 0
-    tags: str = ""
     file_ext: str = "pdf"
-    created_at: int = 0
-    updated_at: int = 0
     filename: str = ""
     title: str = ""
     format: str = "3"  # KalturaAttachmentType: 1 TEXT, 2 MEDIA, 3 DOCUMENT
