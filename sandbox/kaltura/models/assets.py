@@ -129,7 +129,12 @@ class AssetsMixin(BackendState):
             flavor.deleted_at = flavor.updated_at = now
             entry = self.entries.get(flavor.entry_id)
             if entry is not None:
+                before = (entry.status, entry.flavor_params_ids)
                 self._refresh_flavor_ids(entry)
+                # entry->save() after the sync: a modified entry gets a new updatedAt
+                # (alpha/lib/model/om/Baseentry.php ``preUpdate``).
+                if (entry.status, entry.flavor_params_ids) != before:
+                    entry.updated_at = max(now, entry.updated_at + 1)
 
     def _ready_source(self, entry_id: str) -> FlavorAsset | None:
         for flavor in self.flavors_by_entry.get(entry_id, ()):

@@ -179,9 +179,18 @@ class ReplacementMixin(BackendState):
         )
 
     def _refresh_flavor_ids(self, entry: MediaEntry) -> None:
+        """After a flavor turned READY or DELETED, as ``entry::syncFlavorParamsIds`` does: the
+        entry's flavorParamsIds are its READY flavors', and with none left the entry is
+        NO_CONTENT (7) in the same request — so ``media.addContent`` is accepted then
+        (kaltura/server alpha/lib/model/entry.php ``syncFlavorParamsIds``, called from
+        flavorAsset.php ``postUpdate`` → ``syncEntryFlavorParamsIds``; reference §11.4)."""
+        if entry.status == EntryStatus.DELETED:
+            return
         ids = sorted({f.flavor_params_id for f in self.live_assets(self.flavors_by_entry, entry.id)
                       if f.status == FlavorStatus.READY})
         entry.flavor_params_ids = ",".join(str(i) for i in ids)
+        if not ids:
+            entry.status = EntryStatus.NO_CONTENT
 
     def _fail(self, entry: MediaEntry, status: int) -> None:
         entry.status = status

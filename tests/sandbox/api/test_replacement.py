@@ -217,3 +217,37 @@ def test_add_content_on_an_entry_with_content_is_refused(api: Api) -> None:
     with pytest.raises(KalturaException) as err:
         api.client.media.addContent(entry.id, token_resource(api))
     assert err.value.code == "ENTRY_ALREADY_WITH_CONTENT"
+
+
+def test_deleting_every_flavor_leaves_no_content_and_add_content_is_accepted(api: Api) -> None:
+    # The Princeton tool's replace: delete every flavor (the original too), then addContent.
+    entry = make_entry(api.backend, 1)
+    api.backend.convert_flavor(entry.id, 301)
+    api.advance(61)
+    before = api.client.media.get(entry.id)
+    assert sorted(f.flavorParamsId for f in flavors(api, entry.id)) == [0, 301]
+
+    original = next(f for f in flavors(api, entry.id) if f.isOriginal)
+    api.client.flavorAsset.delete(original.id)
+    # A READY derived flavor is left: the entry stays READY (reference §11.4, corollary).
+    kept = api.client.media.get(entry.id)
+    assert kept.status.getValue() == str(EntryStatus.READY)
+    assert kept.flavorParamsIds == "301"
+
+    for flavor in flavors(api, entry.id):
+        api.client.flavorAsset.delete(flavor.id)
+    emptied = api.client.media.get(entry.id)
+    assert emptied.status.getValue() == str(EntryStatus.NO_CONTENT)
+    assert emptied.flavorParamsIds in (None, "")
+    assert emptied.updatedAt > before.updatedAt
+    # NO_CONTENT entries are not READY, so the default listing no longer shows it.
+    listed = api.client.media.list(KalturaMediaEntryFilter(idIn=entry.id), None).objects
+    assert [e.id for e in listed] == []
+
+    converting = api.client.media.addContent(entry.id, token_resource(api))
+    assert converting.status.getValue() == str(EntryStatus.PRECONVERT)
+    api.advance(61)
+    back = api.client.media.get(entry.id)
+    assert back.status.getValue() == str(EntryStatus.READY)
+    source = [f for f in flavors(api, entry.id) if f.isOriginal]
+    assert [f.sizeInBytes for f in source] == [len(PLACEHOLDER)]
