@@ -18,8 +18,10 @@ What it contains (the spreads later issues plan against):
   default thumbnails;
 - about 2 % in the states the Princeton kaltura_archiver leaves behind (tags ``archived_to_s3`` and
   ``flavors_deleted``, an S3 object keyed by the bare entry id), and a few broken ones so health
-  checks have something to find. ``CatalogueSummary`` records which entries are which: the truth
-  tests compare observations against.
+  checks have something to find — among them entries the Princeton tool emptied (every flavor
+  deleted, then its upload failed: NO_CONTENT, with the copy in the bucket).
+  ``CatalogueSummary`` records which entries are which: the truth tests compare observations
+  against.
 
 ``build`` yields the records; ``generate`` hands them to ``KalturaBackend.insert`` in bulk (no API
 semantics, no per-entry cost beyond the records themselves). The package:

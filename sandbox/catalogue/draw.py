@@ -45,6 +45,8 @@ _LEGACY_SHARES: tuple[tuple[LegacyKind, float], ...] = (
     (LegacyKind.DELETED_WITHOUT_ARCHIVED, 0.0015),
     (LegacyKind.OBJECT_WITHOUT_TAG, 0.001),
     (LegacyKind.SIZE_MISMATCH, 0.001),
+    (LegacyKind.EMPTIED_BY_REPLACE, 0.0005),
+    (LegacyKind.EMPTIED_BY_RESTORE, 0.0005),
 )
 
 _STATUSES: tuple[tuple[int, float], ...] = (
@@ -232,12 +234,19 @@ class Entry:
         media_type = MediaType.VIDEO if legacy else _pick(rng, _MEDIA_TYPES)
         size = self._size(media_type, legacy, force_huge)
         real = SeededContent(rng.getrandbits(62), size)
-        held = PLACEHOLDER_CONTENT if legacy is LegacyKind.PLACEHOLDER else real
+        placeheld = legacy in (LegacyKind.PLACEHOLDER, LegacyKind.EMPTIED_BY_RESTORE)
+        held = PLACEHOLDER_CONTENT if placeheld else real
         width, height = (
             _RESOLUTIONS[int(3 * rng.random())] if media_type != MediaType.AUDIO else (0, 0)
         )
         ms = self._ms_duration(media_type, held.size, width)
         flavors = self._flavors(eid, status, media_type, held, created, width, height, ms)
+        if legacy in EMPTIED:
+            # Every flavor deleted (deleted assets are never listed), then the upload failed:
+            # Kaltura set the entry NO_CONTENT when its last READY flavor went (reference
+            # §11.4). Thumbnails, captions and attachments were not touched. The flavors are
+            # drawn all the same, so the entries after this one do not change.
+            flavors = ()
         owner = self.owners[int(len(self.owners) * rng.random() ** 2)]
         creator = owner if rng.random() < 0.9 else _one(rng, self.owners)
         categories = _few(rng, _CATEGORIES, _pick(rng, _HOW_MANY_CATEGORIES))
@@ -253,7 +262,7 @@ class Entry:
             tags=self._tags(legacy),
             categories=",".join(c[1] for c in categories),
             categories_ids=",".join(str(c[0]) for c in categories),
-            status=status,
+            status=EntryStatus.NO_CONTENT if legacy in EMPTIED else status,
             moderation_status={EntryStatus.MODERATE: 1, EntryStatus.BLOCKED: 3}.get(status, 6),
             created_at=created,
             updated_at=max(updated, played or 0),
@@ -457,7 +466,8 @@ class Entry:
             tags.append(EXEMPT_TAG)
         if legacy in _ARCHIVED_TAGGED:
             tags.append(ARCHIVED_TAG)
-        if legacy in (LegacyKind.PLACEHOLDER, LegacyKind.DELETED_WITHOUT_ARCHIVED):
+        if legacy in (LegacyKind.PLACEHOLDER, LegacyKind.DELETED_WITHOUT_ARCHIVED,
+                      LegacyKind.EMPTIED_BY_RESTORE):
             tags.append(PLACEHOLDER_TAG)
         # Kaltura's normalised form: lower-case, ", "-joined (reference section 6).
         return ", ".join(tags)
@@ -481,12 +491,16 @@ _ARCHIVED_TAGGED = (
     LegacyKind.PLACEHOLDER,
     LegacyKind.TAG_WITHOUT_OBJECT,
     LegacyKind.SIZE_MISMATCH,
+    LegacyKind.EMPTIED_BY_REPLACE,
+    LegacyKind.EMPTIED_BY_RESTORE,
 )
+EMPTIED = (LegacyKind.EMPTIED_BY_REPLACE, LegacyKind.EMPTIED_BY_RESTORE)
 WITH_OBJECT = (
     LegacyKind.ARCHIVED,
     LegacyKind.PLACEHOLDER,
     LegacyKind.OBJECT_WITHOUT_TAG,
     LegacyKind.SIZE_MISMATCH,
+    *EMPTIED,
 )
 # Flavor statuses for an entry status: (source, derived); derived None = no derived flavors.
 _FLAVOR_STATUS: dict[int, tuple[int, int | None]] = {

@@ -47,6 +47,10 @@ class LegacyKind(StrEnum):
     DELETED_WITHOUT_ARCHIVED = "deleted_without_archived"  # flavors_deleted alone
     OBJECT_WITHOUT_TAG = "object_without_tag"  # an object in the bucket, no tag on the entry
     SIZE_MISMATCH = "size_mismatch"  # archived_to_s3, but the video was replaced since
+    # The Princeton tool deletes every flavor before it uploads (reference/prior-tools.md): when
+    # the upload then fails, the entry is left NO_CONTENT with its copy in the bucket.
+    EMPTIED_BY_REPLACE = "emptied_by_replace"  # archived_to_s3; placeholder upload failed
+    EMPTIED_BY_RESTORE = "emptied_by_restore"  # both tags; the restore's upload failed
 
 
 # Share of the catalogue per kind (the first two ≈ 2 % together; the broken ones a handful).

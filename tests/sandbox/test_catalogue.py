@@ -213,6 +213,8 @@ def test_every_legacy_kind_is_present_and_about_two_percent_are_princeton_archiv
         (LegacyKind.DELETED_WITHOUT_ARCHIVED, False, True, False),
         (LegacyKind.OBJECT_WITHOUT_TAG, False, False, True),
         (LegacyKind.SIZE_MISMATCH, True, False, True),
+        (LegacyKind.EMPTIED_BY_REPLACE, True, False, True),
+        (LegacyKind.EMPTIED_BY_RESTORE, True, True, True),
     ],
 )
 def test_legacy_kind_has_its_tags_and_bucket_object(
@@ -228,7 +230,9 @@ def test_legacy_kind_has_its_tags_and_bucket_object(
         assert (ARCHIVED_TAG in tags) is archived_tag
         assert (PLACEHOLDER_TAG in tags) is placeholder_tag
         assert (g.legacy_object is not None) is has_object
-        assert g.entry.status == EntryStatus.READY and g.entry.media_type == MediaType.VIDEO
+        emptied = kind in (LegacyKind.EMPTIED_BY_REPLACE, LegacyKind.EMPTIED_BY_RESTORE)
+        status = EntryStatus.NO_CONTENT if emptied else EntryStatus.READY
+        assert g.entry.status == status and g.entry.media_type == MediaType.VIDEO
         if g.legacy_object is not None:
             assert g.legacy_object.key == g.entry.id  # the bare entry id, Princeton layout
             assert g.legacy_object.content.size <= LEGACY_MAX_SIZE
@@ -252,6 +256,18 @@ def test_archived_copy_matches_the_original_unless_the_video_changed_since(
         if g.legacy is LegacyKind.SIZE_MISMATCH:
             assert g.legacy_object is not None
             assert g.legacy_object.content.size != _source(g).size_in_bytes
+
+
+def test_an_emptied_entry_has_no_flavor_but_keeps_its_side_assets_and_its_copy(
+    catalogue: list[Generated],
+) -> None:
+    emptied = [g for g in catalogue
+               if g.legacy in (LegacyKind.EMPTIED_BY_REPLACE, LegacyKind.EMPTIED_BY_RESTORE)]
+    assert emptied
+    for g in emptied:
+        assert g.flavors == () and g.entry.flavor_params_ids == ""
+        assert g.thumbs and g.legacy_object is not None
+        assert g.legacy_object.content.size != PLACEHOLDER_CONTENT.size
 
 
 # ------------------------------------------------------------------------------ scale
