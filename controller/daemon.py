@@ -31,8 +31,10 @@ from typing import Any
 
 from controller.errors import KarchiveError
 from controller.httpserver import Checks, MetricsServer
+from controller.journal import JOURNAL_DIR, Journal, state_dir
 from controller.lease import Lease
 from controller.metrics import Metrics
+from policies.observed import RestoreStatus
 from policies.schema import Policy
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class DaemonSettings:
     interval: float | None = None  # overrides the policy's schedule (demos, tests)
     lease_duration: float = 60.0
     heartbeat: float = HEARTBEAT_SECONDS
+    state_dir: Path | None = None  # the journal's home (controller.journal.state_dir decides)
 
 
 class PolicySource:
@@ -199,9 +202,7 @@ class Daemon:
 
     def _cycle(self, reason: str) -> bool:
         from controller.observe import _Tee, observe
-        from policies.desired import desired_state
         from policies.plan import diff
-        from policies.state import classify
 
         self.tick()
         self.source.refresh()
@@ -228,13 +229,10 @@ class Daemon:
 
         plan = diff(observation.entries, policy, observation.observed_at,
                     observation.placeholder_size)
-        states = Counter(classify(e, observation.placeholder_size).state.value
-                         for e in observation.entries)
-        desired = Counter(desired_state(e, policy, observation.observed_at).state.value
-                          for e in observation.entries)
-        self.metrics.observed(states, desired)
+        # The counts of policies.counts, as the plan and the reports show them.
+        self.metrics.observed(plan.census)
         self.metrics.pending(Counter(item.action.value for item in plan.changes))
-        self._track_thaws(plan)
+        self._track_thaws(observation.entries)
         self.status.in_flight = _in_flight(plan)
         log.info("observed %d entries in %.1fs (%d Kaltura calls, %d S3 calls): %s",
                  len(observation.entries), observation.seconds, observation.kaltura_calls,
@@ -257,8 +255,10 @@ class Daemon:
 
         report = executor.run_plan(
             plan, policy, session=self._session, s3=self._s3, metrics=self.metrics,
-            should_stop=self._should_stop,
+            should_stop=self._should_stop, on_item=self._on_item, journal=self._journal(),
         )
+        for line in report.deferrals():
+            log.info("%s", line)
         if report.refused:
             # The guard's reason is the operator's next step (check the observation or raise
             # a limit): say it, every cycle, until it is dealt with.
@@ -272,20 +272,34 @@ class Daemon:
             log.info("%s", report.summary())
         return True
 
-    def _track_thaws(self, plan: Any) -> None:
-        """Thaws in progress, and how long each took: from the first cycle that saw the entry
-        waiting on its thaw to the first that did not (precise to a restore-check interval)."""
-        from policies.plan import WAIT_THAW, Action
+    def _journal(self) -> Journal:
+        """The journal, read afresh each cycle so backoffs written by other runs count."""
+        return Journal(state_dir(self.settings.state_dir) / JOURNAL_DIR)
+
+    def _track_thaws(self, entries: Any) -> None:
+        """How long each thaw took, into ``karchive_restore_wait_seconds``: from the thaw
+        request (this daemon's, or the first cycle that found one under way) to the first
+        cycle that sees the copy thawed (precise to a restore-check interval). A thaw whose
+        entry vanished or whose copy froze again is dropped, not observed."""
+        from policies.counts import thawing
 
         now = time.time()
-        waiting = {i.entry_id for i in plan.items
-                   if i.action is Action.WAIT and i.reason == WAIT_THAW}
+        copies = {e.entry_id: e.archive for e in entries if e.archive is not None}
         for entry_id in list(self._thaw_seen):
-            if entry_id not in waiting:
-                self.metrics.restore_wait(now - self._thaw_seen.pop(entry_id))
-        for entry_id in waiting:
-            self._thaw_seen.setdefault(entry_id, now)
-        self.metrics.thaws(len(waiting))
+            copy = copies.get(entry_id)
+            if copy is not None and copy.restore is RestoreStatus.THAWING:
+                continue
+            since = self._thaw_seen.pop(entry_id)
+            if copy is not None and copy.restore is RestoreStatus.THAWED:
+                self.metrics.restore_wait(now - since)
+        for entry in entries:
+            if thawing(entry):
+                self._thaw_seen.setdefault(entry.entry_id, now)
+
+    def _on_item(self, item: Any) -> None:
+        """The executor's report of one item: a thaw requested starts its restore wait."""
+        if item.action == "thaw" and item.result == "done":
+            self._thaw_seen.setdefault(item.entry_id, time.time())
 
     def _should_stop(self) -> bool:
         """The executor's safe-point check: shutting down, or no longer the lease holder."""
@@ -430,6 +444,11 @@ class Daemon:
         self.source.refresh()
         if self.source.policy is None:
             return 1  # the one-line error is logged; a daemon never starts on a broken policy
+        try:
+            self._journal()  # an unwritable state directory is said now, not at the first copy
+        except KarchiveError as exc:
+            log.error("%s", exc)
+            return 1
         server = MetricsServer(self.metrics, self, self.settings.metrics_address,
                                self.settings.metrics_port).start()
         log.info("serving /metrics, /healthz and /readyz", extra={"url": server.url})

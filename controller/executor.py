@@ -25,6 +25,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from controller.logs import for_entry
 from policies.errors import KarchiveError, PermanentError, TransientError
 from policies.plan import Action, Plan, PlanItem
 from policies.schema import Policy
+from policies.totals import BYTES_LIMIT, TRANSITIONS_LIMIT, CycleLimits, admit
 from reconcilers.base import Context, Outcome, Placeholder, Reconciler, Result, Settings
 from reconcilers.ports import NullMetrics
 from reconcilers.registry import chain
@@ -46,6 +48,17 @@ BACKOFF_BASE = 60.0  # seconds before a failed entry is tried again; doubles per
 BACKOFF_CAP = 6 * 3600.0
 
 
+# Why an item is deferred, for the one-line-per-reason report (``RunReport.deferrals``).
+DEFER_BACKOFF = "backoff"
+DEFER_STOPPING = "stopping"
+_DEFER_TEXT = {
+    TRANSITIONS_LIMIT: "{n} deferred to later cycles by limits.transitions_per_cycle",
+    BYTES_LIMIT: "{n} deferred to later cycles by limits.bytes_per_cycle",
+    DEFER_BACKOFF: "{n} deferred: still backing off after earlier failures (see the journal)",
+    DEFER_STOPPING: "{n} deferred: karchive was stopping before they started",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ItemReport:
     entry_id: str
@@ -53,6 +66,7 @@ class ItemReport:
     result: str  # done | skipped | waiting | failed | deferred | refused
     message: str = ""
     bytes: int = 0
+    why: str = ""  # deferred only: a key of _DEFER_TEXT, the same for every item it defers
 
 
 @dataclass(slots=True)
@@ -67,6 +81,12 @@ class RunReport:
     def ok(self) -> bool:
         return self.refused is None and not any(
             item.result in ("failed", "refused") for item in self.items)
+
+    def deferrals(self) -> list[str]:
+        """One line per reason items were deferred, with how many (none: an empty list)."""
+        by_reason = Counter(item.why for item in self.items if item.result == "deferred")
+        return [_DEFER_TEXT.get(why, "{n} deferred").format(n=f"{n:,}")
+                for why, n in by_reason.items()]
 
     def summary(self) -> str:
         if self.refused:
@@ -196,10 +216,9 @@ class Executor:
     # -- selection -----------------------------------------------------------------------------
 
     def select(self, items: Iterable[PlanItem], report: RunReport) -> list[PlanItem]:
-        """Items to run now; the rest deferred (limits, backoff) and reported as such."""
-        limits = self.policy.limits
-        chosen: list[PlanItem] = []
-        spent = 0
+        """Items to run now; the rest deferred (backoff, then the cycle's limits, as
+        ``policies.totals.admit`` defines them) and reported as such."""
+        candidates: list[PlanItem] = []
         now = self.clock()
         for item in items:
             if not self.chain(item):
@@ -212,18 +231,17 @@ class Executor:
                 self._report(report, ItemReport(
                     item.entry_id, item.action.value, "deferred",
                     f"backing off after {backoff.failures} failures, "
-                    f"until {time.strftime('%H:%M:%S', time.gmtime(backoff.until))} UTC"))
+                    f"until {time.strftime('%H:%M:%S', time.gmtime(backoff.until))} UTC",
+                    why=DEFER_BACKOFF))
                 continue
-            if len(chosen) >= limits.transitions_per_cycle:
+            candidates.append(item)
+        chosen: list[PlanItem] = []
+        for item, limit in admit(candidates, CycleLimits.of(self.policy.limits)):
+            if limit is None:
+                chosen.append(item)
+            else:
                 self._report(report, ItemReport(item.entry_id, item.action.value, "deferred",
-                                                "limits.transitions_per_cycle reached"))
-                continue
-            if chosen and spent + item.bytes > limits.bytes_per_cycle:
-                self._report(report, ItemReport(item.entry_id, item.action.value, "deferred",
-                                                "limits.bytes_per_cycle reached"))
-                continue
-            spent += item.bytes
-            chosen.append(item)
+                                                f"{limit} reached", why=limit))
         return chosen
 
     # -- running -------------------------------------------------------------------------------
@@ -256,7 +274,8 @@ class Executor:
                     for task in queue:
                         self._report(report, ItemReport(task.item.entry_id,
                                                         task.item.action.value, "deferred",
-                                                        "stopped before it started"))
+                                                        "stopped before it started",
+                                                        why=DEFER_STOPPING))
                     queue.clear()
                     break
                 timeout = 0.5
@@ -354,11 +373,12 @@ def run_plan(
     metrics: Any = None,
     should_stop: Callable[[], bool] = lambda: False,
     journal: Journal | None = None,
+    on_item: Callable[[ItemReport], None] | None = None,
 ) -> RunReport:
     """The daemon's entry point: run ``plan``, ship the journal, and say how it went."""
     journal = journal if journal is not None else Journal()
     ctx = build_context(policy, session, s3, metrics=metrics, journal=journal)
-    report = Executor(ctx, policy, should_stop=should_stop).run(plan)
+    report = Executor(ctx, policy, should_stop=should_stop, on_item=on_item).run(plan)
     # The local journal keeps every line; a failed ship is not a failed cycle.
     with contextlib.suppress(KarchiveError):
         journal.ship(ctx.archive, policy.storage.prefix)

@@ -1,7 +1,7 @@
 """The step journal: intent before every side effect, the result after it (design.md inv. 4).
 
 One JSON line per step — ``ts, entry_id, action, step, before, after, result, error`` — appended
-to ``.karchive/journal/YYYY-MM-DD.jsonl`` (or the path given) and fsync'd, so a line written
+to ``{state dir}/journal/YYYY-MM-DD.jsonl`` (or the path given) and fsync'd, so a line written
 survives a kill -9 an instant later. The executor reads recent journal files back at start:
 an entry whose last line is an ``intent`` was interrupted in that step, and its reconciler looks
 at the world (a completed object? a replacement in flight?) before doing anything again. The
@@ -10,10 +10,16 @@ per-entry backoff is journalled too, so a daemon remembers failures across cycle
 At the end of a run the lines this process wrote are shipped to the bucket under
 ``{prefix}log/YYYY/MM/DD/{host}-{pid}-{ts}.jsonl``. Nothing secret is written: URL query
 strings (a presigned signature, a KS) are cut, and keys that name secrets are dropped.
+
+The state directory is the one local folder karchive writes, so every run finds the journal of
+the last one wherever it is started from. First found wins: ``--state-dir DIR``;
+``$KARCHIVE_STATE_DIR`` (the image sets ``/var/lib/karchive``, a volume in the deploy examples);
+``$XDG_STATE_HOME/karchive``; ``~/.local/state/karchive``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -25,10 +31,40 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DIR = Path(".karchive/journal")
+from controller.errors import UsageError
+
+STATE_DIR_ENV = "KARCHIVE_STATE_DIR"
+JOURNAL_DIR = "journal"
 INTENT = "intent"
 _SECRET_KEYS = frozenset({"ks", "secret", "admin_secret", "password", "signature", "token"})
 _LOOKBACK_DAYS = 7
+
+
+def state_dir(given: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The state directory by the rules of the module docstring (not created here)."""
+    env = os.environ if environ is None else environ
+    if given:
+        return Path(given).expanduser()
+    if env.get(STATE_DIR_ENV):
+        return Path(env[STATE_DIR_ENV]).expanduser()
+    if env.get("XDG_STATE_HOME"):
+        return Path(env["XDG_STATE_HOME"]) / "karchive"
+    return Path(env.get("HOME") or Path.home()) / ".local" / "state" / "karchive"
+
+
+def add_state_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir", metavar="DIR",
+        help=f"the folder for the journal (default: ${STATE_DIR_ENV}, else "
+             "$XDG_STATE_HOME/karchive, else ~/.local/state/karchive)")
+
+
+def journal_location(args: argparse.Namespace) -> Path:
+    """``--journal`` when the command has it and it was given, else the state directory's."""
+    explicit = getattr(args, "journal", None)
+    if explicit:
+        return Path(explicit)
+    return state_dir(getattr(args, "state_dir", None)) / JOURNAL_DIR
 
 
 def scrub(value: Any) -> Any:
@@ -65,7 +101,12 @@ class Journal:
         self._dir = given if given is None or given.suffix != ".jsonl" else given.parent
         self._fixed = given if given is not None and given.suffix == ".jsonl" else None
         if self._dir is None:
-            self._dir = DEFAULT_DIR
+            self._dir = state_dir() / JOURNAL_DIR
+        try:
+            self._dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the journal folder {self._dir} ({exc.strerror}); "
+                             f"give a writable --state-dir or set {STATE_DIR_ENV}") from None
         self._lock = threading.Lock()
         self._last: dict[str, dict[str, Any]] = {}
         self._backoff: dict[str, Backoff] = {}

@@ -30,6 +30,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from policies.counts import Census
+
 PREFIX = "karchive"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -65,6 +67,9 @@ class Metrics:
                                        ["state"], registry=r)
         self._entries_desired = Gauge(f"{p}_entries_desired", "Entries by desired state.",
                                       ["state"], registry=r)
+        self._unhealthy = Gauge(f"{p}_entries_unhealthy",
+                                "Unhealthy entries: managed (karchive would act but cannot) "
+                                "or unmanaged (reported only).", ["scope"], registry=r)
         self._pending = Gauge(f"{p}_pending_changes", "Changes the last plan holds, by action.",
                               ["action"], registry=r)
         self._transitions = Counter(f"{p}_transitions_total",
@@ -86,7 +91,8 @@ class Metrics:
         self._restored = Counter(f"{p}_restored_bytes_total",
                                  "Bytes brought back from the archive into Kaltura.", registry=r)
         self._thaws = Gauge(f"{p}_thaws_in_progress",
-                            "Archive objects being restored from Glacier.", registry=r)
+                            "Entries whose archive copy is being restored from Glacier.",
+                            registry=r)
         self._restore_wait = Histogram(f"{p}_restore_wait_seconds",
                                        "Time from a thaw request until the copy is readable.",
                                        buckets=RESTORE_BUCKETS, registry=r)
@@ -132,9 +138,6 @@ class Metrics:
     def error(self, reason: str) -> None:
         self._errors.labels(reason).inc()
 
-    def thaws(self, n: int) -> None:
-        self._thaws.set(n)
-
     def restore_wait(self, seconds: float) -> None:
         self._restore_wait.observe(seconds)
 
@@ -142,9 +145,14 @@ class Metrics:
         self._copy.observe(seconds)
 
     # -- what the last observation and plan showed ----------------------------------------------
-    def observed(self, states: Mapping[str, int], desired: Mapping[str, int]) -> None:
-        self._set_all(self._entries_observed, "observed", states)
-        self._set_all(self._entries_desired, "desired", desired)
+    def observed(self, census: Census) -> None:
+        """The last observation's counts, as ``policies.counts`` defines them (every state is
+        in the census, so a state that empties reads 0)."""
+        self._set_all(self._entries_observed, "observed", census.by_state)
+        self._set_all(self._entries_desired, "desired", census.by_desired)
+        self._unhealthy.labels("managed").set(census.unhealthy_managed)
+        self._unhealthy.labels("unmanaged").set(census.unhealthy_unmanaged)
+        self._thaws.set(census.thaws_in_progress)
 
     def pending(self, actions: Mapping[str, int]) -> None:
         self._set_all(self._pending, "pending", actions)
@@ -199,10 +207,9 @@ class NullMetrics:
     def bytes_archived(self, n: int) -> None: ...
     def bytes_restored(self, n: int) -> None: ...
     def error(self, reason: str) -> None: ...
-    def thaws(self, n: int) -> None: ...
     def restore_wait(self, seconds: float) -> None: ...
     def copy_duration(self, seconds: float) -> None: ...
-    def observed(self, states: Mapping[str, int], desired: Mapping[str, int]) -> None: ...
+    def observed(self, census: Census) -> None: ...
     def pending(self, actions: Mapping[str, int]) -> None: ...
     def cycle(self, seconds: float, ok: bool) -> None: ...
     def heartbeat(self) -> None: ...

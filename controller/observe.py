@@ -25,6 +25,7 @@ from controller.kaltura.session import SUB_CALL_PREFIX, KalturaSession
 from controller.progress import NoProgress, ProgressSink
 from controller.storage import backend
 from controller.storage.inventory import COLD_CLASSES, head_archive
+from policies.costs import Holding
 from policies.desired import desired_state
 from policies.observed import ArchiveFacts, ObservedEntry, OwnerStatus
 from policies.schema import DesiredState, Policy
@@ -84,6 +85,8 @@ class Observation:
     heads: int
     seconds: float
     calls: Mapping[str, int] = field(default_factory=dict)  # "kaltura:media.list:ok" -> n
+    # Every object of karchive's layout in the archive, by storage class (stats' costs).
+    holdings: Mapping[str, Holding] = field(default_factory=dict)
 
 
 def placeholder_size(policy: Policy) -> int | None:
@@ -124,7 +127,8 @@ def observe(
     sink = progress or NoProgress()
     tally = counter if counter is not None else _counter_of(session)
     storage = policy.storage
-    archives = backend.inventory(storage, s3, metrics=tally)
+    holdings: dict[str, Holding] = {}
+    archives = backend.inventory(storage, s3, metrics=tally, holdings=holdings)
 
     entries: list[ObservedEntry] = []
     chunk: list[ObservedEntry] = []
@@ -175,6 +179,7 @@ def observe(
         heads=heads,
         seconds=time.monotonic() - started,
         calls=calls,
+        holdings=holdings,
     )
 
 

@@ -5,25 +5,33 @@ The last step of the pure core: for each entry ``policies.state`` says what it i
 that needs a change, with the steps the reconcilers will run and a fingerprint of the facts the
 item depends on, so ``karchive apply PLAN_FILE`` refuses items whose entry changed since. Entries
 that break an invariant become ``unhealthy`` items (reported, never executed); entries waiting on
-a thaw or on Kaltura's conversion become ``wait`` items. The plan renders itself terraform-like
-(``karchive plan``), sums itself up in one line, and round-trips through a versioned JSON file
-(``--out FILE`` / ``apply PLAN_FILE``).
+a thaw or on Kaltura's conversion become ``wait`` items. Every entry is also counted once
+(``policies.counts``: entries by state, unhealthy managed and unmanaged, thaws), and that census
+rides on the plan, so the plan, the reports and ``/metrics`` share one set of figures. The plan
+renders itself terraform-like (``karchive plan``): an opening table of counts and bytes per
+action and per rule with what this cycle's limits let through (``policies.totals``), the items,
+and a summary line; and it round-trips through a versioned JSON file (``--out FILE`` /
+``apply PLAN_FILE``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from policies import totals as figures
+from policies.counts import DESIRED, STATES, Census, Tally
 from policies.desired import RESTORE_ON_PLAY, Decider, Decision
 from policies.durations import format_size
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, ObservedEntry, RestoreStatus
 from policies.schema import DesiredState, Policy
 from policies.state import Observation, ObservedState, classify
+from policies.totals import CycleLimits, PlanTotals
 
 
 class Action(StrEnum):
@@ -83,6 +91,9 @@ class Plan:
     items: tuple[PlanItem, ...]
     planned_at: int  # the instant the policy was evaluated at (unix seconds)
     observed_count: int  # entries observed, for the apply guard on the share replaced
+    # Every entry observed, counted once (policies.counts); all zeros for a hand-made plan.
+    census: Census = field(default_factory=Census)
+    limits: CycleLimits | None = None  # the policy's per-cycle limits, when the diff knew them
 
     @property
     def changes(self) -> tuple[PlanItem, ...]:
@@ -100,9 +111,21 @@ class Plan:
     def total_bytes(self) -> int:
         return sum(item.bytes for item in self.changes)
 
+    def totals(self) -> PlanTotals:
+        """Counts and bytes per action and per rule, the unhealthy split, what waits, and this
+        cycle's share under the policy's limits: the plan's summary as figures."""
+        rows = (figures.Row(i.action.value, i.action.executable, i.rule, i.bytes)
+                for i in self.items)
+        return figures.compute(
+            rows, (a.value for a in ACTION_ORDER if a.executable),
+            unhealthy_action=Action.UNHEALTHY.value, wait_action=Action.WAIT.value,
+            unhealthy_unmanaged=self.census.unhealthy_unmanaged, limits=self.limits)
+
     def summary(self) -> str:
         """``Plan: 12 to archive, 3 to replace, 1 to restore.`` (thaw, repair and delete counts
-        when not zero), or ``No changes.``; then ``2 unhealthy, 1 waiting.`` when not zero."""
+        when not zero), or ``No changes.``; then ``2 unhealthy, 1 waiting.`` when not zero (with
+        the managed / unmanaged split when some are unmanaged); then, when the policy's limits
+        defer part of the plan, how much this cycle runs."""
         if self.has_changes:
             counts = [f"{self.count(a)} to {a.value}"
                       for a in (Action.ARCHIVE, Action.REPLACE, Action.RESTORE)]
@@ -111,14 +134,24 @@ class Plan:
             text = f"Plan: {', '.join(counts)}."
         else:
             text = "No changes."
-        unhealthy, waiting = self.count(Action.UNHEALTHY), self.count(Action.WAIT)
-        reported = [f"{unhealthy} unhealthy"] if unhealthy else []
-        reported += [f"{waiting} waiting"] if waiting else []
-        return f"{text} {', '.join(reported)}." if reported else text
+        totals = self.totals()
+        managed, unmanaged = totals.unhealthy_managed, totals.unhealthy_unmanaged
+        reported = []
+        if managed + unmanaged:
+            split = f" ({managed} managed, {unmanaged} unmanaged)" if unmanaged else ""
+            reported.append(f"{managed + unmanaged} unhealthy{split}")
+        reported += [f"{totals.waiting} waiting"] if totals.waiting else []
+        text = f"{text} {', '.join(reported)}." if reported else text
+        share = totals.this_cycle
+        if share is not None and share.deferred_count:
+            text += (f" This cycle's limits let {share.admitted.count} of "
+                     f"{totals.changes.count} run.")
+        return text
 
     def render(self, color: bool = False) -> str:
-        """Terraform-like lines, one per item, then the summary. Deletions come apart, last,
-        under a header of their own. ``color``: ANSI colours (deletions red), for a terminal."""
+        """Terraform-like: the opening table (``policies.totals.table``), one line per item,
+        then the summary. Deletions come apart, last, under a header of their own. ``color``:
+        ANSI colours (deletions red), for a terminal."""
         lines = [_render_item(item, color) for item in self.items
                  if item.action is not Action.DELETE]
         deletions = [_render_item(item, color) for item in self.items
@@ -130,16 +163,31 @@ class Plan:
             lines += deletions
         if lines:
             lines.append("")
-        lines.append(self.summary())
-        return "\n".join(lines)
+        opening = figures.table(self.totals())
+        if opening:
+            observed = datetime.fromtimestamp(self.planned_at, UTC).strftime("%Y-%m-%d %H:%M")
+            opening = [f"Plan for {self.observed_count:,} entries observed at {observed} UTC:",
+                       "", *opening]
+        return "\n".join([*opening, *lines, self.summary()])
 
     def to_json(self) -> str:
-        """The plan file. Format (``format_version`` 1)::
+        """The plan file. Format (``format_version`` 2)::
 
-            {"format_version": 1,
+            {"format_version": 2,
              "planned_at": <unix seconds the policy was evaluated at>,
              "observed_count": <entries observed>,
-             "summary": "<the summary line, for people>",
+             "summary": {
+               "actions": {"archive": {"count": 12, "bytes": <bytes>}, ...},  # with items only
+               "changes": {"count": .., "bytes": ..},         # every executable item
+               "rules": {"<rule>": {"count": .., "bytes": ..}, ...},   # executable items
+               "unhealthy": {"managed": <the ! items>, "unmanaged": <reported elsewhere>},
+               "waiting": <wait items>,
+               "this_cycle": {"transitions_per_cycle": .., "bytes_per_cycle": ..,
+                              "admitted": {"count": .., "bytes": ..},
+                              "deferred": {"limits.transitions_per_cycle": {...}, ...}},
+               "observed": {"entries": .., "by_state": {"original": .., ...},
+                            "by_desired": {"unmanaged": .., ...}, "thaws_in_progress": ..}},
+             "summary_text": "<the summary line, for people>",
              "items": [{"entry_id": "0_abc12345",
                         "action": "archive|replace|thaw|restore|repair|delete|unhealthy|wait",
                         "from_state": "original|archived|placeholder|restoring|unhealthy",
@@ -151,10 +199,18 @@ class Plan:
                         "fingerprint": "<sha256 hex of the observed facts>",
                         "add_tags": [...], "remove_tags": [...]}]}
 
-        Readers refuse another ``format_version``; unknown keys are refused too.
+        ``this_cycle`` is null when the plan did not know the policy's limits. The counts are
+        those of ``policies.counts`` and ``policies.totals``. Readers refuse another
+        ``format_version``; unknown item keys are refused too.
         """
+        census = self.census
+        summary = figures.to_json(self.totals())
+        summary["observed"] = {"entries": census.entries, "by_state": dict(census.by_state),
+                               "by_desired": dict(census.by_desired),
+                               "thaws_in_progress": census.thaws_in_progress}
         head = json.dumps({"format_version": FORMAT_VERSION, "planned_at": self.planned_at,
-                           "observed_count": self.observed_count, "summary": self.summary()},
+                           "observed_count": self.observed_count, "summary": summary,
+                           "summary_text": self.summary()},
                           indent=2, ensure_ascii=False)
         # One item a line: readable and diffable, and the C encoder (no indent) keeps a
         # 200,000-item plan fast to write.
@@ -194,12 +250,14 @@ class Plan:
                                   f"karchive reads {FORMAT_VERSION}); plan again")
         try:
             items = tuple(_item_from_json(raw) for raw in document["items"])
-            return cls(items, int(document["planned_at"]), int(document["observed_count"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            summary = document["summary"]
+            return cls(items, int(document["planned_at"]), int(document["observed_count"]),
+                       _census_from_json(summary), figures.limits_from_json(summary))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanFormatError(f"damaged plan file ({exc!s}); plan again") from None
 
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _SYMBOLS = {
     Action.ARCHIVE: "+", Action.REPLACE: "~", Action.RESTORE: "←", Action.THAW: "*",
@@ -248,6 +306,24 @@ def _item_from_json(raw: dict[str, Any]) -> PlanItem:
     )
 
 
+def _census_from_json(summary: Mapping[str, Any]) -> Census:
+    observed, unhealthy = summary["observed"], summary["unhealthy"]
+    return Census(
+        entries=int(observed["entries"]),
+        by_state=_counts(observed["by_state"], STATES),
+        by_desired=_counts(observed["by_desired"], DESIRED),
+        unhealthy_managed=int(unhealthy["managed"]),
+        unhealthy_unmanaged=int(unhealthy["unmanaged"]),
+        thaws_in_progress=int(observed["thaws_in_progress"]),
+    )
+
+
+def _counts(raw: Any, names: tuple[str, ...]) -> dict[str, int]:
+    if not isinstance(raw, Mapping) or set(raw) != set(names):
+        raise ValueError(f"expected counts of {', '.join(names)}")
+    return {name: int(raw[name]) for name in names}
+
+
 def _strings(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"expected a list of strings, got {value!r}")
@@ -280,37 +356,40 @@ def diff(
     now: int,
     placeholder_size: int | None = None,
 ) -> Plan:
-    """The plan that takes every entry from its observed state to its desired one."""
+    """The plan that takes every entry from its observed state to its desired one, with the
+    census of everything observed."""
     items: list[PlanItem] = []
-    observed = 0
+    tally = Tally()
     decide = Decider(policy, now)
     for entry in entries:
-        observed += 1
-        item = _plan_entry(entry, decide, placeholder_size)
+        observation, decision, item = _assess(entry, decide, placeholder_size)
+        tally.add(entry, observation, decision, listed=item is not None)
         if item is not None:
             items.append(item)
     rank = {action: index for index, action in enumerate(ACTION_ORDER)}
     items.sort(key=lambda item: (rank[item.action], item.entry_id))
-    return Plan(tuple(items), now, observed)
+    census = tally.census()
+    return Plan(tuple(items), now, census.entries, census, CycleLimits.of(policy.limits))
 
 
 def plan_entry(
     entry: ObservedEntry, policy: Policy, now: int, placeholder_size: int | None = None
 ) -> PlanItem | None:
     """The item for one entry, or ``None`` when it is where the policy wants it."""
-    return _plan_entry(entry, Decider(policy, now), placeholder_size)
+    return _assess(entry, Decider(policy, now), placeholder_size)[2]
 
 
-def _plan_entry(entry: ObservedEntry, decide: Decider, placeholder_size: int | None
-                ) -> PlanItem | None:
+def _assess(entry: ObservedEntry, decide: Decider, placeholder_size: int | None
+            ) -> tuple[Observation, Decision, PlanItem | None]:
+    """What the entry is, what the policy wants, and the item between them (if any)."""
     observation = classify(entry, placeholder_size)
     decision = decide(entry)
     found = _transition(entry, observation, decision)
     if found is None:
-        return None
+        return observation, decision, None
     action, steps, size, reason = found
     repair = observation.repair if action is Action.REPAIR else None
-    return PlanItem(
+    return observation, decision, PlanItem(
         entry_id=entry.entry_id,
         action=action,
         from_state=observation.state,

@@ -419,6 +419,75 @@ class Schedule(Strict):
         return self
 
 
+# Prices for `karchive stats`' monthly estimate: AWS list prices, us-east-1, first 50 TB a month,
+# in USD, as published on https://aws.amazon.com/s3/pricing/ in January 2025 (COSTS_AS_OF). A
+# policy's `costs:` section overrides any of them (another region, a negotiated discount).
+COSTS_AS_OF = "2025-01"
+_STORAGE_PRICES = {  # per GB-month
+    StorageClass.STANDARD: 0.023, StorageClass.INTELLIGENT_TIERING: 0.023,
+    StorageClass.STANDARD_IA: 0.0125, StorageClass.ONEZONE_IA: 0.01,
+    StorageClass.GLACIER_IR: 0.004, StorageClass.GLACIER: 0.0036,
+    StorageClass.DEEP_ARCHIVE: 0.00099,
+}  # fmt: skip
+_WRITE_PRICES = {  # PUT, COPY, POST, LIST: per 1,000 requests
+    StorageClass.STANDARD: 0.005, StorageClass.INTELLIGENT_TIERING: 0.005,
+    StorageClass.STANDARD_IA: 0.01, StorageClass.ONEZONE_IA: 0.01,
+    StorageClass.GLACIER_IR: 0.02, StorageClass.GLACIER: 0.03, StorageClass.DEEP_ARCHIVE: 0.05,
+}  # fmt: skip
+_RETRIEVAL_PRICES = {  # restore (thaw) per GB, by class and tier; Bulk from GLACIER is free
+    StorageClass.GLACIER: {RestoreTier.EXPEDITED: 0.03, RestoreTier.STANDARD: 0.01,
+                           RestoreTier.BULK: 0.0},
+    StorageClass.DEEP_ARCHIVE: {RestoreTier.STANDARD: 0.02, RestoreTier.BULK: 0.0025},
+}
+_RETRIEVAL_REQUEST_PRICES = {  # restore requests per 1,000, by class and tier
+    StorageClass.GLACIER: {RestoreTier.EXPEDITED: 10.0, RestoreTier.STANDARD: 0.05,
+                           RestoreTier.BULK: 0.0},
+    StorageClass.DEEP_ARCHIVE: {RestoreTier.STANDARD: 0.10, RestoreTier.BULK: 0.025},
+}
+
+Price = Annotated[float, Field(ge=0)]
+
+
+class Costs(Strict):
+    """The prices behind `karchive stats`' cost estimate (never used to decide anything).
+
+    Every price has a default (module constants above, dated ``as_of``); a policy names only
+    those it wants changed, and the rest keep their defaults. ``kaltura_per_gb_month`` is what
+    the institution pays Kaltura for storage, if known: with it the estimate says what the
+    policy's placeholders save.
+    """
+
+    currency: str = "USD"
+    as_of: str = COSTS_AS_OF
+    storage_per_gb_month: dict[StorageClass, Price] = Field(
+        default_factory=lambda: dict(_STORAGE_PRICES))
+    requests_per_1000: dict[StorageClass, Price] = Field(
+        default_factory=lambda: dict(_WRITE_PRICES))
+    retrieval_per_gb: dict[StorageClass, dict[RestoreTier, Price]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in _RETRIEVAL_PRICES.items()})
+    retrieval_requests_per_1000: dict[StorageClass, dict[RestoreTier, Price]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in _RETRIEVAL_REQUEST_PRICES.items()})
+    kaltura_per_gb_month: Price | None = None
+
+    @field_validator("storage_per_gb_month", "requests_per_1000", mode="after")
+    @classmethod
+    def _over_flat_defaults(cls, given: dict[StorageClass, float], info: ValidationInfo
+                            ) -> dict[StorageClass, float]:
+        defaults = _STORAGE_PRICES if info.field_name == "storage_per_gb_month" else _WRITE_PRICES
+        return {**defaults, **given}
+
+    @field_validator("retrieval_per_gb", "retrieval_requests_per_1000", mode="after")
+    @classmethod
+    def _over_tier_defaults(cls, given: dict[StorageClass, dict[RestoreTier, float]],
+                            info: ValidationInfo) -> dict[StorageClass, dict[RestoreTier, float]]:
+        defaults = (_RETRIEVAL_PRICES if info.field_name == "retrieval_per_gb"
+                    else _RETRIEVAL_REQUEST_PRICES)
+        merged = {k: dict(v) for k, v in defaults.items()}
+        for storage_class, tiers in given.items():
+            merged.setdefault(storage_class, {}).update(tiers)
+        return merged
+
+
 class Policy(Strict):
     """A whole policy.yaml."""
 
@@ -434,6 +503,7 @@ class Policy(Strict):
     suspend: bool = False
     allow_delete: bool = False
     directory: DirectorySettings | None = None
+    costs: Costs = Costs()
 
     @field_validator("placeholder")
     @classmethod

@@ -5,17 +5,29 @@ Session-scoped: ``sandbox`` (2,000 entries, seed 1), ``sandbox_env`` (its KEY=VA
 Tests that change global knobs of a sandbox (its clock, partner settings, faults, throttles, the
 restore delay) take their own from ``make_sandbox(**kw)`` instead, and build clients for it with
 ``kaltura_client_for(sandbox)``; every sandbox a test makes is stopped when the test ends.
+
+Every test gets its own state directory (``KARCHIVE_STATE_DIR``, inherited by the commands and
+daemons it starts): journals and backoffs never leak from one test, or one run, to the next.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from KalturaClient import KalturaClient
 
 from sandbox.runner import Sandbox, admin_client
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory,
+              monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("KARCHIVE_STATE_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,10 @@ entries it names are observed again (batched ``idIn``), and an item whose entry 
 items still run, and the exit code is 1.
 
 Progress: one line per finished item on stderr, or JSON lines on stdout with
-``--json-progress``. The journal (``--journal`` or ``.karchive/journal/``) is shipped to the
-bucket at the end. Exit 0 when everything converged (or waits on Kaltura/S3), 1 otherwise.
+``--json-progress``; items deferred (the cycle's limits, backoff) are summed up at the end, one
+line per reason, rather than one line each. The journal (``--journal``, or ``journal/`` in the
+state directory: ``--state-dir``, see ``controller.journal``) is shipped to the bucket at the
+end. Exit 0 when everything converged (or waits on Kaltura/S3), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from controller.commands.policy import add_policy_option, load
 from controller.errors import KarchiveError, UsageError
 from controller.executor import Executor, ItemReport, build_context
-from controller.journal import Journal
+from controller.journal import Journal, add_state_dir_option, journal_location
 from controller.progress import NoProgress, Progress
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
@@ -42,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--json-progress", action="store_true",
                         help="print one JSON line per finished item on stdout")
     parser.add_argument("--journal", metavar="PATH",
-                        help="journal folder or .jsonl file (default .karchive/journal/)")
+                        help="journal folder or .jsonl file (default: journal/ in the state "
+                             "directory)")
+    add_state_dir_option(parser)
     parser.add_argument("--restore-via", choices=("url", "upload"), default="url",
                         help="restore by presigned URL Kaltura fetches (default) or by upload")
     parser.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.auto_approve and not _confirmed(out, plan):
             print("Apply cancelled.", file=out)
             return 1
-        journal = Journal(args.journal)
+        journal = Journal(journal_location(args))
         ctx = build_context(policy, session, s3, metrics=metrics, journal=journal,
                             restore_via=args.restore_via)
         executor = Executor(ctx, policy, wait_timeout=args.wait,
@@ -111,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     except KarchiveError as exc:
         print(f"karchive: error: {exc}", file=sys.stderr)
         return 1
+    for line in report.deferrals():
+        print(line, file=out)
     print(report.summary(), file=out)
     if stale:
         print(f"{len(stale)} stale item(s) refused: run `karchive plan` again.", file=out)
@@ -153,7 +159,7 @@ def _progress(as_json: bool) -> Any:
         if as_json:
             sys.stdout.write(json.dumps(asdict(item)) + "\n")
             sys.stdout.flush()
-        else:
+        elif item.result != "deferred":  # summed up per reason at the end
             tail = f": {item.message}" if item.message else ""
             print(f"{item.action} {item.entry_id}: {item.result}{tail}", file=sys.stderr,
                   flush=True)

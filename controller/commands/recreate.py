@@ -18,7 +18,7 @@ import time
 
 from controller.commands.policy import add_policy_option, load
 from controller.errors import KarchiveError
-from controller.journal import Journal
+from controller.journal import Journal, add_state_dir_option, journal_location
 
 EXIT_TIMEOUT = 1
 
@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--thaw-poll", type=float, default=60.0, metavar="SECONDS",
                         help="with --wait, how often to look at the thaw (default 60)")
     parser.add_argument("--journal", metavar="PATH",
-                        help="journal folder or .jsonl file (default .karchive/journal/)")
+                        help="journal folder or .jsonl file (default: journal/ in the state "
+                             "directory)")
+    add_state_dir_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from reconcilers.recreate import THAW_POLL, Recreate
 
     policy = load(args.policy)
-    journal = Journal(args.journal)
+    journal = Journal(journal_location(args))
     try:
         ctx = build_context(policy, KalturaSession(policy.kaltura), connect(policy.storage),
                             journal=journal, placeholder=None)

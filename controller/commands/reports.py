@@ -6,8 +6,13 @@ Same filters as the old tool (``--tag`` with ``!`` to negate, ``--category``, ``
 ``Match`` through ``policies.selectors.Selection``, so a report shows exactly the entries a rule
 with the same selectors would take. Each row adds what karchive knows beyond the old tool: the
 observed state (``policies.state.classify``) and the policy's desired state. ``list`` keeps the old
-TSV columns first so existing spreadsheets keep working; ``health`` exits 1 when any selected entry
-breaks an invariant. Reads only, like ``plan``.
+TSV columns first so existing spreadsheets keep working. Every count and every ``state`` column
+is the one ``policies.counts`` defines (the plan and ``/metrics`` show the same figures):
+``health`` adds ``managed`` (an unhealthy entry karchive manages or touched: ``yes``; one it only
+reports: ``no``) and exits 1 when any selected entry is unhealthy and managed — what
+``karchive_entries_unhealthy{scope="managed"}`` counts and the alert fires on. ``stats`` adds
+the archive's size by storage class and a monthly cost estimate (``policies.costs``, from the
+policy's ``costs:`` prices). Reads only, like ``plan``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from controller.commands.plan import fail
 from controller.commands.policy import add_policy_option, load
 from controller.errors import KarchiveError, UsageError
 from controller.progress import NoProgress, Progress
+from policies.costs import Holding
+from policies.counts import reported_state
 from policies.durations import format_size
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, ObservedEntry
 from policies.schema import ENTRY_STATUSES, Policy
@@ -36,7 +43,7 @@ LIST_COLUMNS = (
 )  # fmt: skip
 HEALTH_COLUMNS = (
     "entry_id", "status-ok", "original", "orig_status", "archived_to_s3", "flavors_deleted",
-    "created_date", "s3-size", "orig_KB", "size_match", "state", "message",
+    "created_date", "s3-size", "orig_KB", "size_match", "state", "message", "managed",
 )  # fmt: skip
 _STATUS_NAMES = {number: name.upper() for name, number in ENTRY_STATUSES.items()}
 
@@ -100,18 +107,30 @@ def _selection(args: argparse.Namespace, now: int) -> Any:
 
 
 class Report:
-    """One observation, filtered by the selectors, with each entry's states at hand."""
+    """One observation, filtered by the selectors: each entry's states, the plan of exactly
+    these entries, and its census (``policies.counts``)."""
 
     def __init__(self, policy: Policy, entries: Sequence[ObservedEntry], now: int,
-                 placeholder_size: int | None) -> None:
+                 placeholder_size: int | None,
+                 holdings: Mapping[str, Holding] | None = None) -> None:
         from policies.desired import desired_state
+        from policies.plan import Action, diff
 
         self.policy = policy
         self.now = now
         self.placeholder_size = placeholder_size
         self.entries = entries
+        self.holdings = dict(holdings or {})
         self.observed = {e.entry_id: classify(e, placeholder_size) for e in entries}
         self.desired = {e.entry_id: desired_state(e, policy, now) for e in entries}
+        self.plan = diff(entries, policy, now, placeholder_size)
+        self.census = self.plan.census
+        self.listed_unhealthy = {i.entry_id for i in self.plan.items
+                                 if i.action is Action.UNHEALTHY}
+
+    def state(self, entry: ObservedEntry) -> str:
+        """The entry's state as every report counts it."""
+        return reported_state(entry, self.observed[entry.entry_id]).value
 
 
 def _observe(args: argparse.Namespace) -> Report:
@@ -129,7 +148,8 @@ def _observe(args: argparse.Namespace) -> Report:
     entries = [e for e in observation.entries if selection(e)]
     if args.max_entries is not None:
         entries = entries[: max(0, args.max_entries)]
-    return Report(policy, entries, observation.observed_at, observation.placeholder_size)
+    return Report(policy, entries, observation.observed_at, observation.placeholder_size,
+                  observation.holdings)
 
 
 def _guarded(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -161,7 +181,7 @@ def list_rows(report: Report, owners: OwnerColumns | None = None) -> list[dict[s
             "creator_id": e.creator_id,
             "category_ids": ",".join(str(c) for c in sorted(e.category_ids)),
             "categories": ",".join(e.categories),
-            "state": report.observed[e.entry_id].state.value,
+            "state": report.state(e),
             "desired": report.desired[e.entry_id].state.value,
         }  # fmt: skip
         if owners is not None:
@@ -223,6 +243,8 @@ def health_rows(report: Report) -> list[dict[str, Any]]:
         if original is not None and copy is not None:
             size_match = original.size_bytes == copy.size_bytes
         message = "; ".join((observation.reason, *observation.notes))
+        unhealthy = observation.state is ObservedState.UNHEALTHY
+        managed = ("yes" if e.entry_id in report.listed_unhealthy else "no") if unhealthy else ""
         rows.append({
             "entry_id": e.entry_id,
             "status-ok": observation.state is not ObservedState.UNHEALTHY,
@@ -232,7 +254,8 @@ def health_rows(report: Report) -> list[dict[str, Any]]:
             "created_date": _date(e.created_at),
             "s3-size": copy.size_bytes if copy else "",
             "orig_KB": original.size_bytes // 1024 if original else "",
-            "size_match": size_match, "state": observation.state.value, "message": message,
+            "size_match": size_match, "state": report.state(e), "message": message,
+            "managed": managed,
         })  # fmt: skip
     return rows
 
@@ -242,31 +265,66 @@ def _health(args: argparse.Namespace) -> int:
     report = _observe(args)
     rows = health_rows(report)
     write_rows(rows, HEALTH_COLUMNS, args.format, sys.stdout)
-    return 0 if all(row["status-ok"] for row in rows) else 1
+    return 1 if report.census.unhealthy_managed else 0
 
 
 def stats(report: Report) -> dict[str, Any]:
-    """Counts by created year and last-played year, placeholders, storage, what would be freed."""
-    from policies.plan import Action, diff
+    """Counts by created year and last-played year, entries by state (``policies.counts``),
+    storage in Kaltura and in the archive, what the policy would free, and the cost estimate."""
+    from policies.costs import estimate
+    from policies.plan import Action
 
     by_created = Counter(_date(e.created_at)[:4] for e in report.entries)
     by_played = Counter(_date(e.last_played_at)[:4] or "never" for e in report.entries)
-    states = Counter(report.observed[e.entry_id].state.value for e in report.entries)
-    plan = diff(report.entries, report.policy, report.now, report.placeholder_size)
+    census, plan = report.census, report.plan
     freeing = {i.entry_id for i in plan.changes if i.action in (Action.REPLACE, Action.DELETE)}
     placeholder = report.placeholder_size or 0
     freed = sum(max(0, e.stored_bytes - placeholder) for e in report.entries
                 if e.entry_id in freeing)
+    totals = plan.totals()
+    storage = report.policy.storage
+    copies = [i.bytes for i in plan.changes
+              if i.action in (Action.ARCHIVE, Action.REPLACE, Action.DELETE) and i.bytes]
+    thaws = [i.bytes for i in plan.changes if i.action is Action.THAW]
+    holdings = report.holdings
     return {
-        "entries": len(report.entries),
+        "entries": census.entries,
         "by_created_year": dict(sorted(by_created.items())),
         "by_last_played_year": dict(sorted(by_played.items())),
-        "by_state": dict(sorted(states.items())),
-        "placeholders": states.get(ObservedState.PLACEHOLDER.value, 0),
+        "by_state": dict(census.by_state),
+        "unhealthy": {"managed": census.unhealthy_managed,
+                      "unmanaged": census.unhealthy_unmanaged},
+        "thaws_in_progress": census.thaws_in_progress,
+        "placeholders": census.by_state[ObservedState.PLACEHOLDER.value],
+        "pending_changes": {name: amount.count for name, amount in totals.actions.items()},
         "kaltura_bytes": sum(e.stored_bytes for e in report.entries),
         "bytes_policy_would_free": freed,
         "entries_policy_would_replace": len(freeing),
+        "archive": {
+            "objects": sum(h.objects for h in holdings.values()),
+            "bytes": sum(h.bytes for h in holdings.values()),
+            "by_storage_class": {name: {"objects": h.objects, "bytes": h.bytes}
+                                 for name, h in sorted(holdings.items())},
+        },
+        "costs": estimate(holdings, report.policy.costs, storage_class=storage.storage_class,
+                          tier=storage.restore.tier, copy_sizes=copies, thaw_bytes=sum(thaws),
+                          thaws=len(thaws), kaltura_bytes_freed=freed),
     }
+
+
+def _flatten(figures: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str, Any]]:
+    """(metric, key, value) rows: a mapping of plain values is one metric with a row per key;
+    deeper mappings name their metric with dots (``archive.by_storage_class.GLACIER``)."""
+    rows: list[tuple[str, str, Any]] = []
+    for name, value in figures.items():
+        metric = f"{prefix}{name}"
+        if not isinstance(value, Mapping):
+            rows.append((metric, "", value))
+        elif all(not isinstance(v, Mapping) for v in value.values()):
+            rows += [(metric, str(key), v) for key, v in value.items()]
+        else:
+            rows += _flatten(value, f"{metric}.")
+    return rows
 
 
 @_guarded
@@ -279,12 +337,12 @@ def _stats(args: argparse.Namespace) -> int:
     sep = "\t" if args.format == "tsv" else ","
     out = sys.stdout
     out.write(f"metric{sep}key{sep}value\n")
-    for group in ("by_created_year", "by_last_played_year", "by_state"):
-        for key, value in figures[group].items():
-            out.write(f"{group}{sep}{key}{sep}{value}\n")
-    for name in ("entries", "placeholders", "kaltura_bytes", "bytes_policy_would_free",
-                 "entries_policy_would_replace"):
-        out.write(f"{name}{sep}{sep}{figures[name]}\n")
+    for metric, key, value in _flatten(figures):
+        out.write(f"{metric}{sep}{key}{sep}{'' if value is None else value}\n")
+    costs, archive = figures["costs"], figures["archive"]
     print(f"Kaltura holds {format_size(figures['kaltura_bytes'])}; the policy would free "
-          f"{format_size(figures['bytes_policy_would_free'])}.", file=sys.stderr)
+          f"{format_size(figures['bytes_policy_would_free'])}. The archive holds "
+          f"{format_size(archive['bytes'])}: {costs['archive_per_month']:.2f} "
+          f"{costs['currency']} a month, {costs['archive_per_month_after_plan']:.2f} once the "
+          f"plan is applied (prices as of {costs['prices_as_of']}).", file=sys.stderr)
     return 0

@@ -3,7 +3,8 @@
 
 Defaults come from the environment where a container needs them changed without a new command
 line (the Dockerfile sets ``KARCHIVE_METRICS_ADDRESS=0.0.0.0``): ``KARCHIVE_POLICY``,
-``KARCHIVE_METRICS_ADDRESS``, ``KARCHIVE_METRICS_PORT``, ``KARCHIVE_LOG_FORMAT``.
+``KARCHIVE_METRICS_ADDRESS``, ``KARCHIVE_METRICS_PORT``, ``KARCHIVE_LOG_FORMAT``, and
+``KARCHIVE_STATE_DIR`` for the journal (``controller.journal``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from controller.commands.policy import DEFAULT_POLICY
+from controller.journal import add_state_dir_option
 
 DEFAULT_PORT = 9464
 
@@ -52,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--lease-duration", type=_seconds, default=60.0, metavar="SECONDS",
                         help="how long the bucket lease lasts without renewal "
                              "(default %(default)s)")
+    add_state_dir_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -90,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         grace_period=args.grace_period,
         interval=args.interval,
         lease_duration=args.lease_duration,
+        state_dir=Path(args.state_dir) if args.state_dir else None,
     )
     daemon = Daemon(settings)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.storage.local import FileArchive
+from policies.costs import Holding, hold
 from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, parse_key
 from policies.observed import ArchiveFacts, RestoreStatus
 from policies.schema import StorageSettings
@@ -53,15 +54,17 @@ def archive(storage: StorageSettings, handle: Any, *, parallel_parts: int = 4,
     return S3Archive(handle, storage.bucket, parallel_parts=parallel_parts, metrics=metrics)
 
 
-def inventory(storage: StorageSettings, handle: Any, *, metrics: Any = None
-              ) -> dict[str, ArchiveFacts]:
-    """entry id → its archive copy of the original flavor (see ``inventory.inventory``)."""
+def inventory(storage: StorageSettings, handle: Any, *, metrics: Any = None,
+              holdings: dict[str, Holding] | None = None) -> dict[str, ArchiveFacts]:
+    """entry id → its archive copy of the original flavor (see ``inventory.inventory``);
+    ``holdings`` receives the archive's objects and bytes by storage class."""
     if isinstance(handle, FileArchive):
-        return directory_inventory(handle, storage.prefix)
+        return directory_inventory(handle, storage.prefix, holdings)
     from controller.storage.inventory import inventory as bucket_inventory
 
     assert storage.bucket is not None
-    return bucket_inventory(handle, storage.bucket, storage.prefix, metrics=metrics)
+    return bucket_inventory(handle, storage.bucket, storage.prefix, metrics=metrics,
+                            holdings=holdings)
 
 
 def restore_via(storage: StorageSettings, asked: str) -> str:
@@ -69,17 +72,22 @@ def restore_via(storage: StorageSettings, asked: str) -> str:
     return "upload" if is_directory(storage) else asked
 
 
-def directory_inventory(files: FileArchive, prefix: str) -> dict[str, ArchiveFacts]:
+def directory_inventory(files: FileArchive, prefix: str,
+                        holdings: dict[str, Holding] | None = None) -> dict[str, ArchiveFacts]:
     """The directory's originals, both layouts, the newest entry-folder copy per entry."""
     folder: dict[str, tuple[float, ArchiveFacts]] = {}
     legacy: dict[str, ArchiveFacts] = {}
     for key in files.list_keys(""):
         parsed = parse_key(key, prefix)
-        if parsed is None or parsed.kind is not KeyKind.ORIGINAL:
+        if parsed is None:
             continue
         info = files.head(key)
         if info is None:
             continue  # removed while listing
+        if holdings is not None:
+            hold(holdings, info.storage_class, info.size_bytes)
+        if parsed.kind is not KeyKind.ORIGINAL:
+            continue
         facts = ArchiveFacts(
             key=key, size_bytes=info.size_bytes, storage_class=info.storage_class,
             restore=RestoreStatus.READABLE, layout=parsed.layout, etag=info.etag,

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from controller.storage.client import S3Metrics, s3_call
+from policies.costs import Holding, hold
 from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, parse_key
 from policies.observed import ArchiveFacts, RestoreStatus
 
@@ -84,9 +85,11 @@ def _facts(obj: dict[str, Any], layout: str, flavor_id: str | None) -> ArchiveFa
 
 
 def inventory(
-    client: Any, bucket: str, prefix: str, *, metrics: S3Metrics | None = None
+    client: Any, bucket: str, prefix: str, *, metrics: S3Metrics | None = None,
+    holdings: dict[str, Holding] | None = None,
 ) -> dict[str, ArchiveFacts]:
-    """entry id → its archive copy of the original flavor, for every entry the bucket holds."""
+    """entry id → its archive copy of the original flavor, for every entry the bucket holds.
+    ``holdings`` (when given) receives every object of karchive's layout by storage class."""
     folder: dict[str, tuple[Any, ArchiveFacts]] = {}  # entry id -> (LastModified, facts)
     legacy: dict[str, ArchiveFacts] = {}
     # With a prefix: the root one level deep (legacy objects; the prefix folds into one
@@ -96,6 +99,8 @@ def inventory(
         for page in _pages(client, bucket, list_prefix, delimiter, metrics):
             for obj in page.get("Contents", ()):
                 parsed = parse_key(obj["Key"], prefix)
+                if parsed is not None and holdings is not None:
+                    hold(holdings, obj.get("StorageClass") or "STANDARD", int(obj.get("Size", 0)))
                 if parsed is None or parsed.kind is not KeyKind.ORIGINAL:
                     continue
                 if parsed.layout == LEGACY:

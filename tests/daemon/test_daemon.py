@@ -191,12 +191,12 @@ def test_suspend_true_pauses_the_daemon_it_observes_but_changes_nothing(
 
 
 def test_sigterm_during_a_copy_exits_0_and_the_next_run_converges_with_nothing_lost(
-    make_sandbox: Callable[..., Any], start_daemon: Start, tmp_path: Path
+    make_sandbox: Callable[..., Any], start_daemon: Start, tmp_path: Path, state_dir: Path
 ) -> None:
     sandbox = make_sandbox(entries=8, seed=7, max_size=3_000_000)
     admin(sandbox, "/admin/partner", {"download_rate_limit": 150_000})  # copies take seconds
     policy = write_policy(tmp_path / "policy.yaml", ARCHIVE_ALL)
-    journal = tmp_path / ".karchive" / "journal"
+    journal = state_dir / "journal"
 
     def copying() -> bool:
         lines = [json.loads(line) for f in journal.glob("*.jsonl") for line in

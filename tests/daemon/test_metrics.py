@@ -7,6 +7,7 @@ import inspect
 import pytest
 
 from controller.metrics import Metrics, NullMetrics, RecordingMetrics
+from policies.counts import DESIRED, STATES, Census
 
 PUBLIC = sorted(
     name for name, member in inspect.getmembers(Metrics, inspect.isfunction)
@@ -53,12 +54,25 @@ def test_counters_count_by_operation_and_outcome() -> None:
     assert m.value("karchive_policy_reload_failures_total") == 1
 
 
-def test_a_state_that_empties_drops_to_zero_instead_of_keeping_its_old_count() -> None:
+def census(states: dict[str, int], desired: dict[str, int], **counts: int) -> Census:
+    by_state = {state: states.get(state, 0) for state in STATES}
+    by_desired = {state: desired.get(state, 0) for state in DESIRED}
+    return Census(sum(states.values()), by_state, by_desired, **counts)
+
+
+def test_the_census_is_exported_as_counted_and_a_state_that_empties_reads_zero() -> None:
     m = Metrics()
-    m.observed({"original": 5, "archived": 2}, {"archived": 7})
-    m.observed({"original": 3}, {"archived": 3})
+    m.observed(census({"original": 5, "archived": 2, "unhealthy": 3}, {"archived": 10},
+                      unhealthy_managed=1, unhealthy_unmanaged=2, thaws_in_progress=4))
+    assert m.value("karchive_entries_unhealthy", {"scope": "managed"}) == 1
+    assert m.value("karchive_entries_unhealthy", {"scope": "unmanaged"}) == 2
+    assert m.value("karchive_thaws_in_progress") == 4
+    assert m.value("karchive_entries_observed", {"state": "restoring"}) == 0
+    m.observed(census({"original": 3}, {"archived": 3}))
     assert m.value("karchive_entries_observed", {"state": "original"}) == 3
     assert m.value("karchive_entries_observed", {"state": "archived"}) == 0
+    assert m.value("karchive_entries_unhealthy", {"scope": "unmanaged"}) == 0
+    assert m.value("karchive_thaws_in_progress") == 0
     m.pending({"archive": 4})
     m.pending({})
     assert m.value("karchive_pending_changes", {"action": "archive"}) == 0
@@ -84,14 +98,12 @@ def test_restore_wait_buckets_reach_two_days_and_copy_buckets_cover_minutes() ->
     assert m.value("karchive_copy_duration_seconds_bucket", {"le": "120.0"}) == 0
 
 
-def test_gauges_for_paused_leader_and_thaws() -> None:
+def test_gauges_for_paused_and_leader() -> None:
     m = Metrics()
     m.paused(True)
     m.leader(False)
-    m.thaws(3)
     assert m.value("karchive_paused") == 1
     assert m.value("karchive_leader") == 0
-    assert m.value("karchive_thaws_in_progress") == 3
 
 
 def test_build_info_names_the_version() -> None:

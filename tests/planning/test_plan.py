@@ -212,8 +212,27 @@ def mixed_plan() -> Plan:
     return diff(entries, policy(None, rules=rules, restore_on_play=True), NOW, PLACEHOLDER_SIZE)
 
 
-def test_render_is_terraform_like_and_ends_with_the_summary() -> None:
+def test_render_opens_with_the_table_is_terraform_like_and_ends_with_the_summary() -> None:
     assert mixed_plan().render() == "\n".join([
+        "Plan for 8 entries observed at 2026-05-28 20:26 UTC:",
+        "",
+        "  action     entries        size",
+        "  archive          2     1.5 GiB",
+        "  replace          1",
+        "  thaw             1   286.1 MiB",
+        "  restore          1   286.1 MiB",
+        "  total            5     2.0 GiB",
+        "",
+        "  rule               entries        size",
+        "  big                      1     1.2 GiB",
+        "  old-lectures             1",
+        "  rest                     1   286.1 MiB",
+        "  restore_on_play          2   572.2 MiB",
+        "",
+        "  Not acted on:",
+        "    1 unhealthy that karchive manages (the ! lines below)",
+        "    1 waiting on a thaw or on Kaltura",
+        "",
         "+ archive 0_arch0001 (rule: rest, 286.1 MiB)",
         "+ archive 0_arch0002 (rule: big, 1.2 GiB)",
         "~ replace 0_repl0001 (rule: old-lectures)",
@@ -227,9 +246,18 @@ def test_render_is_terraform_like_and_ends_with_the_summary() -> None:
     ])
 
 
+def body(text: str) -> list[str]:
+    """A rendered plan's lines after its opening table."""
+    lines = text.splitlines()
+    if not lines[0].startswith("Plan for "):
+        return lines
+    rest = lines[1:]
+    return rest[next(i for i, line in enumerate(rest) if line and not line.startswith("  ")):]
+
+
 def test_render_colours_deletions_red_on_a_terminal() -> None:
     plan = diff([archived()], policy("deleted"), NOW, PLACEHOLDER_SIZE)
-    header, first = plan.render(color=True).splitlines()[:2]
+    header, first = body(plan.render(color=True))[:2]
     assert header.startswith("\x1b[1;31m1 entries will be DELETED from Kaltura")
     assert first == "\x1b[1;31m- delete 0_entry001 (rule: r)\x1b[0m"
     assert "\x1b" not in plan.render()
@@ -239,7 +267,7 @@ def test_render_shows_deletions_apart_after_the_other_changes() -> None:
     rules = [{"name": "keep", "match": {"entry_ids": ["0_a"]}, "state": "archived"},
              {"name": "purge", "match": {"entry_ids": ["0_b", "0_c"]}, "state": "deleted"}]
     entries = [entry(entry_id="0_a"), archived(entry_id="0_b"), entry(entry_id="0_c")]
-    lines = diff(entries, policy(None, rules=rules), NOW, PLACEHOLDER_SIZE).render().splitlines()
+    lines = body(diff(entries, policy(None, rules=rules), NOW, PLACEHOLDER_SIZE).render())
     assert lines[0].startswith("+ archive 0_a")
     assert lines[1] == ""
     assert lines[2] == ("2 entries will be DELETED from Kaltura (each archived completely and "
@@ -273,10 +301,34 @@ def test_json_round_trip_is_exact() -> None:
     plan = mixed_plan()
     text = plan.to_json()
     document = json.loads(text)
-    assert document["format_version"] == 1
-    assert document["summary"] == plan.summary()
+    assert document["format_version"] == 2
+    assert document["summary_text"] == plan.summary()
     assert document["observed_count"] == 8
     assert Plan.from_json(text) == plan
+
+
+def test_the_json_summary_holds_the_tables_figures() -> None:
+    summary = json.loads(mixed_plan().to_json())["summary"]
+    assert summary["actions"] == {
+        "archive": {"count": 2, "bytes": VIDEO_SIZE + 1_288_490_189},
+        "replace": {"count": 1, "bytes": 0},
+        "thaw": {"count": 1, "bytes": VIDEO_SIZE},
+        "restore": {"count": 1, "bytes": VIDEO_SIZE},
+    }
+    assert summary["changes"] == {"count": 5, "bytes": 3 * VIDEO_SIZE + 1_288_490_189}
+    assert summary["rules"]["restore_on_play"] == {"count": 2, "bytes": 2 * VIDEO_SIZE}
+    assert summary["unhealthy"] == {"managed": 1, "unmanaged": 0}
+    assert summary["waiting"] == 1
+    assert summary["this_cycle"]["admitted"] == summary["changes"]
+    assert summary["this_cycle"]["deferred"] == {}
+    observed = summary["observed"]
+    assert observed["entries"] == 8
+    # The thawing placeholder counts as restoring; the others by their classification.
+    assert observed["by_state"] == {"original": 3, "archived": 1, "placeholder": 2,
+                                    "restoring": 1, "unhealthy": 1}
+    assert observed["by_desired"] == {"unmanaged": 2, "archived": 5, "placeholder": 1,
+                                      "deleted": 0}
+    assert observed["thaws_in_progress"] == 1
 
 
 @pytest.mark.parametrize(
@@ -284,9 +336,11 @@ def test_json_round_trip_is_exact() -> None:
     [
         ("{", "not a plan file: invalid JSON at line 1; write it with 'karchive plan --out FILE'"),
         ("[]", "not a plan file: expected a JSON object"),
-        ('{"format_version": 2}', "plan format_version 2 is not supported (this karchive "
-         "reads 1); plan again"),
-        ('{"format_version": 1, "planned_at": 1}', "damaged plan file ('items'); plan again"),
+        ('{"format_version": 1}', "plan format_version 1 is not supported (this karchive "
+         "reads 2); plan again"),
+        ('{"format_version": 2, "planned_at": 1}', "damaged plan file ('items'); plan again"),
+        ('{"format_version": 2, "planned_at": 1, "observed_count": 0, "items": []}',
+         "damaged plan file ('summary'); plan again"),
     ],
 )
 def test_unreadable_plan_files_are_refused_in_one_line(text: str, message: str) -> None:

@@ -102,7 +102,7 @@ def test_the_example_policy_names_a_missing_variable_and_its_line() -> None:
         ),
         (
             "zzz: 1\n",
-            "policy.yaml:8: zzz: unknown key 'zzz'; allowed keys: allow_delete, directory, "
+            "policy.yaml:8: zzz: unknown key 'zzz'; allowed keys: allow_delete, costs, directory, "
             "exemptions, kaltura, limits, placeholder, restore_on_play, rules, schedule, "
             "storage, suspend, version",
         ),

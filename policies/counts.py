@@ -1,0 +1,103 @@
+"""The counts karchive reports, each defined once: entries by state, unhealthy, thaws.
+
+The last step of the pure core, beside the diff: ``policies.plan.diff`` feeds every entry it
+classifies into a :class:`Tally`, and the resulting :class:`Census` rides on the Plan. ``karchive
+plan`` (its opening table and ``--json`` summary), the reports (``stats``, ``health``, ``list``),
+the daemon's ``/metrics`` and so the alert rules and the Grafana dashboard all read these figures
+and never count for themselves, so they agree by construction.
+
+The definitions:
+
+- **entries by observed state** (``by_state``; ``karchive_entries_observed{state}``): every
+  entry observed, once, in the state :func:`reported_state` gives — ``policies.state.classify``'s,
+  except that a placeholder whose archive copy is being thawed counts as ``restoring``: its
+  content is on its way back (design.md, "States of an entry"). Kaltura swapping content in
+  either direction is ``restoring`` already.
+- **unhealthy, managed** (``unhealthy_managed``; ``karchive_entries_unhealthy{managed="yes"}``):
+  an unhealthy entry the policy manages or that karchive has touched (its tags, or a copy in
+  the archive) — karchive would act on it but cannot. The plan lists each one with ``!``.
+- **unhealthy, unmanaged** (``..._unmanaged``; ``{managed="no"}``): every other unhealthy
+  entry (an entry still uploading or converting, one in error, one without content, none of
+  them karchive's business): reported by ``karchive health``, never by the plan's items.
+  The two always add up to ``by_state["unhealthy"]``.
+- **thaws in progress** (``thaws_in_progress``; ``karchive_thaws_in_progress``): entries whose
+  archive copy has a Glacier restore running (:func:`thawing`), whatever the policy wants.
+- **entries by desired state** (``by_desired``; ``karchive_entries_desired{state}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from policies.desired import Decision
+from policies.observed import ObservedEntry, RestoreStatus
+from policies.schema import DesiredState
+from policies.state import Observation, ObservedState
+
+STATES = tuple(state.value for state in ObservedState)
+DESIRED = tuple(state.value for state in DesiredState)
+
+
+def thawing(entry: ObservedEntry) -> bool:
+    """The entry's archive copy has a Glacier restore in progress."""
+    return entry.archive is not None and entry.archive.restore is RestoreStatus.THAWING
+
+
+def reported_state(entry: ObservedEntry, observation: Observation) -> ObservedState:
+    """The state every report counts ``entry`` in (see the module docstring)."""
+    if observation.state is ObservedState.PLACEHOLDER and thawing(entry):
+        return ObservedState.RESTORING
+    return observation.state
+
+
+def _zeros(names: tuple[str, ...]) -> dict[str, int]:
+    return dict.fromkeys(names, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Census:
+    """What one observation holds, counted by the definitions above. Every state is a key."""
+
+    entries: int = 0
+    by_state: Mapping[str, int] = field(default_factory=lambda: _zeros(STATES))
+    by_desired: Mapping[str, int] = field(default_factory=lambda: _zeros(DESIRED))
+    unhealthy_managed: int = 0
+    unhealthy_unmanaged: int = 0
+    thaws_in_progress: int = 0
+
+    @property
+    def unhealthy(self) -> int:
+        return self.unhealthy_managed + self.unhealthy_unmanaged
+
+
+class Tally:
+    """Counts entries as the diff meets them; :meth:`census` freezes the result."""
+
+    __slots__ = ("_entries", "_states", "_desired", "_managed", "_unmanaged", "_thaws")
+
+    def __init__(self) -> None:
+        self._entries = 0
+        self._states = _zeros(STATES)
+        self._desired = _zeros(DESIRED)
+        self._managed = 0
+        self._unmanaged = 0
+        self._thaws = 0
+
+    def add(self, entry: ObservedEntry, observation: Observation, decision: Decision,
+            listed: bool) -> None:
+        """One entry; ``listed``: the plan holds an item for it (so an unhealthy one is managed)."""
+        self._entries += 1
+        self._states[reported_state(entry, observation).value] += 1
+        self._desired[decision.state.value] += 1
+        if observation.state is ObservedState.UNHEALTHY:
+            if listed:
+                self._managed += 1
+            else:
+                self._unmanaged += 1
+        if thawing(entry):
+            self._thaws += 1
+
+    def census(self) -> Census:
+        return Census(self._entries, dict(self._states), dict(self._desired), self._managed,
+                      self._unmanaged, self._thaws)
