@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint bench clean
+.PHONY: test preflight demo lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: lint
+test: preflight lint
 	$(BIN)/pytest
+
+# What the tests need and `make` cannot install itself (they are system packages): said at once,
+# not ten minutes into the run. `.ci/run` installs them on a fresh machine.
+SLAPD    ?= $(or $(KARCHIVE_SLAPD),/usr/sbin/slapd)
+SLAPADD  ?= $(or $(KARCHIVE_SLAPADD),/usr/sbin/slapadd)
+PROMTOOL ?= $(or $(shell command -v promtool),/usr/bin/promtool)
+preflight:
+	@missing=""; \
+	for tool in "$(SLAPD)" "$(SLAPADD)"; do \
+	  [ -x "$$tool" ] || missing="$$missing $$tool (apt-get install slapd ldap-utils)"; done; \
+	[ -x "$(PROMTOOL)" ] || missing="$$missing promtool (apt-get install --no-install-recommends prometheus)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "make test: missing:$$missing" | sed 's/ \//\n  \//g; s/ promtool/\n  promtool/'; \
+	  echo "Install them (.ci/run does) and run make test again."; exit 1; fi
 
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo

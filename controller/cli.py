@@ -9,6 +9,7 @@ effects decide which commands exist.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -34,10 +35,13 @@ def _commands() -> list:  # type: ignore[type-arg]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from controller.metrics import version
+
     parser = argparse.ArgumentParser(
         prog="karchive",
         description="Declarative archiving of a Kaltura video library to S3 cold storage.",
     )
+    parser.add_argument("--version", action="version", version=f"karchive {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _commands():
         module.register(sub)
@@ -46,7 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `karchive sandbox ...` hands everything after the word to the sandbox's own parser, its
+    # --help included (argparse would take a leading option for one of ours).
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "sandbox":
+        args.rest = [*rest, *args.rest]
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if getattr(args, "quiet", False):
+        # --quiet: no progress on stderr, the waits on a silent server included; the error
+        # line, if it comes to that, still does.
+        logging.getLogger("karchive.network").setLevel(logging.ERROR)
     try:
         return int(args.func(args))
     except UsageError as exc:

@@ -38,6 +38,7 @@ from ldap3 import NO_ATTRIBUTES, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.conv import escape_filter_chars
 
+from controller import netfail
 from controller.errors import KarchiveError, PermanentError, TransientError, UsageError
 from policies.directory import UID_PLACEHOLDER, DirectorySettings
 from policies.observed import OwnerStatus
@@ -232,19 +233,21 @@ class Directory:
         conn = self._connection()
         self.searches += 1
         try:
-            conn.search(
-                self.settings.base,
-                search_filter,
-                search_scope=SUBTREE,
-                attributes=attributes,
-                time_limit=int(self.settings.timeout) or 1,
-            )
+            with netfail.watch.call(f"the directory {self.settings.url} (search)",
+                                    self.settings.timeout):
+                conn.search(
+                    self.settings.base,
+                    search_filter,
+                    search_scope=SUBTREE,
+                    attributes=attributes,
+                    time_limit=int(self.settings.timeout) or 1,
+                )
         except ldap_exc.LDAPInvalidFilterError as exc:
             raise DirectoryPermanentError(
                 f"invalid LDAP filter ({exc}): fix directory.active_filter"
             ) from exc
         except (ldap_exc.LDAPCommunicationError, ldap_exc.LDAPResponseTimeoutError) as exc:
-            raise DirectoryTransientError(self._describe(exc, "search failed")) from exc
+            raise DirectoryTransientError(self._unreachable(exc, "search")) from exc
         except ldap_exc.LDAPException as exc:
             raise DirectoryPermanentError(self._describe(exc, "search failed")) from exc
         self._check_result(conn.result)
@@ -283,16 +286,21 @@ class Directory:
             ca = str(settings.ca_file) if settings.ca_file else None
             tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca)
         try:
-            server = Server(settings.url, get_info=NONE, connect_timeout=settings.timeout, tls=tls)
-            self._conn = Connection(
-                server,
-                user=settings.bind_dn,
-                password=self._password,
-                auto_bind=True,
-                read_only=True,
-                # ldap3 packs this into SO_RCVTIMEO as a C long (strategy/base.py): an int.
-                receive_timeout=math.ceil(settings.timeout),
-            )
+            # Connect timeout short (a healthy directory accepts in milliseconds), the receive
+            # timeout the policy's: a bind or a search answer; searches also carry it as the
+            # server-side time limit.
+            server = Server(settings.url, get_info=NONE, tls=tls,
+                            connect_timeout=min(settings.timeout, netfail.CONNECT_TIMEOUT))
+            with netfail.watch.call(f"the directory {settings.url} (bind)", settings.timeout):
+                self._conn = Connection(
+                    server,
+                    user=settings.bind_dn,
+                    password=self._password,
+                    auto_bind=True,
+                    read_only=True,
+                    # ldap3 packs this into SO_RCVTIMEO as a C long (strategy/base.py): an int.
+                    receive_timeout=math.ceil(settings.timeout),
+                )
         except ldap_exc.LDAPBindError as exc:
             raise DirectoryPermanentError(
                 self._describe(exc, f"bind as {settings.bind_dn or 'anonymous'} refused")
@@ -307,9 +315,9 @@ class Directory:
                     self._describe(exc, "presented a certificate that is not trusted")
                     + ": set directory.ca_file to the CA that signed it"
                 ) from exc
-            raise DirectoryTransientError(self._describe(exc, "unreachable")) from exc
+            raise DirectoryTransientError(self._unreachable(exc, "bind")) from exc
         except (ldap_exc.LDAPCommunicationError, ldap_exc.LDAPResponseTimeoutError) as exc:
-            raise DirectoryTransientError(self._describe(exc, "unreachable")) from exc
+            raise DirectoryTransientError(self._unreachable(exc, "bind")) from exc
         except ldap_exc.LDAPException as exc:
             raise DirectoryPermanentError(self._describe(exc, "cannot connect")) from exc
         self.binds += 1
@@ -322,6 +330,16 @@ class Directory:
         # Already gone, most likely: that is why it is being dropped.
         with contextlib.suppress(ldap_exc.LDAPException, OSError):
             conn.unbind()
+
+    def _unreachable(self, exc: BaseException, call: str) -> str:
+        """The network's failure in one line (``controller.netfail``), else ldap3's words."""
+        failure = netfail.diagnose(exc)
+        if failure is None and isinstance(exc, ldap_exc.LDAPResponseTimeoutError):
+            failure = netfail.Failure.READ_TIMEOUT
+        if failure is None:
+            return self._describe(exc, "unreachable")
+        return netfail.describe("the directory", self.settings.url, call, failure,
+                                setting="directory.url", read_timeout=self.settings.timeout)
 
     def _describe(self, exc: BaseException, what: str) -> str:
         text = f"directory {self.settings.url} {what}: {type(exc).__name__}: {exc}"

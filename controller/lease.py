@@ -36,6 +36,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from controller.errors import TransientError
+from controller.storage.client import translate
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,7 @@ class Lease:
             raise TransientError(f"cannot read the lease s3://{self.bucket}/{self.key} "
                                  f"({_code(exc)}); check the bucket and credentials") from exc
         except BotoCoreError as exc:
-            raise TransientError(f"cannot reach S3 to read the lease ({type(exc).__name__})"
-                                 ) from exc
+            raise _unreachable(exc, "GetObject", self.bucket, self.key) from exc
         try:
             document = json.loads(body)
             holder, expires = str(document["holder"]), float(document["expires_at"])
@@ -177,12 +177,18 @@ class Lease:
             raise TransientError(f"cannot write the lease s3://{self.bucket}/{self.key} "
                                  f"({_code(exc)}); check the bucket and credentials") from exc
         except BotoCoreError as exc:
-            raise TransientError(f"cannot reach S3 to write the lease ({type(exc).__name__})"
-                                 ) from exc
+            raise _unreachable(exc, "PutObject", self.bucket, self.key) from exc
         self._etag = response["ETag"]
         # Trust the hold a little less than its written expiry: the write left at ``started``.
         self._deadline = started + self.duration * 0.9
         return True
+
+
+def _unreachable(exc: BotoCoreError, operation: str, bucket: str, key: str) -> TransientError:
+    """S3 could not be asked about the lease: the storage seam's one line, always transient
+    (the hold lapses by itself at its local deadline)."""
+    error = translate(exc, f"{operation} (the lease)", bucket, key)
+    return error if isinstance(error, TransientError) else TransientError(str(error))
 
 
 def _code(exc: ClientError) -> str:

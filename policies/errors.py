@@ -3,7 +3,9 @@
     KarchiveError
     ├── UsageError            bad input from the user (policy, flags, plan file): exit 1, one line
     ├── TransientError        worth retrying after ``delay`` seconds (network, 5xx, throttling)
-    │   └── RateLimited       Kaltura answered ACTION_BLOCKED: pace, then retry
+    │   ├── RateLimited       Kaltura answered ACTION_BLOCKED: pace, then retry
+    │   └── NetworkError      unreachable or silent after the adapter's own retries: not
+    │                         retried again above it (the entry backs off instead)
     └── PermanentError        retrying will not help: report it and move on
         ├── NotFound          the object is not there (an answer, not a failure)
         ├── Conflict          someone else wrote first (a lost IfNoneMatch / IfMatch)
@@ -35,6 +37,11 @@ class TransientError(KarchiveError):
 
 class RateLimited(TransientError):
     """Kaltura refused the call with ACTION_BLOCKED; the pacer slows that action class down."""
+
+
+class NetworkError(TransientError):
+    """Kaltura, S3 or LDAP could not be reached or did not answer, and the adapter that met it
+    has already retried; the message names the endpoint and what to check."""
 
 
 class PermanentError(KarchiveError):

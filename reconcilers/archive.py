@@ -21,6 +21,7 @@ import hashlib
 import time
 from datetime import UTC, datetime
 
+from policies.durations import format_size
 from policies.errors import IntegrityError, PermanentError
 from policies.layout import legacy_key, original_key
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, FlavorFacts
@@ -86,7 +87,10 @@ class Archive:
                 after["tags"] = sorted(ctx.kaltura.add_tags(entry_id, frozenset({TAG_ARCHIVED})))
         if moved:
             ctx.metrics.bytes_archived(moved)
-        return Outcome.done(f"archived {original.flavor_id} ({original.size_bytes} bytes)", moved)
+        # Named as a flavor: "archived 0_ab12cd34" read as another entry's id.
+        how = "copied" if moved else "already in the archive"
+        return Outcome.done(f"original flavor {original.flavor_id} "
+                            f"({format_size(original.size_bytes)}) {how}", moved)
 
     # -- steps ---------------------------------------------------------------------------------
 

@@ -102,7 +102,8 @@ def _start_daemon(args: argparse.Namespace, env: dict[str, str], port: int,
                   log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "controller.cli", "run", "-f", args.policy,
                "--interval", str(args.interval), "--metrics-port", str(port),
-               "--lease-duration", "30", "--grace-period", "20"]
+               "--lease-duration", "30", "--grace-period", "20",
+               "--state-dir", str(log.parent / "state")]
     with log.open("wb") as out:
         return subprocess.Popen(command, env={**os.environ, **env}, stdout=out,
                                 stderr=subprocess.STDOUT)

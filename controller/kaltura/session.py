@@ -11,21 +11,29 @@ through :meth:`KalturaSession.call` or :meth:`KalturaSession.multirequest`, whic
   the class's rate for a while after ``ACTION_BLOCKED`` — pacing, never a tight retry loop;
 - translate ``KalturaException`` / ``KalturaClientException`` into karchive's error tree once,
   retry the transient ones with capped exponential backoff and full jitter;
+- give every call a short connect timeout and a read timeout by kind (``read_timeout``): a
+  session start answers in a second, a page of 500 entries may take the policy's
+  ``kaltura.timeout``; a network failure (``controller.netfail``) is retried at most
+  ``NETWORK_ATTEMPTS`` times here and nowhere else, then raised as one line naming the URL and
+  what to check — a silent server fails a plan in about half a minute, not five;
 - count calls by operation and outcome through an injected metrics object;
 - scrub the KS and the admin secret from every message they raise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+from controller import netfail
 from controller.errors import (
     Conflict,
     KarchiveError,
+    NetworkError,
     NotFound,
     PermanentError,
     RateLimited,
@@ -43,6 +51,25 @@ _CONFLICT_CODES = frozenset({"ENTRY_REPLACEMENT_ALREADY_EXISTS"})
 _SESSION_ADMIN = 2  # KalturaSessionType.ADMIN
 # Outcome prefix of a failed sub-call of a multirequest (not an HTTP request of its own).
 SUB_CALL_PREFIX = "multirequest_"
+# Read timeouts by call kind, capped by the policy's kaltura.timeout: a session start is tiny;
+# lists (500 entries, or a multirequest of flavor lists) get the whole timeout; any other
+# call (a get, a tag write, a content swap request) answers in well under 30 s.
+SESSION_READ_TIMEOUT = 15.0
+OTHER_READ_TIMEOUT = 30.0
+# Attempts of a call the network failed: a timeout twice (a hung server costs 2 × its read
+# timeout), a refusal or an unreachable host three times (a restart, a flapping route).
+TIMEOUT_ATTEMPTS = 2
+NETWORK_ATTEMPTS = 3
+_TIMEOUTS = (netfail.Failure.READ_TIMEOUT, netfail.Failure.CONNECT_TIMEOUT)
+
+
+def read_timeout(label: str, configured: float) -> float:
+    """Seconds to wait for the answer to the call ``label`` ("media.list", "session.start")."""
+    if label == "session.start":
+        return min(configured, SESSION_READ_TIMEOUT)
+    if label.lower().endswith(".list"):
+        return configured
+    return min(configured, OTHER_READ_TIMEOUT)
 
 
 class Metrics(Protocol):
@@ -181,7 +208,7 @@ class KalturaSession:
                 from KalturaClient import KalturaClient, KalturaConfiguration
 
                 config = KalturaConfiguration(self.settings.service_url)
-                config.requestTimeout = self.settings.timeout
+                config.requestTimeout = (netfail.CONNECT_TIMEOUT, self.settings.timeout)
                 self._client = KalturaClient(config)
             if self._ks is None or self._clock() >= self._ks_renew_after:
                 self._start_ks()
@@ -200,10 +227,11 @@ class KalturaSession:
         expiry = self.settings.session_expiry
         started = self._clock()
         try:
-            ks = client.session.start(
-                self._secret(), self.settings.user_id, _SESSION_ADMIN,
-                self.settings.partner_id, expiry, self.settings.privileges,
-            )
+            with self._timed(client, "session.start"):
+                ks = client.session.start(
+                    self._secret(), self.settings.user_id, _SESSION_ADMIN,
+                    self.settings.partner_id, expiry, self.settings.privileges,
+                )
         except KalturaException as exc:
             self.metrics.kaltura_call("session.start", "error")
             if exc.code == "START_SESSION_ERROR":
@@ -226,6 +254,15 @@ class KalturaSession:
         with self._lock:
             self._ks = None
         _ = self.client
+
+    @contextlib.contextmanager
+    def _timed(self, client: Any, label: str) -> Iterator[None]:
+        """The call's timeouts set on the client (one call at a time: the session's lock), and
+        a word on the log while it keeps us waiting."""
+        wait = read_timeout(label, self.settings.timeout)
+        client.config.requestTimeout = (netfail.CONNECT_TIMEOUT, wait)
+        with netfail.watch.call(f"Kaltura at {self.settings.service_url} ({label})", wait):
+            yield
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -310,7 +347,9 @@ class KalturaSession:
             with self._lock:
                 try:
                     # Starting or renewing the KS is a call too: retried like the one it serves.
-                    result = fn(self.client)
+                    client = self.client
+                    with self._timed(client, label):
+                        result = fn(client)
                 except KarchiveError as exc:
                     error = exc  # from session.start, which counted itself
                     counted = True
@@ -332,9 +371,22 @@ class KalturaSession:
                 self.metrics.kaltura_call(operation, _outcome(error))
             if isinstance(error, RateLimited):
                 self.pacer.penalise(service, action)
-            if not isinstance(error, TransientError) or attempt >= self._max_attempts:
+            if isinstance(error, _Unanswered):
+                limit = TIMEOUT_ATTEMPTS if error.failure in _TIMEOUTS else NETWORK_ATTEMPTS
+                if attempt >= min(limit, self._max_attempts):
+                    raise self._network_error(error, attempt) from None
+                netfail.log.warning("Kaltura at %s: %s (%s); trying again (%d of %d)",
+                                    self.settings.service_url, error.failure.value, error.call,
+                                    attempt + 1, min(limit, self._max_attempts))
+            elif not isinstance(error, TransientError) or attempt >= self._max_attempts:
                 raise error
             self._sleep(self._backoff(attempt, error))
+
+    def _network_error(self, error: _Unanswered, attempts: int) -> NetworkError:
+        wait = read_timeout(error.call, self.settings.timeout)
+        return NetworkError(self._scrub(netfail.describe(
+            "Kaltura", self.settings.service_url, error.call, error.failure,
+            setting="kaltura.service_url", read_timeout=wait, attempts=attempts)))
 
     def _backoff(self, attempt: int, error: TransientError) -> float:
         if error.delay is not None:
@@ -366,12 +418,25 @@ class KalturaSession:
             if code in _CONFLICT_CODES:
                 return Conflict(message)
             return PermanentError(message)
+        failure = netfail.diagnose(exc)
+        if isinstance(exc, KalturaClientException) and failure is not None:
+            return _Unanswered(failure, label)
         if isinstance(exc, KalturaClientException):
             message = self._scrub(f"{label}: {exc.message} (client code {exc.code})")
             if int(exc.code) in _TRANSIENT_CLIENT_CODES:
                 return TransientError(message)
             return PermanentError(message)
         return PermanentError(self._scrub(f"{label}: {exc}"))
+
+
+class _Unanswered(TransientError):
+    """The network failed a call (``failure``); retried by :meth:`KalturaSession._run` and then
+    raised as the one-line :class:`NetworkError`."""
+
+    def __init__(self, failure: netfail.Failure, call: str) -> None:
+        super().__init__(f"Kaltura {failure.value} ({call})")
+        self.failure = failure
+        self.call = call
 
 
 class _InvalidKs(PermanentError):

@@ -48,10 +48,12 @@ def archive(storage: StorageSettings, handle: Any, *, parallel_parts: int = 4,
     """The reconcilers' ArchivePort over ``handle``."""
     if isinstance(handle, FileArchive):
         return handle
+    from controller.storage.client import make_s3_client
     from controller.storage.writer import S3Archive
 
     assert storage.bucket is not None
-    return S3Archive(handle, storage.bucket, parallel_parts=parallel_parts, metrics=metrics)
+    return S3Archive(handle, storage.bucket, parallel_parts=parallel_parts, metrics=metrics,
+                     data_client=make_s3_client(storage, kind="data"))
 
 
 def inventory(storage: StorageSettings, handle: Any, *, metrics: Any = None,

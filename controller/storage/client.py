@@ -5,14 +5,28 @@ every failure becomes karchive's error tree here, once, and every call is counte
 matters (the Princeton tool's flaw 9): only "this key does not exist" is :class:`NotFound`. A 403,
 a missing bucket, throttling, a 5xx or a dropped connection is an error — never "absent", or an
 unreadable bucket would look like a bucket with nothing archived in it.
+
+Timeouts: a short connect timeout (``netfail.CONNECT_TIMEOUT``) and a read timeout by call
+kind: the metadata client (listings, HEADs, tags, the lease, restores, small objects) waits
+``META_READ_TIMEOUT``; the data client (``kind="data"``: parts, multipart completion, streamed
+reads) waits ``DATA_READ_TIMEOUT``. botocore retries (``S3_ATTEMPTS``) are the one retry level
+of a network failure; what is left becomes one line naming the endpoint and what to check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
-from controller.errors import KarchiveError, NotFound, PermanentError, TransientError
+from controller import netfail
+from controller.errors import (
+    KarchiveError,
+    NetworkError,
+    NotFound,
+    PermanentError,
+    TransientError,
+)
 from policies.schema import StorageSettings
 
 T = TypeVar("T")
@@ -25,6 +39,10 @@ _THROTTLING = frozenset({
     "RequestTimeout", "RequestTimeoutException",
 })  # fmt: skip
 _KEY_ABSENT = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
+META_READ_TIMEOUT = 10.0  # a listing page, a HEAD, a tag: milliseconds on a healthy S3
+DATA_READ_TIMEOUT = 120.0  # a part's answer, a multipart completion (minutes for big objects)
+S3_ATTEMPTS = 3  # botocore's, throttling and network failures alike: a silent S3 costs ~40 s
+_WHERE = "storage.endpoint_url (or AWS_ENDPOINT_URL)"
 
 
 class S3Metrics(Protocol):
@@ -36,20 +54,22 @@ class NoS3Metrics:
         return None
 
 
-def make_s3_client(settings: StorageSettings, *, max_attempts: int = 5) -> Any:
-    """A boto3 S3 client for the policy's storage settings.
+def make_s3_client(settings: StorageSettings, *, max_attempts: int = S3_ATTEMPTS,
+                   kind: str = "meta") -> Any:
+    """A boto3 S3 client for the policy's storage settings; ``kind`` "data" for the client that
+    moves bytes (a longer read timeout).
 
     Credentials come from the standard AWS chain (environment, profile, instance role), never
-    from the policy. botocore retries throttling and 5xx itself ("standard" mode, with backoff);
-    what still fails after that reaches :func:`translate`.
+    from the policy. botocore retries throttling, 5xx and network failures itself ("standard"
+    mode, with backoff); what still fails after that reaches :func:`translate`.
     """
     import boto3
     from botocore.config import Config
 
     config = Config(
         retries={"mode": "standard", "max_attempts": max_attempts},
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=netfail.CONNECT_TIMEOUT,
+        read_timeout=DATA_READ_TIMEOUT if kind == "data" else META_READ_TIMEOUT,
         # Path-style keeps a custom endpoint (moto, MinIO) working with any bucket name.
         s3={"addressing_style": "path"} if settings.endpoint_url else None,
         max_pool_connections=32,
@@ -94,6 +114,12 @@ def translate(
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return PermanentError(f"{operation} {where}: no AWS credentials; set AWS_ACCESS_KEY_ID "
                               "and AWS_SECRET_ACCESS_KEY or an AWS profile")
+    failure = netfail.diagnose(exc)
+    if failure is not None:
+        url = urlsplit(str((getattr(exc, "kwargs", None) or {}).get("endpoint_url") or ""))
+        endpoint = f"{url.scheme}://{url.netloc}" if url.netloc else where
+        return NetworkError(netfail.describe("S3", endpoint, f"{operation} {where}", failure,
+                                             setting=_WHERE))
     if isinstance(exc, ConnectionError | HTTPClientError):
         return TransientError(f"{operation} {where}: cannot reach S3 ({type(exc).__name__})")
     if isinstance(exc, BotoCoreError):
@@ -114,7 +140,8 @@ def s3_call(
 
     sink = metrics or NoS3Metrics()
     try:
-        result = fn()
+        with netfail.watch.call(f"S3 ({operation} s3://{bucket})", None):
+            result = fn()
     except (ClientError, BotoCoreError) as exc:
         error = translate(exc, operation, bucket, key)
         sink.s3_call(operation, _outcome(error))

@@ -85,8 +85,12 @@ class S3Archive:
         *,
         parallel_parts: int = 4,
         metrics: S3Metrics | None = None,
+        data_client: Any = None,
     ) -> None:
         self.client = client
+        # The bytes (parts, completions, whole objects, streamed reads) go through a client
+        # with a longer read timeout (storage/client.py); tests may pass one client for both.
+        self.data = data_client if data_client is not None else client
         self.bucket = bucket
         self.parallel_parts = max(1, parallel_parts)
         self._metrics = metrics
@@ -131,7 +135,7 @@ class S3Archive:
 
     def open_read(self, key: str) -> Readable:
         answer = self._call(
-            "get_object", key, lambda: self.client.get_object(Bucket=self.bucket, Key=key)
+            "get_object", key, lambda: self.data.get_object(Bucket=self.bucket, Key=key)
         )
         return answer["Body"]  # type: ignore[no-any-return]
 
@@ -248,7 +252,7 @@ class S3Archive:
         try:
             answer = self._call(
                 "put_object", key,
-                lambda: self.client.put_object(
+                lambda: self.data.put_object(
                     Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*",
                     Metadata={**metadata, "sha256": sha}, StorageClass=storage_class,
                     ChecksumSHA256=_b64_sha256(data), ContentType="application/octet-stream",
@@ -273,7 +277,7 @@ class S3Archive:
                 checksum = _b64_sha256(data)
                 answer = self._call(
                     "upload_part", key,
-                    lambda: self.client.upload_part(
+                    lambda: self.data.upload_part(
                         Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
                         Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,
                     ),
@@ -313,7 +317,7 @@ class S3Archive:
         try:
             answer = self._call(
                 "complete_multipart_upload", key,
-                lambda: self.client.complete_multipart_upload(
+                lambda: self.data.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
                     MultipartUpload={"Parts": parts},
                 ),
