@@ -96,6 +96,7 @@ class PolicySource:
             return self._reject(str(exc))
         first = self.policy is None
         self.policy, self.error = policy, None
+        self._metrics.edit_rejected(False)
         log.info("policy loaded" if first else "policy reloaded",
                  extra={"policy": str(self.path), "rules": len(policy.rules),
                         "sha256": digest[:12]})
@@ -104,6 +105,7 @@ class PolicySource:
     def _reject(self, message: str) -> bool:
         self.error = message
         self._metrics.reload_failed()
+        self._metrics.edit_rejected(self.policy is not None)  # an older policy is in force
         if self.policy is None:
             log.error("policy invalid: %s", message)
         else:
@@ -131,6 +133,7 @@ class Daemon:
     def __init__(self, settings: DaemonSettings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
+        self.metrics.plan_only(settings.plan_only)
         self.source = PolicySource(settings.policy_path, self.metrics)
         self.stop_event = threading.Event()
         self.status = _Status()

@@ -8,7 +8,8 @@ the entries observed). Then items run on ``limits.concurrency`` workers, with:
 - per-entry exponential backoff, capped, reset on success and kept in the journal so a daemon
   remembers a failing entry across cycles and restarts: an entry still backing off is deferred;
 - retries of ``TransientError`` inside a step (capped exponential backoff, full jitter) — Kaltura's
-  ACTION_BLOCKED is paced by the session itself, never retried in a tight loop;
+  ACTION_BLOCKED is paced by the session itself, never retried in a tight loop, and a
+  ``NetworkError`` was retried by its adapter already, so it fails the item at once;
 - a timeout per step: a step that overruns is reported failed and its worker abandoned;
 - ``waiting`` outcomes (a replacement Kaltura has not swapped yet) re-queued after their
   ``retry_after`` without holding a worker, until ``wait_timeout``; then reported as waiting;
@@ -34,7 +35,7 @@ from typing import Any
 
 from controller.journal import Journal
 from controller.logs import for_entry
-from policies.errors import KarchiveError, PermanentError, TransientError
+from policies.errors import KarchiveError, NetworkError, PermanentError, TransientError
 from policies.plan import Action, Plan, PlanItem
 from policies.schema import Policy
 from policies.totals import BYTES_LIMIT, TRANSITIONS_LIMIT, CycleLimits, admit
@@ -306,6 +307,8 @@ class Executor:
             attempt += 1
             try:
                 return reconciler.run(task.item.entry_id, self.ctx)
+            except NetworkError:
+                raise  # its adapter retried it already: one retry level, then the backoff
             except TransientError as exc:
                 if attempt >= self.attempts or self.should_stop():
                     raise

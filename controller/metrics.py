@@ -109,6 +109,14 @@ class Metrics:
                                registry=r)
         self._reload_failures = Counter(f"{p}_policy_reload_failures_total",
                                         "Edits of policy.yaml rejected as invalid.", registry=r)
+        self._rejected = Gauge(f"{p}_policy_edit_rejected",
+                               "1 while the last edit of policy.yaml is rejected and the "
+                               "previous policy stays in force.", registry=r)
+        self._plan_only = Gauge(f"{p}_plan_only", "1 for a daemon run with --plan-only (it "
+                                "never takes the lease).", registry=r)
+        self._started = Gauge(f"{p}_started_timestamp_seconds",
+                              "Unix time at which this daemon started.", registry=r)
+        self._started.set(time.time())
         self._paused = Gauge(f"{p}_paused", "1 while the policy says suspend: true.", registry=r)
         self._leader = Gauge(f"{p}_leader", "1 while this daemon holds the bucket's lease.",
                              registry=r)
@@ -182,6 +190,12 @@ class Metrics:
     def reload_failed(self) -> None:
         self._reload_failures.inc()
 
+    def edit_rejected(self, value: bool) -> None:
+        self._rejected.set(1 if value else 0)
+
+    def plan_only(self, value: bool) -> None:
+        self._plan_only.set(1 if value else 0)
+
     def paused(self, value: bool) -> None:
         self._paused.set(1 if value else 0)
 
@@ -215,6 +229,8 @@ class NullMetrics:
     def heartbeat(self) -> None: ...
     def schedule_interval(self, seconds: float) -> None: ...
     def reload_failed(self) -> None: ...
+    def edit_rejected(self, value: bool) -> None: ...
+    def plan_only(self, value: bool) -> None: ...
     def paused(self, value: bool) -> None: ...
     def leader(self, value: bool) -> None: ...
 

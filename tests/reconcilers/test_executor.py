@@ -12,7 +12,7 @@ import pytest
 
 from controller.executor import Executor
 from controller.journal import Journal
-from policies.errors import IntegrityError, TransientError
+from policies.errors import IntegrityError, NetworkError, TransientError
 from policies.loader import parse_policy
 from policies.plan import Action, Plan, PlanItem
 from policies.schema import DesiredState
@@ -76,6 +76,24 @@ def test_a_transient_failure_is_retried_and_then_succeeds(tmp_path: Path) -> Non
     report = _executor(tmp_path, reconciler).run(_plan(_item(1)))
     assert [i.result for i in report.items] == ["done"] and report.ok
     assert reconciler.calls == {"0_00000001": 3}
+
+
+def test_a_network_failure_its_adapter_retried_is_not_retried_again(tmp_path: Path) -> None:
+    def script(entry_id: str, n: int) -> Outcome:
+        raise NetworkError("Kaltura at http://k accepted the connection but did not answer")
+
+    reconciler = Scripted(script)
+    report = _executor(tmp_path, reconciler).run(_plan(_item(1)))
+    assert [i.result for i in report.items] == ["failed"]
+    assert reconciler.calls == {"0_00000001": 1}  # one level of retries: the adapter's
+
+
+def test_deferrals_are_reported_one_line_per_reason(tmp_path: Path) -> None:
+    reconciler = Scripted(lambda entry_id, n: Outcome.done())
+    report = _executor(tmp_path, reconciler, _policy(count=2)).run(
+        _plan(*(_item(n) for n in range(5))))
+    assert report.count("deferred") == 3
+    assert report.deferrals() == ["3 deferred to later cycles by limits.transitions_per_cycle"]
 
 
 def test_a_permanent_failure_is_not_retried_and_its_backoff_outlives_the_run(
