@@ -26,9 +26,11 @@ COPY sandbox ./sandbox
 # The runtime dependencies only: no [dev] extras (pytest, ruff, mypy) in the image.
 RUN pip install . && rm -rf /src
 
-# The journal (.karchive/journal/) is written under the working directory: it must belong to the
-# user the daemon runs as (Kubernetes mounts an emptyDir here; plain docker uses this one).
+# The state directory (the journal: interrupted steps, backoffs) must belong to the user the
+# daemon runs as and outlive the container: mount a volume here (docker run -v, a
+# PersistentVolumeClaim in deploy/k8s, EFS in deploy/ecs).
 RUN mkdir -p /var/lib/karchive && chown 10001 /var/lib/karchive
+VOLUME /var/lib/karchive
 WORKDIR /var/lib/karchive
 USER 10001
 
@@ -36,7 +38,8 @@ USER 10001
 ENV KARCHIVE_METRICS_ADDRESS=0.0.0.0 \
     KARCHIVE_METRICS_PORT=9464 \
     KARCHIVE_POLICY=/etc/karchive/policy.yaml \
-    KARCHIVE_LOG_FORMAT=json
+    KARCHIVE_LOG_FORMAT=json \
+    KARCHIVE_STATE_DIR=/var/lib/karchive
 EXPOSE 9464
 
 # slim has no curl: ask /healthz with Python's own urllib (non-2xx raises, exit 1).

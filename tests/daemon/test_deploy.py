@@ -110,3 +110,56 @@ def test_the_ecs_health_check_asks_healthz_with_python() -> None:
     assert command[:2] == ["CMD", "python"] and "/healthz" in command[-1]
     compile(command[-1], "healthcheck", "exec")
     assert definition["portMappings"][0]["containerPort"] == 9464
+
+
+def test_the_state_directory_is_a_volume_that_outlives_the_pod() -> None:
+    pod = of_kind("Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mount = next(m for m in container["volumeMounts"]
+                 if m["mountPath"] == env["KARCHIVE_STATE_DIR"])
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert "emptyDir" not in volume
+    claim = volume["persistentVolumeClaim"]["claimName"]
+    assert of_kind("PersistentVolumeClaim")["metadata"]["name"] == claim
+    definition = json.loads((DEPLOY / "ecs/task-definition.json").read_text())
+    container_ecs = definition["containerDefinitions"][0]
+    ecs_env = {e["name"]: e["value"] for e in container_ecs["environment"]}
+    assert ecs_env["KARCHIVE_STATE_DIR"] in {m["containerPath"]
+                                              for m in container_ecs["mountPoints"]}
+    dockerfile = (DEPLOY.parent / "Dockerfile").read_text()
+    assert "KARCHIVE_STATE_DIR=/var/lib/karchive" in dockerfile
+    assert "VOLUME /var/lib/karchive" in dockerfile
+
+
+def test_the_kustomization_lists_the_manifests_and_the_servicemonitor_names_the_job() -> None:
+    kustomization = of_kind("Kustomization")
+    assert sorted(kustomization["resources"]) == sorted(
+        p.name for p in (DEPLOY / "k8s").glob("*.yaml") if p.name != "kustomization.yaml")
+    monitor = of_kind("ServiceMonitor")
+    service = of_kind("Service")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"][
+        "labels"].items()
+    # The Prometheus job is the Service's label value: the one the alert rules select.
+    assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "karchive"
+    assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert 'job="karchive"' in (DEPLOY / "prometheus/alerts.yaml").read_text()
+
+
+def test_the_example_policy_acts_on_its_first_run_on_the_sandbox(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controller.executor import guard
+    from controller.observe import observe_policy
+    from policies.plan import Action, diff
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(name, sandbox.env()[name])
+    text = of_kind("ConfigMap")["data"]["policy.yaml"]
+    policy = parse_policy(text, "configmap:policy.yaml", environ=sandbox.env())
+    policy = policy.model_copy(update={"storage": policy.storage.model_copy(
+        update={"endpoint_url": sandbox.env()["AWS_ENDPOINT_URL"]})})
+    seen = observe_policy(policy)
+    plan = diff(seen.entries, policy, seen.observed_at, seen.placeholder_size)
+    assert plan.count(Action.REPLACE) > 0
+    assert guard(plan, policy) is None  # the guard lets it through: the first run acts
