@@ -60,3 +60,17 @@ def test_an_unreadable_plan_file_is_one_line_and_exit_1(make_world, monkeypatch,
     code, _, err = _run(world, None, str(bad), "--auto-approve", monkeypatch=monkeypatch)
     assert code == 1
     assert err.count("\n") == 1 and "format_version" in err
+
+
+def test_deferred_items_are_one_line_per_reason_not_one_each(make_world, monkeypatch):
+    world = make_world()
+    ids = world.candidates(3)
+    world.write_policy(world.ids_rule(ids, "archived"), storage_class="STANDARD")
+    world.policy.write_text(world.policy.read_text().replace(
+        "limits:\n", "limits:\n  transitions_per_cycle: 1\n"))
+    code, out, err = _run(world, "yes", monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert "2 deferred to later cycles by limits.transitions_per_cycle" in out.splitlines()
+    assert "deferred" not in err  # no line per deferred item
+    assert sum(line.endswith(": done") or ": done:" in line for line in err.splitlines()) == 1
+    assert "This cycle: 1 of 3 changes run" in out  # the plan said so before
