@@ -186,8 +186,12 @@ def test_an_unreachable_bucket_is_a_transient_error(s3: Any, key: str) -> None:
     dead = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
                         aws_access_key_id="test", aws_secret_access_key="test",
                         config=Config(retries={"max_attempts": 1}, connect_timeout=1))
-    with pytest.raises(TransientError, match="cannot reach S3"):
+    with pytest.raises(TransientError) as caught:
         Lease(dead, BUCKET, key, holder="a").acquire()
+    # The storage seam's line: the endpoint, what failed, the lease's key, what to check.
+    assert str(caught.value).startswith(
+        f"S3 at http://127.0.0.1:9 refused the connection (GetObject (the lease) "
+        f"s3://{BUCKET}/{key}); check the host and port in storage.endpoint_url")
 
 
 def test_holder_ids_are_unique_per_call_and_name_the_host() -> None:
