@@ -23,7 +23,7 @@ from policies.desired import RESTORE_ON_PLAY, Decider, Decision
 from policies.durations import format_size
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, ObservedEntry, RestoreStatus
 from policies.schema import DesiredState, Policy
-from policies.state import Observation, ObservedState, classify
+from policies.state import EMPTIED, UNVERIFIED_COPY, Observation, ObservedState, classify
 
 
 class Action(StrEnum):
@@ -31,6 +31,7 @@ class Action(StrEnum):
     REPLACE = "replace"  # archive first where needed, then swap in the placeholder
     THAW = "thaw"  # request a Glacier restore of the copy
     RESTORE = "restore"  # pull a readable copy back into Kaltura
+    RECOVER = "recover"  # an entry left with no content: bring it back from its copy
     REPAIR = "repair"  # safe tag fixes only
     DELETE = "delete"  # archive fully, then delete the entry
     UNHEALTHY = "unhealthy"  # reported, never executed
@@ -43,13 +44,16 @@ class Action(StrEnum):
 
 # Order of items in a plan (and of counts in its summary): the safest first.
 ACTION_ORDER = (Action.REPAIR, Action.ARCHIVE, Action.REPLACE, Action.THAW, Action.RESTORE,
-                Action.DELETE, Action.UNHEALTHY, Action.WAIT)
+                Action.RECOVER, Action.DELETE, Action.UNHEALTHY, Action.WAIT)
 
 # Step names, in the order a reconciler runs them.
 ARCHIVE_STEPS = ("upload", "verify", "tag")
 REPLACE_STEPS = ("verify", "replace", "tag_replaced")
 THAW_STEPS = ("thaw",)
 RESTORE_STEPS = ("restore", "untag_replaced")
+RECOVER_STEPS = ("add_content", "verify", "retag")
+# An archive run on a copy the old tool left: its ETag recomputed from the original first.
+ADOPT_STEPS = ("verify_legacy", "upload", "verify", "tag")
 REPAIR_STEPS = ("retag",)
 DELETE_STEPS = ("verify", "delete")
 
@@ -204,10 +208,12 @@ FORMAT_VERSION = 1
 _SYMBOLS = {
     Action.ARCHIVE: "+", Action.REPLACE: "~", Action.RESTORE: "←", Action.THAW: "*",
     Action.REPAIR: "#", Action.DELETE: "-", Action.UNHEALTHY: "!", Action.WAIT: ".",
+    Action.RECOVER: "↺",
 }  # fmt: skip
 _COLOURS = {
     Action.ARCHIVE: "32", Action.REPLACE: "33", Action.RESTORE: "36", Action.THAW: "36",
     Action.REPAIR: "34", Action.DELETE: "1;31", Action.UNHEALTHY: "35", Action.WAIT: "2",
+    Action.RECOVER: "36",
 }  # fmt: skip
 _ITEM_KEYS = frozenset(PlanItem.__slots__)
 
@@ -223,7 +229,10 @@ def _render_item(item: PlanItem, color: bool) -> str:
         line += f" (rule: {item.rule})" if item.rule and item.action is not Action.UNHEALTHY else ""
     else:
         details = [f"rule: {item.rule}"] if item.rule else []
-        if item.bytes:
+        if item.action is Action.REPLACE and "upload" in item.steps:
+            # The copy is archived (again) inside the replace: say so, with its bytes.
+            details.append(f"re-archive {format_size(item.bytes)} first")
+        elif item.bytes:
             details.append(format_size(item.bytes))
         line = f"{head} ({', '.join(details)})" if details else head
     return f"\x1b[{_COLOURS[item.action]}m{line}\x1b[0m" if color else line
@@ -266,7 +275,8 @@ def fingerprint(entry: ObservedEntry) -> str:
         entry.status,
         entry.updated_at,
         None if original is None else (original.flavor_id, original.size_bytes, original.status),
-        None if copy is None else (copy.key, copy.size_bytes, copy.etag, copy.restore.value),
+        None if copy is None else (copy.key, copy.size_bytes, copy.etag, copy.restore.value,
+                                   copy.flavor_id, tuple(sorted(copy.placeholder_flavor_ids))),
         entry.replacement_status,
     )
     # repr of a tuple of str, int and None is canonical and far cheaper than JSON at 200k entries.
@@ -333,6 +343,9 @@ def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _
     state, want = obs.state, decision.state
     original_size = entry.original.size_bytes if entry.original is not None else 0
     copy_size = entry.archive.size_bytes if entry.archive is not None else 0
+    # Emptied, with a copy to bring it back from: recovered when the policy manages it.
+    if obs.recoverable and decision.managed and want is not DesiredState.DELETED:
+        return _recover(entry, copy_size)
     # Broken invariants are reported where karchive manages or has touched the entry.
     if state is ObservedState.UNHEALTHY:
         touched = bool({TAG_ARCHIVED, TAG_REPLACED} & entry.tags) or entry.archive is not None
@@ -350,10 +363,13 @@ def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _
     if want is DesiredState.DELETED:
         return _to_deleted(obs, original_size)
     if state is ObservedState.ORIGINAL:
+        # A copy the old tool left is verified first (its ETag recomputed from a download of
+        # the original): proven, it is adopted with no upload; else archived again beside it.
+        steps = ADOPT_STEPS if obs.reason == UNVERIFIED_COPY else ARCHIVE_STEPS
         if want is DesiredState.ARCHIVED:
-            return Action.ARCHIVE, ARCHIVE_STEPS, original_size, obs.reason
+            return Action.ARCHIVE, steps, original_size, obs.reason
         # To placeholder: archive then replace in one item, counted as a replace.
-        return (Action.REPLACE, ARCHIVE_STEPS + REPLACE_STEPS[1:], original_size,
+        return (Action.REPLACE, steps + REPLACE_STEPS[1:], original_size,
                 f"{obs.reason}; archive, then replace")
     if state is ObservedState.ARCHIVED:
         if want is DesiredState.PLACEHOLDER and obs.archive_current:
@@ -368,8 +384,20 @@ def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _
 def _to_archived_from_placeholder(
     entry: ObservedEntry, copy_size: int, decision: Decision
 ) -> _Found | None:
-    assert entry.archive is not None  # a placeholder always has its copy (state.classify)
     why = "played since replaced" if decision.rule == RESTORE_ON_PLAY else "policy wants it back"
+    return _from_copy(entry, copy_size, why, Action.RESTORE, RESTORE_STEPS,
+                      "restore from the archive copy")
+
+
+def _recover(entry: ObservedEntry, copy_size: int) -> _Found:
+    return _from_copy(entry, copy_size, EMPTIED, Action.RECOVER, RECOVER_STEPS,
+                      "recover it from the archive copy")
+
+
+def _from_copy(entry: ObservedEntry, copy_size: int, why: str, action: Action,
+               steps: tuple[str, ...], what: str) -> _Found:
+    """Content brought back from the copy (restore, recover): thawed first when it must be."""
+    assert entry.archive is not None  # a placeholder or an emptied entry has its copy
     restore = entry.archive.restore
     # A frozen copy must be thawed before anything can read it.
     if restore is RestoreStatus.FROZEN:
@@ -378,7 +406,7 @@ def _to_archived_from_placeholder(
     if restore is RestoreStatus.THAWING:
         return Action.WAIT, (), 0, f"{why}; {WAIT_THAW}"
     # Readable (a warm class, or thawed): bring the content back.
-    return Action.RESTORE, RESTORE_STEPS, copy_size, f"{why}; restore from the archive copy"
+    return action, steps, copy_size, f"{why}; {what}"
 
 
 def _to_deleted(obs: Observation, original_size: int) -> _Found | None:

@@ -426,6 +426,10 @@ class Policy(Strict):
     kaltura: KalturaSettings
     storage: StorageSettings
     placeholder: str | None = None
+    # The byte size of the Princeton tool's placeholder video: an entry with both of its tags
+    # and an original of exactly this size is taken for one of its placeholders (never by size
+    # alone). Unset: no entry is taken for that tool's placeholder.
+    legacy_placeholder_size: SizeField | None = None
     rules: tuple[Rule, ...] = ()
     restore_on_play: bool = False
     exemptions: Exemptions = Exemptions()

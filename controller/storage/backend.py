@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.storage.local import FileArchive
-from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, parse_key
+from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, parse_key
 from policies.observed import ArchiveFacts, RestoreStatus
 from policies.schema import StorageSettings
 from reconcilers.ports import ArchivePort
@@ -73,9 +73,10 @@ def directory_inventory(files: FileArchive, prefix: str) -> dict[str, ArchiveFac
     """The directory's originals, both layouts, the newest entry-folder copy per entry."""
     folder: dict[str, tuple[float, ArchiveFacts]] = {}
     legacy: dict[str, ArchiveFacts] = {}
+    marks = Marks()
     for key in files.list_keys(""):
         parsed = parse_key(key, prefix)
-        if parsed is None or parsed.kind is not KeyKind.ORIGINAL:
+        if parsed is None or marks.add(parsed) or parsed.kind is not KeyKind.ORIGINAL:
             continue
         info = files.head(key)
         if info is None:
@@ -96,7 +97,7 @@ def directory_inventory(files: FileArchive, prefix: str) -> dict[str, ArchiveFac
             folder[parsed.entry_id] = (modified, facts)
     found = dict(legacy)
     found.update({entry_id: facts for entry_id, (_, facts) in folder.items()})
-    return found
+    return {entry_id: marks.applied(entry_id, facts) for entry_id, facts in found.items()}
 
 
 def lease(storage: StorageSettings, handle: Any, key: str, *, duration: float) -> Any:
