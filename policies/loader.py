@@ -77,13 +77,34 @@ def parse_policy(
     """Validate policy text; ``source_name`` is how errors name the file."""
     env = os.environ if environ is None else environ
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return _parse(text, source_name, base_dir, env)
+    except RecursionError:
+        raise PolicyError(source_name, None, "", "the policy is nested too deeply; a policy "
+                          "needs a few levels of sections, not hundreds") from None
+    except yaml.reader.ReaderError as exc:
+        where = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+        raise PolicyError(source_name, where, "", f"character U+{code:04X} is not allowed in "
+                          "YAML; remove it (control characters are refused)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "malformed YAML"
         raise PolicyError(source_name, line, "", f"YAML syntax error: {problem}; check the "
                           "indentation and quoting on this line or the one above") from None
+    except yaml.YAMLError:
+        raise PolicyError(source_name, None, "", "the policy is not readable YAML; check it "
+                          "with a YAML linter") from None
+
+
+# The YAML 1.1 core tags a policy value may carry (implicitly); any other tag is refused.
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
+                        ("str", "int", "float", "bool", "null", "map", "seq", "merge"))
+
+
+def _parse(text: str, source_name: str, base_dir: str | Path | None,
+           env: Mapping[str, str]) -> Policy:
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
     if root is None:
         raise PolicyError(source_name, 1, "", "the policy is empty; start from the example "
                           "policy.yaml of the project")
@@ -111,6 +132,9 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path_, key_line: int | None = None) -> Any:
         line = node.start_mark.line + 1
         self.spots[path] = _Spot(line, key_line if key_line is not None else line)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+            raise PolicyError(self.source, line, _dotted(path), f"YAML tag {node.tag!r} is not "
+                              "allowed; write a plain section or list")
         if isinstance(node, yaml.MappingNode):
             self._check_keys(node, path)
             # Honour "<<: *defaults" merge keys: merged pairs come first, explicit keys override.
@@ -124,6 +148,10 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
+        if node.tag not in _PLAIN_TAGS:
+            raise PolicyError(self.source, line, _dotted(path), f"YAML tag {node.tag!r} is not "
+                              "allowed (dates, binary and objects are not policy values); "
+                              "quote the value")
         if node.tag == "tag:yaml.org,2002:str" or (node.style is None and "${" in node.value):
             interpolated = self._interpolate(node.value, path, line)
             if interpolated != node.value:

@@ -81,12 +81,30 @@ class PlanItem:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """What a plan was made for: a saved plan applies to this partner and archive only."""
+
+    partner_id: int
+    location: str  # the bucket name, or the directory's file:// url
+    prefix: str
+
+    @classmethod
+    def of(cls, policy: Policy) -> Target:
+        return cls(policy.kaltura.partner_id, policy.storage.location, policy.storage.prefix)
+
+    def __str__(self) -> str:
+        where = self.location if "://" in self.location else f"s3://{self.location}/"
+        return f"partner {self.partner_id}, {where.rstrip('/')}/{self.prefix}"
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Every change one cycle would make, in execution order, plus what was reported."""
 
     items: tuple[PlanItem, ...]
     planned_at: int  # the instant the policy was evaluated at (unix seconds)
     observed_count: int  # entries observed, for the apply guard on the share replaced
+    target: Target | None = None  # None only for a plan built by hand (tests)
 
     @property
     def changes(self) -> tuple[PlanItem, ...]:
@@ -138,14 +156,17 @@ class Plan:
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        """The plan file. Format (``format_version`` 1)::
+        """The plan file. Format (``format_version`` 2)::
 
-            {"format_version": 1,
+            {"format_version": 2,
              "planned_at": <unix seconds the policy was evaluated at>,
              "observed_count": <entries observed>,
+             "target": {"partner_id": 123, "location": "<bucket, or file:// url>",
+                        "prefix": "karchive/"},
              "summary": "<the summary line, for people>",
              "items": [{"entry_id": "0_abc12345",
-                        "action": "archive|replace|thaw|restore|repair|delete|unhealthy|wait",
+                        "action": "archive|replace|thaw|restore|recover|repair|delete|"
+                                  "unhealthy|wait",
                         "from_state": "original|archived|placeholder|restoring|unhealthy",
                         "to_state": "unmanaged|archived|placeholder|deleted",
                         "steps": ["upload", "verify", "tag"],
@@ -157,8 +178,12 @@ class Plan:
 
         Readers refuse another ``format_version``; unknown keys are refused too.
         """
+        target = None if self.target is None else {
+            "partner_id": self.target.partner_id, "location": self.target.location,
+            "prefix": self.target.prefix}
         head = json.dumps({"format_version": FORMAT_VERSION, "planned_at": self.planned_at,
-                           "observed_count": self.observed_count, "summary": self.summary()},
+                           "observed_count": self.observed_count, "target": target,
+                           "summary": self.summary()},
                           indent=2, ensure_ascii=False)
         # One item a line: readable and diffable, and the C encoder (no indent) keeps a
         # 200,000-item plan fast to write.
@@ -189,6 +214,9 @@ class Plan:
         except json.JSONDecodeError as exc:
             raise PlanFormatError(f"not a plan file: invalid JSON at line {exc.lineno}; write "
                                   "it with 'karchive plan --out FILE'") from None
+        except RecursionError:
+            raise PlanFormatError("not a plan file: JSON nested too deeply; write it with "
+                                  "'karchive plan --out FILE'") from None
         if not isinstance(document, dict):
             raise PlanFormatError("not a plan file: expected a JSON object; write it with "
                                   "'karchive plan --out FILE'")
@@ -198,12 +226,13 @@ class Plan:
                                   f"karchive reads {FORMAT_VERSION}); plan again")
         try:
             items = tuple(_item_from_json(raw) for raw in document["items"])
-            return cls(items, int(document["planned_at"]), int(document["observed_count"]))
+            return cls(items, _integer(document["planned_at"]),
+                       _integer(document["observed_count"]), _target(document["target"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanFormatError(f"damaged plan file ({exc!s}); plan again") from None
 
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a "target" (partner, archive location, prefix) a plan is refused outside
 
 _SYMBOLS = {
     Action.ARCHIVE: "+", Action.REPLACE: "~", Action.RESTORE: "←", Action.THAW: "*",
@@ -249,12 +278,25 @@ def _item_from_json(raw: dict[str, Any]) -> PlanItem:
         to_state=DesiredState(str(raw["to_state"])),
         steps=_strings(raw["steps"]),
         rule=str(raw["rule"]),
-        bytes=int(raw["bytes"]),
+        bytes=_integer(raw["bytes"]),
         reason=str(raw["reason"]),
         fingerprint=str(raw["fingerprint"]),
         add_tags=_strings(raw.get("add_tags", [])),
         remove_tags=_strings(raw.get("remove_tags", [])),
     )
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _target(raw: Any) -> Target:
+    if not isinstance(raw, dict) or set(raw) != {"partner_id", "location", "prefix"} \
+            or not isinstance(raw["location"], str) or not isinstance(raw["prefix"], str):
+        raise ValueError("target must be {partner_id, location, prefix}")
+    return Target(_integer(raw["partner_id"]), raw["location"], raw["prefix"])
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -301,7 +343,7 @@ def diff(
             items.append(item)
     rank = {action: index for index, action in enumerate(ACTION_ORDER)}
     items.sort(key=lambda item: (rank[item.action], item.entry_id))
-    return Plan(tuple(items), now, observed)
+    return Plan(tuple(items), now, observed, Target.of(policy))
 
 
 def plan_entry(

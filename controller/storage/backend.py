@@ -140,6 +140,8 @@ class FileLease:
             return self._mine and self._monotonic() < self._deadline
 
     def acquire(self) -> bool:
+        from controller.lease import holder_is_gone
+
         with self._lock:
             if self._released:
                 return False
@@ -147,7 +149,8 @@ class FileLease:
             if self._mine and current is not None and current.get("holder") == self.holder:
                 return self._write_ours()
             self._mine = False
-            if current is not None and float(current.get("expires_at", 0)) > self._wall():
+            if current is not None and float(current.get("expires_at", 0)) > self._wall() \
+                    and not holder_is_gone(str(current.get("holder", ""))):
                 return False
             if current is not None:
                 tombstone = self.path.with_name(f"{self.path.name}.expired-{secrets.token_hex(4)}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.catalogue import PLACEHOLDER_CONTENT
 from sandbox.kaltura.content import BytesContent
 from sandbox.kaltura.records import AttachmentAsset, CaptionAsset
 from sandbox.runner import Sandbox
@@ -65,6 +66,7 @@ storage:
   storage_class: {storage_class}
   restore: {{tier: Bulk, days: 1}}
 placeholder: {self.tmp / "placeholder.mp4"}
+legacy_placeholder_size: {PLACEHOLDER_CONTENT.size}
 restore_on_play: true
 limits:
   concurrency: {concurrency}

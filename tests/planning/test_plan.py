@@ -273,7 +273,10 @@ def test_json_round_trip_is_exact() -> None:
     plan = mixed_plan()
     text = plan.to_json()
     document = json.loads(text)
-    assert document["format_version"] == 1
+    assert document["format_version"] == 2
+    assert document["target"] == {"partner_id": plan.target.partner_id,
+                                  "location": plan.target.location,
+                                  "prefix": plan.target.prefix}
     assert document["summary"] == plan.summary()
     assert document["observed_count"] == 8
     assert Plan.from_json(text) == plan
@@ -284,9 +287,18 @@ def test_json_round_trip_is_exact() -> None:
     [
         ("{", "not a plan file: invalid JSON at line 1; write it with 'karchive plan --out FILE'"),
         ("[]", "not a plan file: expected a JSON object"),
-        ('{"format_version": 2}', "plan format_version 2 is not supported (this karchive "
-         "reads 1); plan again"),
-        ('{"format_version": 1, "planned_at": 1}', "damaged plan file ('items'); plan again"),
+        ('{"format_version": 1}', "plan format_version 1 is not supported (this karchive "
+         "reads 2); plan again"),
+        ('{"format_version": 2, "planned_at": 1}', "damaged plan file ('items'); plan again"),
+        ('{"format_version": 2, "planned_at": 1, "observed_count": 1, "items": []}',
+         "damaged plan file ('target'); plan again"),
+        ('{"format_version": 2, "planned_at": true, "observed_count": 1, "items": [], '
+         '"target": {"partner_id": 1, "location": "b", "prefix": ""}}',
+         "damaged plan file (expected a whole number, got True); plan again"),
+        ('{"format_version": 2, "planned_at": 1, "observed_count": 1, "items": [], '
+         '"target": {"partner_id": 1, "location": "b"}}',
+         "damaged plan file (target must be {partner_id, location, prefix}); plan again"),
+        ("[" * 100_000, "not a plan file: JSON nested too deeply"),
     ],
 )
 def test_unreadable_plan_files_are_refused_in_one_line(text: str, message: str) -> None:
