@@ -46,12 +46,12 @@ class Replace:
                 and entry.original.flavor_id != copy.flavor_id
                 and content.prove_placeholder(ctx, entry, copy, ACTION)):
             return self.finish(ctx, entry, content.find_copy(ctx, entry_id) or copy)
-        # A copy not proven to be of the current original with its checksum (the old tool's,
-        # under either layout): archive first — adopted if its ETag proves it, else copied
-        # again beside it — then replace.
-        original = entry.original
-        if (copy is not None and original is not None and TAG_REPLACED not in entry.tags
-                and (copy.flavor_id != original.flavor_id or not copy.sha256)):
+        # A copy nobody proved (the old tool's, under either layout: no flavor id or no
+        # checksum): archive first — adopted if its ETag proves it, else copied again beside
+        # it — then replace. A proven copy of an OLDER flavor is refused below: the plan
+        # archives the edited video first (invariant 2).
+        if (copy is not None and TAG_REPLACED not in entry.tags
+                and (copy.flavor_id is None or not copy.sha256)):
             Archive().run(entry_id, ctx)
             entry, copy = ctx.kaltura.entry(entry_id), content.find_copy(ctx, entry_id)
         original = content.check_current(entry, copy)

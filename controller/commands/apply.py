@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         with stop, CommandLease(lease, policy.storage.location) as held:
             report, stale, early = _apply(args, policy, saved, session, s3, metrics, out, stop,
                                           held)
+            lost = held.lost  # read before the release on the way out makes it so
     except _Interrupted as exc:
         print(f"karchive: stopped by {exc.name} before anything was changed", file=sys.stderr)
         return 128 + exc.signum
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary(), file=out)
     if stale:
         print(f"{len(stale)} stale item(s) refused: run `karchive plan` again.", file=out)
-    if stop.name is not None or held.lost:
+    if stop.name is not None or (early is None and lost):
         why = f"{stop.name}" if stop.name is not None else "the lease was lost"
         print(f"Stopped by {why} at a safe point: the steps under way finished, nothing new "
               "started; run `karchive apply` again to continue.", file=out)

@@ -329,7 +329,7 @@ def test_stale_items_are_those_whose_entry_changed() -> None:
 
 def test_items_are_ordered_safest_first_then_by_entry() -> None:
     actions = [item.action for item in mixed_plan().items]
-    assert actions == [Action.ARCHIVE, Action.ARCHIVE, Action.REPLACE, Action.THAW,
+    assert actions == [Action.THAW, Action.ARCHIVE, Action.ARCHIVE, Action.REPLACE,
                        Action.RESTORE, Action.UNHEALTHY, Action.WAIT]
     assert mixed_plan().total_bytes == 2 * VIDEO_SIZE + 1_288_490_189 + VIDEO_SIZE
 
