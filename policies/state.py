@@ -5,6 +5,13 @@ adapters) and names its state — original, archived, placeholder, restoring or 
 states and invariants of design.md) — with a short stable reason, whether the archive copy
 matches the current original, and any safe tag fix that is pending. The planner and
 ``karchive health`` consume it. An early-return ladder, one comment per branch, no side effects.
+
+Nothing is taken on trust (design.md invariants 2 and 6): a copy is current only when it is
+PROVEN to hold the current original (its flavor id from karchive's key or a ``verified`` marker;
+a bare-id copy nobody verified proves nothing, whatever its size), and the content is the
+placeholder only when a ``placeholder`` marker names its flavor (or, for the Princeton tool's,
+its two tags and ``legacy_placeholder_size`` together). Size alone never decides. An entry the
+old tool emptied, with the copy it made, is the one unhealthy state flagged ``recoverable``.
 """
 
 from __future__ import annotations

@@ -7,8 +7,17 @@ size and flavor id; re-read the entry's original from Kaltura: same id, same siz
 
 Preconditions, read fresh: the entry is READY with a READY original, no replacement in flight,
 and it is not a placeholder (tag flavors_deleted). The placeholder's own bytes are never archived
-as an entry's content: a stream whose checksum is the placeholder's is refused before the upload
-completes (an interrupted replace is finished by repair instead).
+as an entry's content: an original of the placeholder's exact size is hashed first, and when its
+bytes ARE the placeholder's (a replace killed after the swap) that flavor is recorded as the
+placeholder and nothing is archived (repair then finishes the replace); a video that merely has
+that size is archived like any other. A stream whose checksum is the placeholder's is refused
+before the upload completes all the same.
+
+A bare-id copy another tool left (``reconcilers/adopt.py``) is verified first: proven, it is
+adopted (manifest, ``verified`` marker, side assets, tag) with nothing uploaded; not proven, it is
+left as it is and the original is archived into karchive's own layout beside it — under
+``layout: legacy`` too, whose new copies otherwise go to the bare entry id (with a marker, since
+the listing shows no metadata).
 
 Idempotent: a copy already at the key with this flavor id and size is not uploaded again; a
 checksum recorded nowhere (killed between completion and manifest on a run older than this
