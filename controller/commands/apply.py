@@ -163,7 +163,10 @@ def _apply(args: argparse.Namespace, policy: Any, saved: Any, session: Any, s3: 
     return report, stale, None
 
 
-class _Interrupted(Exception):
+class _Interrupted(BaseException):
+    """A signal before apply acted; a BaseException, like KeyboardInterrupt, so that no
+    ``except Exception`` on the way swallows it."""
+
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum

@@ -127,6 +127,26 @@ def test_sigterm_during_apply_stops_at_a_safe_point_and_says_so(make_world) -> N
         assert {TAG_ARCHIVED, TAG_REPLACED} <= world.tags(entry_id)
 
 
+def test_sigterm_before_apply_acts_stops_it_at_once_and_gives_the_lease_back(make_world
+                                                                           ) -> None:
+    world = make_world()
+    entry_id = world.candidates(1)[0]
+    world.write_policy(world.ids_rule([entry_id], "archived"), storage_class="STANDARD")
+    process = _spawn(world, stdin=subprocess.PIPE)
+    assert process.stdout is not None
+    seen = ""
+    while "Only 'yes' will be accepted" not in seen:
+        char = process.stdout.read(1)
+        assert char, seen
+        seen += char
+    assert _lease_object(world) is not None  # held while it asks
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert err.strip().splitlines() == ["karchive: stopped by SIGTERM before anything was changed"]
+    assert _lease_object(world) is None and TAG_ARCHIVED not in world.tags(entry_id)
+
+
 def test_a_saved_plan_is_refused_against_another_target(make_world) -> None:
     world = make_world()
     entry_id = world.candidates(1)[0]

@@ -213,11 +213,12 @@ def mixed_plan() -> Plan:
 
 
 def test_render_is_terraform_like_and_ends_with_the_summary() -> None:
+    # Thaws first: a cycle its limits cut short still starts every one of them.
     assert mixed_plan().render() == "\n".join([
+        "* thaw 0_thaw0001 (rule: restore_on_play, 286.1 MiB)",
         "+ archive 0_arch0001 (rule: rest, 286.1 MiB)",
         "+ archive 0_arch0002 (rule: big, 1.2 GiB)",
         "~ replace 0_repl0001 (rule: old-lectures)",
-        "* thaw 0_thaw0001 (rule: restore_on_play, 286.1 MiB)",
         "← restore 0_rest0001 (rule: restore_on_play, 286.1 MiB)",
         "! unhealthy 0_sick0001: placeholder with no archive copy: content may be lost",
         ". wait 0_wait0001: played since replaced; waiting for the thaw to finish "
