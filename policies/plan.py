@@ -23,7 +23,15 @@ from policies.desired import RESTORE_ON_PLAY, Decider, Decision
 from policies.durations import format_size
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, ObservedEntry, RestoreStatus
 from policies.schema import DesiredState, Policy
-from policies.state import EMPTIED, UNVERIFIED_COPY, Observation, ObservedState, classify
+from policies.state import (
+    EDITED_AFTER_ARCHIVAL,
+    EMPTIED,
+    STALE_COPY,
+    UNVERIFIED_COPY,
+    Observation,
+    ObservedState,
+    classify,
+)
 
 
 class Action(StrEnum):
@@ -262,12 +270,22 @@ def _render_item(item: PlanItem, color: bool) -> str:
     else:
         details = [f"rule: {item.rule}"] if item.rule else []
         if item.action is Action.REPLACE and "upload" in item.steps:
-            # The copy is archived (again) inside the replace: say so, with its bytes.
-            details.append(f"re-archive {format_size(item.bytes)} first")
+            # The copy is made (again) inside the replace: say so, with its bytes.
+            details.append(f"{_archive_first(item.reason)} {format_size(item.bytes)} first")
         elif item.bytes:
             details.append(format_size(item.bytes))
         line = f"{head} ({', '.join(details)})" if details else head
     return f"\x1b[{_COLOURS[item.action]}m{line}\x1b[0m" if color else line
+
+
+def _archive_first(reason: str) -> str:
+    """What a replace does before its swap: archive, archive again, or verify the old tool's
+    copy (else archive again)."""
+    if reason.startswith(UNVERIFIED_COPY):
+        return "verify the old copy or archive"
+    if reason.startswith((EDITED_AFTER_ARCHIVAL, STALE_COPY)):
+        return "re-archive"
+    return "archive"
 
 
 def _item_from_json(raw: dict[str, Any]) -> PlanItem:

@@ -82,7 +82,7 @@ def test_a_princeton_copy_of_other_bytes_is_left_alone_and_the_entry_archived_be
     world.policy.write_text(world.policy.read_text().replace(
         "  prefix: karchive/\n", f"  prefix: karchive/\n  layout: {layout}\n"))
     plan = world.plan()[1]
-    assert f"~ replace {entry_id} (rule: chosen, re-archive" in plan
+    assert f"~ replace {entry_id} (rule: chosen, verify the old copy or archive" in plan
     world.converge()
     head = world.s3.head_object(Bucket=world.sandbox.bucket, Key=entry_id)
     assert head["ETag"] == etag  # the old object untouched

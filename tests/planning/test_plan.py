@@ -228,6 +228,23 @@ def test_render_is_terraform_like_and_ends_with_the_summary() -> None:
     ])
 
 
+@pytest.mark.parametrize(
+    ("subject", "first"),
+    [
+        (entry(), "archive 286.1 MiB first"),
+        (archived(flavors=(flavor(flavor_id="0_edited01"),)), "re-archive 286.1 MiB first"),
+        (archived(archive=archive(key="0_entry001", layout="legacy", flavor_id=None)),
+         "verify the old copy or archive 286.1 MiB first"),
+    ],
+)
+def test_a_replace_says_what_it_archives_first_and_counts_its_bytes(subject: ObservedEntry,
+                                                                    first: str) -> None:
+    plan = diff([subject], policy("placeholder"), NOW, PLACEHOLDER_SIZE)
+    item = plan.items[0]
+    assert (item.action, item.bytes, plan.total_bytes) == (Action.REPLACE, VIDEO_SIZE, VIDEO_SIZE)
+    assert plan.render().splitlines()[0] == f"~ replace 0_entry001 (rule: r, {first})"
+
+
 def test_render_colours_deletions_red_on_a_terminal() -> None:
     plan = diff([archived()], policy("deleted"), NOW, PLACEHOLDER_SIZE)
     header, first = plan.render(color=True).splitlines()[:2]
