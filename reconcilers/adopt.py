@@ -23,6 +23,7 @@ import hashlib
 import math
 from typing import Any
 
+from policies.errors import KarchiveError
 from policies.layout import verified_key
 from policies.observed import FlavorFacts
 from reconcilers import manifest
@@ -160,5 +161,5 @@ def _recorded_sha256(ctx: Context, info: ObjectInfo) -> str | None:
         return None  # a frozen object's tags cannot be read (InvalidObjectState)
     try:
         return ctx.archive.get_sha256(info.key)
-    except Exception:  # noqa: BLE001 - any failure only means "no recorded checksum"
+    except KarchiveError:  # unreadable here only means "no recorded checksum": the ETag decides
         return None
