@@ -1,7 +1,8 @@
 """The seeded catalogue, legacy and broken states included, converges under the repo's policy.
 
-A sandbox of 400 entries (seed 5, as in the acceptance run of the README) with the Princeton
-tool's bucket; the project's own ``policy.yaml`` with the sandbox's environment, under both
+A sandbox of 400 entries, seed 5 (every legacy and broken kind of the catalogue is in it; videos
+capped at 2 MiB to keep the suite short), with the Princeton tool's bucket; the project's own
+``policy.yaml`` with the sandbox's environment, under both
 ``storage.layout`` settings. ``karchive apply`` runs through its CLI entry point over real HTTP;
 after each apply invariants 1-4 of design.md are checked against the emulator's and the
 bucket's own records; after at most three applies and the thaw delay ``plan
