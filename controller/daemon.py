@@ -32,7 +32,7 @@ from typing import Any
 from controller.errors import KarchiveError
 from controller.httpserver import Checks, MetricsServer
 from controller.journal import JOURNAL_DIR, Journal, state_dir
-from controller.lease import Lease
+from controller.lease import LEASE_NAME, Lease
 from controller.metrics import Metrics
 from policies.observed import RestoreStatus
 from policies.schema import Policy
@@ -40,7 +40,6 @@ from policies.schema import Policy
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
-LEASE_NAME = "lease.json"
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,6 +145,7 @@ def settings_from(policy: Policy, *, restore_via: str = "url") -> Settings:
         restore_tier=storage.restore.tier.value,
         restore_days=storage.restore.days,
         restore_via=restore_via,
+        legacy_placeholder_size=policy.legacy_placeholder_size,
     )
 
 

@@ -1,4 +1,4 @@
-"""The bucket lease: at most one daemon acts on a bucket at a time.
+"""The bucket lease: at most one daemon (or ``apply``) acts on a bucket at a time.
 
 Two daemons pointed at the same bucket (a rolling deploy, a second replica, an operator's laptop)
 must never both copy and replace: the lease object ``{prefix}lease.json`` says who acts. It holds
@@ -35,10 +35,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controller.errors import TransientError
+from controller.errors import PermanentError, TransientError
 from controller.storage.client import translate
 
 log = logging.getLogger(__name__)
+
+LEASE_NAME = "lease.json"  # {prefix}lease.json: one actor per archive, a daemon or an apply
 
 # 412: the condition did not hold. 409 ConditionalRequestConflict: a concurrent conditional write
 # to the same key is in flight (AWS S3 conditional-writes docs); both mean "someone else wrote".
@@ -49,6 +51,24 @@ _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 def new_holder_id() -> str:
     """``host-pid-random``: unique per process, readable in the lease object by an operator."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def holder_is_gone(holder: str) -> bool:
+    """Whether ``holder`` (a :func:`new_holder_id`) names a process of THIS host that no longer
+    runs: a killed ``apply`` or daemon, whose lease need not be waited out — it cannot act. Any
+    other holder (another host, a live process, an unreadable id) is taken as acting."""
+    parts = holder.rsplit("-", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit() \
+            or int(parts[1]) == os.getpid():
+        return False
+    pid = parts[1]
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's, say): acting
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +169,7 @@ class Lease:
         current = self.read()
         if current is None:
             return self._write(if_none_match=True)
-        if current.expires_at > self._wall():
+        if current.expires_at > self._wall() and not holder_is_gone(current.holder):
             return False  # held by another daemon (or by an earlier run of ours: wait it out)
         log.info("lease expired; taking it over",
                  extra={"holder": self.holder, "previous_holder": current.holder})
@@ -189,6 +209,62 @@ def _unreachable(exc: BotoCoreError, operation: str, bucket: str, key: str) -> T
     (the hold lapses by itself at its local deadline)."""
     error = translate(exc, f"{operation} (the lease)", bucket, key)
     return error if isinstance(error, TransientError) else TransientError(str(error))
+
+
+class CommandLease:
+    """The daemon's lease, held by one command (``apply``) for as long as it acts: taken once
+    (or refused, in one line, while another daemon or apply holds it), renewed on a thread at a
+    third of its duration, released on the way out — normal exit, an error, SIGINT or SIGTERM
+    alike (``with``). :attr:`lost` turns True if a renewal fails: the command stops at its next
+    safe point, as for a signal."""
+
+    def __init__(self, lease: Any, what: str) -> None:
+        self.lease = lease
+        self.what = what
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> CommandLease:
+        try:
+            taken = self.lease.acquire()
+        except TransientError as exc:
+            raise PermanentError(f"cannot take the lease on {self.what} ({exc}); check the "
+                                 "storage settings, then apply again") from None
+        if not taken:
+            raise PermanentError(f"another karchive (a daemon or an apply) holds the lease on "
+                                 f"{self.what}{self._holder()}; wait for it to finish or stop "
+                                 "it, then apply again")
+        self._thread = threading.Thread(target=self._renew, name="lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.lease.release()
+
+    @property
+    def lost(self) -> bool:
+        return not self.lease.held
+
+    def _holder(self) -> str:
+        reader = getattr(self.lease, "read", None)
+        try:
+            current = reader() if reader is not None else None
+        except TransientError:
+            return ""
+        if current is None:
+            return ""
+        until = time.strftime("%H:%M:%S", time.gmtime(current.expires_at))
+        return f" ({current.holder}, until {until} UTC unless renewed)"
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.lease.duration / 3):
+            try:
+                self.lease.acquire()
+            except TransientError as exc:  # the hold lapses at its local deadline: lost
+                log.warning("lease renewal failed: %s", exc)
 
 
 def _code(exc: ClientError) -> str:

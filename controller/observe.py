@@ -29,7 +29,7 @@ from policies.costs import Holding
 from policies.desired import desired_state
 from policies.observed import ArchiveFacts, ObservedEntry, OwnerStatus
 from policies.schema import DesiredState, Policy
-from policies.state import ObservedState, classify
+from policies.state import ObservedState, classify, with_legacy_placeholder
 
 CHUNK = 2000  # entries per flavor round: 5 batches of ~100 entries, a few multirequests
 ID_IN_LIMIT = 500  # Kaltura cuts an idIn list at 500 values (reference/kaltura-api.md §5)
@@ -136,11 +136,11 @@ def observe(
     def flush() -> None:
         flavors = flavors_for(session, (e.entry_id for e in chunk))
         for entry in chunk:
-            entries.append(dataclasses.replace(
+            entries.append(with_legacy_placeholder(dataclasses.replace(
                 entry,
                 flavors=tuple(flavors.get(entry.entry_id, ())),
                 archive=archives.get(entry.entry_id),
-            ))
+            ), policy.legacy_placeholder_size))
         sink.advance(len(chunk))
         chunk.clear()
         _release_free_memory()
@@ -255,13 +255,18 @@ def _with_owners(entries: list[ObservedEntry], owners: OwnerLookup) -> list[Obse
 def _restore_status_decides(
     entry: ObservedEntry, policy: Policy, now: int, size: int | None
 ) -> bool:
-    """A cold copy of a placeholder the policy wants back: thaw, wait or restore hangs on it."""
+    """A cold copy of a placeholder the policy wants back, or of an emptied entry it manages:
+    thaw, wait, restore or recover hangs on it."""
     copy: ArchiveFacts | None = entry.archive
     if copy is None or copy.storage_class not in COLD_CLASSES:
         return False
-    if classify(entry, size).state is not ObservedState.PLACEHOLDER:
+    found = classify(entry, size)
+    desired = desired_state(entry, policy, now)
+    if found.recoverable:
+        return desired.managed
+    if found.state is not ObservedState.PLACEHOLDER:
         return False
-    return desired_state(entry, policy, now).state is DesiredState.ARCHIVED
+    return desired.state is DesiredState.ARCHIVED
 
 
 def observe_policy(

@@ -11,11 +11,13 @@ The definitions:
 - **entries by observed state** (``by_state``; ``karchive_entries_observed{state}``): every
   entry observed, once, in the state :func:`reported_state` gives — ``policies.state.classify``'s,
   except that a placeholder whose archive copy is being thawed counts as ``restoring``: its
-  content is on its way back (design.md, "States of an entry"). Kaltura swapping content in
-  either direction is ``restoring`` already.
+  content is on its way back (design.md, "States of an entry"); and so does an entry left with
+  no content that the plan recovers from its copy (its ``thaw``, ``wait`` or ``recover`` item).
+  Kaltura swapping content in either direction is ``restoring`` already.
 - **unhealthy, managed** (``unhealthy_managed``; ``karchive_entries_unhealthy{managed="yes"}``):
   an unhealthy entry the policy manages or that karchive has touched (its tags, or a copy in
-  the archive) — karchive would act on it but cannot. The plan lists each one with ``!``.
+  the archive) — karchive would act on it but cannot. The plan lists each one with ``!``, and
+  these are exactly its ``unhealthy`` items.
 - **unhealthy, unmanaged** (``..._unmanaged``; ``{managed="no"}``): every other unhealthy
   entry (an entry still uploading or converting, one in error, one without content, none of
   them karchive's business): reported by ``karchive health``, never by the plan's items.
@@ -44,9 +46,18 @@ def thawing(entry: ObservedEntry) -> bool:
     return entry.archive is not None and entry.archive.restore is RestoreStatus.THAWING
 
 
-def reported_state(entry: ObservedEntry, observation: Observation) -> ObservedState:
-    """The state every report counts ``entry`` in (see the module docstring)."""
+# The plan items of an emptied entry on its way back from its copy (policies.plan's actions).
+_RECOVERING = frozenset({"thaw", "wait", "recover"})
+_UNHEALTHY_ITEM = "unhealthy"
+
+
+def reported_state(entry: ObservedEntry, observation: Observation,
+                   action: str | None = None) -> ObservedState:
+    """The state every report counts ``entry`` in (see the module docstring); ``action`` is
+    the value of the plan's item for the entry, if it has one."""
     if observation.state is ObservedState.PLACEHOLDER and thawing(entry):
+        return ObservedState.RESTORING
+    if observation.recoverable and action in _RECOVERING:
         return ObservedState.RESTORING
     return observation.state
 
@@ -85,13 +96,14 @@ class Tally:
         self._thaws = 0
 
     def add(self, entry: ObservedEntry, observation: Observation, decision: Decision,
-            listed: bool) -> None:
-        """One entry; ``listed``: the plan holds an item for it (so an unhealthy one is managed)."""
+            action: str | None) -> None:
+        """One entry; ``action``: the value of the plan's item for it, or None."""
         self._entries += 1
-        self._states[reported_state(entry, observation).value] += 1
+        state = reported_state(entry, observation, action)
+        self._states[state.value] += 1
         self._desired[decision.state.value] += 1
-        if observation.state is ObservedState.UNHEALTHY:
-            if listed:
+        if state is ObservedState.UNHEALTHY:
+            if action == _UNHEALTHY_ITEM:
                 self._managed += 1
             else:
                 self._unmanaged += 1

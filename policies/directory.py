@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from pydantic import (
     BaseModel,
@@ -53,6 +53,17 @@ class DirectorySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        # pydantic reads true as 1 for a number; "timeout: true" is a mistake, not a second.
+        if isinstance(data, dict):
+            for name in ("batch_size", "cache_ttl", "timeout", "retries"):
+                if isinstance(data.get(name), bool):
+                    raise ValueError(f"{name}: {data[name]!r} is not a number; write digits, "
+                                     "e.g. 10")
+        return data
+
     url: str = Field(description="ldap://host[:port] or ldaps://host[:port]")
     bind_dn: str | None = Field(default=None, description="absent: anonymous bind")
     # The policy loader interpolates ${ENV} before validation, so "${LDAP_PASSWORD}" works here.
@@ -68,8 +79,10 @@ class DirectorySettings(BaseModel):
     org_unit_attribute: str = "ou"
     user_id_to_uid: UidMapping = UidMapping.STRIP_DOMAIN
     batch_size: int = Field(default=50, ge=1, le=MAX_BATCH_SIZE)
-    cache_ttl: float = Field(default=3600.0, ge=0, description="seconds an answer is reused")
-    timeout: float = Field(default=10.0, gt=0, description="connect and receive timeout, seconds")
+    cache_ttl: float = Field(default=3600.0, ge=0, le=30 * 86400,
+                             description="seconds an answer is reused")
+    timeout: float = Field(default=10.0, gt=0, le=600,
+                           description="connect and receive timeout, seconds")
     retries: int = Field(default=2, ge=0, le=10, description="retries of a transient failure")
 
     @field_validator("url")

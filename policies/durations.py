@@ -17,6 +17,8 @@ from enum import StrEnum
 
 DURATION_HINT = "use a number and a unit, e.g. 3y, 18mo, 6w, 90d, 12h"
 SIZE_HINT = "use a number and a unit, e.g. 500MB, 10GiB, 2TiB"
+MAX_DURATION_SECONDS = 1000 * 365 * 86400
+MAX_SIZE = 2**63 - 1  # what S3, Kaltura and every counter downstream can hold
 RATE_HINT = "use calls/period, e.g. 35/10s, 2/s, 100/1min"
 
 
@@ -109,6 +111,9 @@ def parse_duration(value: object) -> Duration:
     unit = _UNIT_ALIASES.get(unit_text)
     if unit is None:
         raise ValueError(f"{value!r} is not a duration; {DURATION_HINT}")
+    # Past 1,000 years no rule means anything, and dates that far back do not exist.
+    if int(number) * _NOMINAL_SECONDS[unit] > MAX_DURATION_SECONDS:
+        raise ValueError(f"{value!r} is longer than 1000 years; {DURATION_HINT}")
     return Duration(int(number), unit)
 
 
@@ -127,6 +132,8 @@ def parse_size(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"{value!r} is negative; {SIZE_HINT}")
+        if value > MAX_SIZE:
+            raise ValueError(f"{value!r} is too large (at most 8 EiB); {SIZE_HINT}")
         return value
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a size; {SIZE_HINT}")
@@ -134,7 +141,10 @@ def parse_size(value: object) -> int:
     if found is None or found.group(2) not in ("", *_SIZE_UNITS):
         raise ValueError(f"{value!r} is not a size; {SIZE_HINT}")
     number, unit = found.groups()
-    return int(float(number) * _SIZE_UNITS[unit or "b"])
+    size = float(number) * _SIZE_UNITS[unit or "b"]
+    if not size <= MAX_SIZE:
+        raise ValueError(f"{value!r} is too large (at most 8 EiB); {SIZE_HINT}")
+    return int(size)
 
 
 def format_size(size: int) -> str:

@@ -15,6 +15,16 @@ Two layouts (policy ``storage.layout``):
       {prefix}{entry_id}/attachments/{asset_id}.{ext}
 
   The original's key carries its flavor id, so the listing alone says which flavor was archived.
+  Two kinds of zero-byte marker sit beside it, so that the listing alone (no GET per entry)
+  also says what karchive proved::
+
+      {prefix}{entry_id}/verified/{flavor_id}.{etag}  the bare-id copy whose ETag is {etag}
+                                                      holds flavor {flavor_id}'s bytes (checked
+                                                      by recomputing that ETag from Kaltura)
+      {prefix}{entry_id}/placeholder/{flavor_id}      flavor {flavor_id} is the placeholder
+                                                      karchive swapped in
+
+  A marker binds a fact to the ids it names: a new flavor or a rewritten object matches none.
 - ``legacy`` (the Princeton kaltura_archiver): the bare entry id at the bucket root
   (``0_abcd1234``), nothing else. Its flavor id, if any, is only in object metadata.
 """
@@ -22,8 +32,10 @@ Two layouts (policy ``storage.layout``):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+from policies.observed import ArchiveFacts
 
 ENTRY_FOLDER = "entry-folder"
 LEGACY = "legacy"
@@ -33,7 +45,7 @@ _ID = r"\d+_[a-z0-9]{8}"
 ENTRY_ID_RE = re.compile(rf"^{_ID}$")
 _FOLDER_RE = re.compile(
     rf"^(?P<entry>{_ID})/(?:(?P<manifest>manifest\.json)"
-    rf"|(?P<kind>original|thumbs|captions|attachments)/(?P<asset>[^/.]+)(?:\.(?P<ext>[^/]*))?)$"
+    rf"|(?P<kind>original|thumbs|captions|attachments|verified|placeholder)/(?P<asset>[^/.]+)(?:\.(?P<ext>[^/]*))?)$"
 )
 
 MANIFEST_NAME = "manifest.json"
@@ -47,6 +59,8 @@ class KeyKind(StrEnum):
     THUMB = "thumbs"
     CAPTION = "captions"
     ATTACHMENT = "attachments"
+    VERIFIED = "verified"  # marker: a bare-id copy proven to hold a flavor's bytes
+    PLACEHOLDER = "placeholder"  # marker: a flavor that is the placeholder karchive swapped in
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +94,19 @@ def manifest_key(prefix: str, entry_id: str) -> str:
 
 def asset_key(prefix: str, entry_id: str, kind: KeyKind, asset_id: str, ext: str) -> str:
     """Key of a thumbnail, caption or attachment copy."""
-    if kind in (KeyKind.ORIGINAL, KeyKind.MANIFEST):
-        raise ValueError(f"use original_key / manifest_key for {kind.value}")
+    if kind not in (KeyKind.THUMB, KeyKind.CAPTION, KeyKind.ATTACHMENT):
+        raise ValueError(f"{kind.value} is not a side asset")
     return f"{entry_folder(prefix, entry_id)}{kind.value}/{asset_id}{_ext(ext)}"
+
+
+def verified_key(prefix: str, entry_id: str, flavor_id: str, etag: str) -> str:
+    """Marker: the bare-id copy with ETag ``etag`` was proven to hold ``flavor_id``'s bytes."""
+    return f"{entry_folder(prefix, entry_id)}verified/{flavor_id}.{etag.strip(chr(34))}"
+
+
+def placeholder_key(prefix: str, entry_id: str, flavor_id: str) -> str:
+    """Marker: ``flavor_id`` is the placeholder video karchive put in place of the content."""
+    return f"{entry_folder(prefix, entry_id)}placeholder/{flavor_id}"
 
 
 def legacy_key(entry_id: str) -> str:
@@ -113,3 +137,32 @@ def parse_key(key: str, prefix: str) -> ParsedKey | None:
         asset_id=found["asset"],
         ext=found["ext"] or "",
     )
+
+
+@dataclass(slots=True)
+class Marks:
+    """The markers a listing showed, per entry (collected while the listing is read)."""
+
+    verified: dict[str, dict[str, str]] = field(default_factory=dict)  # entry -> etag -> flavor
+    placeholders: dict[str, set[str]] = field(default_factory=dict)  # entry -> flavor ids
+
+    def add(self, parsed: ParsedKey) -> bool:
+        """Keep ``parsed`` if it is a marker; whether it was one."""
+        if parsed.kind is KeyKind.VERIFIED and parsed.asset_id:
+            self.verified.setdefault(parsed.entry_id, {})[parsed.ext] = parsed.asset_id
+            return True
+        if parsed.kind is KeyKind.PLACEHOLDER and parsed.asset_id:
+            self.placeholders.setdefault(parsed.entry_id, set()).add(parsed.asset_id)
+            return True
+        return False
+
+    def applied(self, entry_id: str, facts: ArchiveFacts) -> ArchiveFacts:
+        """``facts`` with what the markers prove: the flavor a bare-id copy was verified to hold
+        (only while the object keeps the ETag it was verified with) and the placeholder flavors."""
+        flavor_id = facts.flavor_id
+        if facts.layout == LEGACY and flavor_id is None:
+            flavor_id = self.verified.get(entry_id, {}).get(facts.etag.strip('"'))
+        placeholders = frozenset(self.placeholders.get(entry_id, ()))
+        if flavor_id == facts.flavor_id and placeholders == facts.placeholder_flavor_ids:
+            return facts
+        return replace(facts, flavor_id=flavor_id, placeholder_flavor_ids=placeholders)

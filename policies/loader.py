@@ -57,15 +57,29 @@ class _Spot:
 def load_policy(path: str | Path, environ: Mapping[str, str] | None = None) -> Policy:
     """Read and validate a policy file; relative paths in it are relative to its folder."""
     path = Path(path)
+    return parse_policy(_read(path), str(path), base_dir=path.parent, environ=environ)
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(str(path), None, "", f"cannot read the policy ({exc.strerror}); "
                           "check the path given with -f") from None
     except UnicodeDecodeError:
         raise PolicyError(str(path), None, "", "the policy is not UTF-8 text; save it as "
                           "UTF-8") from None
-    return parse_policy(text, str(path), base_dir=path.parent, environ=environ)
+
+
+def check_policy(path: str | Path, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Validate a policy's structure and values WITHOUT needing its environment: the names of
+    the ``${VAR}`` it uses that are unset (a note for the caller); PolicyError for any other
+    problem. A field whose value comes from an unset variable is not judged."""
+    path = Path(path)
+    missing: dict[Path_, list[str]] = {}
+    env = os.environ if environ is None else environ
+    _guarded(_read(path), str(path), path.parent, env, missing)
+    return sorted({name for names in missing.values() for name in names})
 
 
 def parse_policy(
@@ -75,42 +89,87 @@ def parse_policy(
     environ: Mapping[str, str] | None = None,
 ) -> Policy:
     """Validate policy text; ``source_name`` is how errors name the file."""
-    env = os.environ if environ is None else environ
+    policy = _guarded(text, source_name, base_dir, os.environ if environ is None else environ,
+                      None)
+    assert policy is not None  # None only when unset variables are collected (check_policy)
+    return policy
+
+
+def _guarded(text: str, source_name: str, base_dir: str | Path | None,
+             env: Mapping[str, str], missing: dict[Path_, list[str]] | None) -> Policy | None:
+    """:func:`_parse`, every failure of the YAML reader or of depth made one PolicyError. With
+    ``missing``, unset variables are collected there (by field) instead of refused, and None is
+    returned when the only problems left are in those fields."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return _parse(text, source_name, base_dir, env, missing)
+    except RecursionError:
+        raise PolicyError(source_name, None, "", "the policy is nested too deeply; a policy "
+                          "needs a few levels of sections, not hundreds") from None
+    except yaml.reader.ReaderError as exc:
+        where = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+        raise PolicyError(source_name, where, "", f"character U+{code:04X} is not allowed in "
+                          "YAML; remove it (control characters are refused)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "malformed YAML"
         raise PolicyError(source_name, line, "", f"YAML syntax error: {problem}; check the "
                           "indentation and quoting on this line or the one above") from None
+    except yaml.YAMLError:
+        raise PolicyError(source_name, None, "", "the policy is not readable YAML; check it "
+                          "with a YAML linter") from None
+
+
+# The YAML 1.1 core tags a policy value may carry (implicitly); any other tag is refused.
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
+                        ("str", "int", "float", "bool", "null", "map", "seq", "merge"))
+
+
+def _parse(text: str, source_name: str, base_dir: str | Path | None,
+           env: Mapping[str, str], missing: dict[Path_, list[str]] | None) -> Policy | None:
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
     if root is None:
         raise PolicyError(source_name, 1, "", "the policy is empty; start from the example "
                           "policy.yaml of the project")
     if not isinstance(root, yaml.MappingNode):
         raise PolicyError(source_name, root.start_mark.line + 1, "", "the policy must be a "
                           "mapping of sections (version, kaltura, storage, rules, ...)")
-    builder = _Builder(source_name, env)
+    builder = _Builder(source_name, env, missing)
     data = builder.build(root, ())
     context = {"base_dir": Path(base_dir) if base_dir is not None else Path(".")}
     try:
         return Policy.model_validate(data, context=context)
     except ValidationError as exc:
-        raise _translate(exc, data, builder.spots, source_name) from None
+        skip = set(missing or ())
+        errors = [e for e in exc.errors()
+                  if not _under(_clean_location(e["loc"], data, e["type"] == "missing"), skip)]
+        if not errors:
+            return None
+        raise _translate(errors[0], data, builder.spots, source_name) from None
+
+
+def _under(path: Path_, prefixes: set[Path_]) -> bool:
+    return any(path[:len(p)] == p for p in prefixes)
 
 
 class _Builder:
     """Turns YAML nodes into plain values, interpolating and remembering where each came from."""
 
-    def __init__(self, source: str, environ: Mapping[str, str]) -> None:
+    def __init__(self, source: str, environ: Mapping[str, str],
+                 missing: dict[Path_, list[str]] | None = None) -> None:
         self.source = source
         self.environ = environ
+        self.missing = missing
         self.spots: dict[Path_, _Spot] = {}
         self._constructor = yaml.SafeLoader("")
 
     def build(self, node: yaml.Node, path: Path_, key_line: int | None = None) -> Any:
         line = node.start_mark.line + 1
         self.spots[path] = _Spot(line, key_line if key_line is not None else line)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+            raise PolicyError(self.source, line, _dotted(path), f"YAML tag {node.tag!r} is not "
+                              "allowed; write a plain section or list")
         if isinstance(node, yaml.MappingNode):
             self._check_keys(node, path)
             # Honour "<<: *defaults" merge keys: merged pairs come first, explicit keys override.
@@ -124,6 +183,10 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
+        if node.tag not in _PLAIN_TAGS:
+            raise PolicyError(self.source, line, _dotted(path), f"YAML tag {node.tag!r} is not "
+                              "allowed (dates, binary and objects are not policy values); "
+                              "quote the value")
         if node.tag == "tag:yaml.org,2002:str" or (node.style is None and "${" in node.value):
             interpolated = self._interpolate(node.value, path, line)
             if interpolated != node.value:
@@ -160,6 +223,9 @@ class _Builder:
             name, default = spec.groups()
             value = self.environ.get(name)
             if value is None or (value == "" and default is not None):
+                if default is None and self.missing is not None:
+                    self.missing.setdefault(path, []).append(name)
+                    return found.group(0)  # left as written; this field is not judged
                 if default is None:
                     raise PolicyError(self.source, line, _dotted(path),
                                       f"environment variable {name} is not set; export it or "
@@ -201,9 +267,7 @@ def _line_of(path: Path_, spots: dict[Path_, _Spot], use_key: bool) -> int | Non
     return None
 
 
-def _translate(exc: ValidationError, data: Any, spots: dict[Path_, _Spot], source: str
-               ) -> PolicyError:
-    error = exc.errors()[0]
+def _translate(error: Any, data: Any, spots: dict[Path_, _Spot], source: str) -> PolicyError:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     cause = ctx.get("error")

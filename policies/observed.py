@@ -51,7 +51,9 @@ class ArchiveFacts:
     """The archive copy of an entry's original flavor, as the bucket listing shows it.
 
     ``flavor_id`` and ``sha256`` come from the key (entry-folder layout) or from object metadata;
-    both are ``None`` for a legacy (bare entry id) object whose metadata was not read.
+    for a legacy (bare entry id) object ``flavor_id`` is the flavor karchive proved it holds (a
+    ``verified`` marker for its current ETag), else ``None``: a copy nobody proved.
+    ``placeholder_flavor_ids``: the flavors karchive swapped in as the placeholder (markers).
     """
 
     key: str
@@ -63,6 +65,7 @@ class ArchiveFacts:
     flavor_id: str | None = None
     sha256: str | None = None
     restore_expiry: str | None = None
+    placeholder_flavor_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,15 @@ from policies.desired import RESTORE_ON_PLAY, Decider, Decision
 from policies.durations import format_size
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, ObservedEntry, RestoreStatus
 from policies.schema import DesiredState, Policy
-from policies.state import Observation, ObservedState, classify
+from policies.state import (
+    EDITED_AFTER_ARCHIVAL,
+    EMPTIED,
+    STALE_COPY,
+    UNVERIFIED_COPY,
+    Observation,
+    ObservedState,
+    classify,
+)
 from policies.totals import CycleLimits, PlanTotals
 
 
@@ -39,6 +47,7 @@ class Action(StrEnum):
     REPLACE = "replace"  # archive first where needed, then swap in the placeholder
     THAW = "thaw"  # request a Glacier restore of the copy
     RESTORE = "restore"  # pull a readable copy back into Kaltura
+    RECOVER = "recover"  # an entry left with no content: bring it back from its copy
     REPAIR = "repair"  # safe tag fixes only
     DELETE = "delete"  # archive fully, then delete the entry
     UNHEALTHY = "unhealthy"  # reported, never executed
@@ -49,15 +58,20 @@ class Action(StrEnum):
         return self not in (Action.UNHEALTHY, Action.WAIT)
 
 
-# Order of items in a plan (and of counts in its summary): the safest first.
-ACTION_ORDER = (Action.REPAIR, Action.ARCHIVE, Action.REPLACE, Action.THAW, Action.RESTORE,
-                Action.DELETE, Action.UNHEALTHY, Action.WAIT)
+# Order of items in a plan (and of counts in its summary): the safest first. A thaw (a request
+# S3 takes hours over, changing nothing) goes before the copies, so a cycle cut short by its
+# limits still starts every thaw, and the restores it waits for come a cycle sooner.
+ACTION_ORDER = (Action.REPAIR, Action.THAW, Action.ARCHIVE, Action.REPLACE, Action.RESTORE,
+                Action.RECOVER, Action.DELETE, Action.UNHEALTHY, Action.WAIT)
 
 # Step names, in the order a reconciler runs them.
 ARCHIVE_STEPS = ("upload", "verify", "tag")
 REPLACE_STEPS = ("verify", "replace", "tag_replaced")
 THAW_STEPS = ("thaw",)
 RESTORE_STEPS = ("restore", "untag_replaced")
+RECOVER_STEPS = ("add_content", "verify", "retag")
+# An archive run on a copy the old tool left: its ETag recomputed from the original first.
+ADOPT_STEPS = ("verify_legacy", "upload", "verify", "tag")
 REPAIR_STEPS = ("retag",)
 DELETE_STEPS = ("verify", "delete")
 
@@ -85,12 +99,30 @@ class PlanItem:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """What a plan was made for: a saved plan applies to this partner and archive only."""
+
+    partner_id: int
+    location: str  # the bucket name, or the directory's file:// url
+    prefix: str
+
+    @classmethod
+    def of(cls, policy: Policy) -> Target:
+        return cls(policy.kaltura.partner_id, policy.storage.location, policy.storage.prefix)
+
+    def __str__(self) -> str:
+        where = self.location if "://" in self.location else f"s3://{self.location}/"
+        return f"partner {self.partner_id}, {where.rstrip('/')}/{self.prefix}"
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Every change one cycle would make, in execution order, plus what was reported."""
 
     items: tuple[PlanItem, ...]
     planned_at: int  # the instant the policy was evaluated at (unix seconds)
     observed_count: int  # entries observed, for the apply guard on the share replaced
+    target: Target | None = None  # None only for a plan built by hand (tests)
     # Every entry observed, counted once (policies.counts); all zeros for a hand-made plan.
     census: Census = field(default_factory=Census)
     limits: CycleLimits | None = None  # the policy's per-cycle limits, when the diff knew them
@@ -130,7 +162,8 @@ class Plan:
             counts = [f"{self.count(a)} to {a.value}"
                       for a in (Action.ARCHIVE, Action.REPLACE, Action.RESTORE)]
             counts += [f"{self.count(a)} to {a.value}"
-                       for a in (Action.THAW, Action.REPAIR, Action.DELETE) if self.count(a)]
+                       for a in (Action.THAW, Action.RECOVER, Action.REPAIR, Action.DELETE)
+                       if self.count(a)]
             text = f"Plan: {', '.join(counts)}."
         else:
             text = "No changes."
@@ -176,6 +209,8 @@ class Plan:
             {"format_version": 2,
              "planned_at": <unix seconds the policy was evaluated at>,
              "observed_count": <entries observed>,
+             "target": {"partner_id": 123, "location": "<bucket, or file:// url>",
+                        "prefix": "karchive/"},
              "summary": {
                "actions": {"archive": {"count": 12, "bytes": <bytes>}, ...},  # with items only
                "changes": {"count": .., "bytes": ..},         # every executable item
@@ -189,7 +224,8 @@ class Plan:
                             "by_desired": {"unmanaged": .., ...}, "thaws_in_progress": ..}},
              "summary_text": "<the summary line, for people>",
              "items": [{"entry_id": "0_abc12345",
-                        "action": "archive|replace|thaw|restore|repair|delete|unhealthy|wait",
+                        "action": "archive|replace|thaw|restore|recover|repair|delete|"
+                                  "unhealthy|wait",
                         "from_state": "original|archived|placeholder|restoring|unhealthy",
                         "to_state": "unmanaged|archived|placeholder|deleted",
                         "steps": ["upload", "verify", "tag"],
@@ -208,9 +244,12 @@ class Plan:
         summary["observed"] = {"entries": census.entries, "by_state": dict(census.by_state),
                                "by_desired": dict(census.by_desired),
                                "thaws_in_progress": census.thaws_in_progress}
+        target = None if self.target is None else {
+            "partner_id": self.target.partner_id, "location": self.target.location,
+            "prefix": self.target.prefix}
         head = json.dumps({"format_version": FORMAT_VERSION, "planned_at": self.planned_at,
-                           "observed_count": self.observed_count, "summary": summary,
-                           "summary_text": self.summary()},
+                           "observed_count": self.observed_count, "target": target,
+                           "summary": summary, "summary_text": self.summary()},
                           indent=2, ensure_ascii=False)
         # One item a line: readable and diffable, and the C encoder (no indent) keeps a
         # 200,000-item plan fast to write.
@@ -241,6 +280,9 @@ class Plan:
         except json.JSONDecodeError as exc:
             raise PlanFormatError(f"not a plan file: invalid JSON at line {exc.lineno}; write "
                                   "it with 'karchive plan --out FILE'") from None
+        except RecursionError:
+            raise PlanFormatError("not a plan file: JSON nested too deeply; write it with "
+                                  "'karchive plan --out FILE'") from None
         if not isinstance(document, dict):
             raise PlanFormatError("not a plan file: expected a JSON object; write it with "
                                   "'karchive plan --out FILE'")
@@ -250,22 +292,29 @@ class Plan:
                                   f"karchive reads {FORMAT_VERSION}); plan again")
         try:
             items = tuple(_item_from_json(raw) for raw in document["items"])
+            target = _target(document["target"])
+            planned_at, observed = (_integer(document["planned_at"]),
+                                    _integer(document["observed_count"]))
             summary = document["summary"]
-            return cls(items, int(document["planned_at"]), int(document["observed_count"]),
-                       _census_from_json(summary), figures.limits_from_json(summary))
+            return cls(items, planned_at, observed, target, _census_from_json(summary),
+                       figures.limits_from_json(summary))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanFormatError(f"damaged plan file ({exc!s}); plan again") from None
 
 
+# 2: a "target" (partner, archive location, prefix) a plan is refused outside, and the summary
+# as structured counts ("summary", with the sentence as "summary_text").
 FORMAT_VERSION = 2
 
 _SYMBOLS = {
     Action.ARCHIVE: "+", Action.REPLACE: "~", Action.RESTORE: "←", Action.THAW: "*",
     Action.REPAIR: "#", Action.DELETE: "-", Action.UNHEALTHY: "!", Action.WAIT: ".",
+    Action.RECOVER: "↺",
 }  # fmt: skip
 _COLOURS = {
     Action.ARCHIVE: "32", Action.REPLACE: "33", Action.RESTORE: "36", Action.THAW: "36",
     Action.REPAIR: "34", Action.DELETE: "1;31", Action.UNHEALTHY: "35", Action.WAIT: "2",
+    Action.RECOVER: "36",
 }  # fmt: skip
 _ITEM_KEYS = frozenset(PlanItem.__slots__)
 
@@ -281,10 +330,23 @@ def _render_item(item: PlanItem, color: bool) -> str:
         line += f" (rule: {item.rule})" if item.rule and item.action is not Action.UNHEALTHY else ""
     else:
         details = [f"rule: {item.rule}"] if item.rule else []
-        if item.bytes:
+        if item.action is Action.REPLACE and "upload" in item.steps:
+            # The copy is made (again) inside the replace: say so, with its bytes.
+            details.append(f"{_archive_first(item.reason)} {format_size(item.bytes)} first")
+        elif item.bytes:
             details.append(format_size(item.bytes))
         line = f"{head} ({', '.join(details)})" if details else head
     return f"\x1b[{_COLOURS[item.action]}m{line}\x1b[0m" if color else line
+
+
+def _archive_first(reason: str) -> str:
+    """What a replace does before its swap: archive, archive again, or verify the old tool's
+    copy (else archive again)."""
+    if reason.startswith(UNVERIFIED_COPY):
+        return "verify the old copy or archive"
+    if reason.startswith((EDITED_AFTER_ARCHIVAL, STALE_COPY)):
+        return "re-archive"
+    return "archive"
 
 
 def _item_from_json(raw: dict[str, Any]) -> PlanItem:
@@ -298,7 +360,7 @@ def _item_from_json(raw: dict[str, Any]) -> PlanItem:
         to_state=DesiredState(str(raw["to_state"])),
         steps=_strings(raw["steps"]),
         rule=str(raw["rule"]),
-        bytes=int(raw["bytes"]),
+        bytes=_integer(raw["bytes"]),
         reason=str(raw["reason"]),
         fingerprint=str(raw["fingerprint"]),
         add_tags=_strings(raw.get("add_tags", [])),
@@ -324,6 +386,19 @@ def _counts(raw: Any, names: tuple[str, ...]) -> dict[str, int]:
     return {name: int(raw[name]) for name in names}
 
 
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _target(raw: Any) -> Target:
+    if not isinstance(raw, dict) or set(raw) != {"partner_id", "location", "prefix"} \
+            or not isinstance(raw["location"], str) or not isinstance(raw["prefix"], str):
+        raise ValueError("target must be {partner_id, location, prefix}")
+    return Target(_integer(raw["partner_id"]), raw["location"], raw["prefix"])
+
+
 def _strings(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"expected a list of strings, got {value!r}")
@@ -342,7 +417,8 @@ def fingerprint(entry: ObservedEntry) -> str:
         entry.status,
         entry.updated_at,
         None if original is None else (original.flavor_id, original.size_bytes, original.status),
-        None if copy is None else (copy.key, copy.size_bytes, copy.etag, copy.restore.value),
+        None if copy is None else (copy.key, copy.size_bytes, copy.etag, copy.restore.value,
+                                   copy.flavor_id, tuple(sorted(copy.placeholder_flavor_ids))),
         entry.replacement_status,
     )
     # repr of a tuple of str, int and None is canonical and far cheaper than JSON at 200k entries.
@@ -363,13 +439,14 @@ def diff(
     decide = Decider(policy, now)
     for entry in entries:
         observation, decision, item = _assess(entry, decide, placeholder_size)
-        tally.add(entry, observation, decision, listed=item is not None)
+        tally.add(entry, observation, decision, None if item is None else item.action.value)
         if item is not None:
             items.append(item)
     rank = {action: index for index, action in enumerate(ACTION_ORDER)}
     items.sort(key=lambda item: (rank[item.action], item.entry_id))
     census = tally.census()
-    return Plan(tuple(items), now, census.entries, census, CycleLimits.of(policy.limits))
+    return Plan(tuple(items), now, census.entries, Target.of(policy), census,
+                CycleLimits.of(policy.limits))
 
 
 def plan_entry(
@@ -412,6 +489,9 @@ def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _
     state, want = obs.state, decision.state
     original_size = entry.original.size_bytes if entry.original is not None else 0
     copy_size = entry.archive.size_bytes if entry.archive is not None else 0
+    # Emptied, with a copy to bring it back from: recovered when the policy manages it.
+    if obs.recoverable and decision.managed and want is not DesiredState.DELETED:
+        return _recover(entry, copy_size)
     # Broken invariants are reported where karchive manages or has touched the entry.
     if state is ObservedState.UNHEALTHY:
         touched = bool({TAG_ARCHIVED, TAG_REPLACED} & entry.tags) or entry.archive is not None
@@ -429,10 +509,13 @@ def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _
     if want is DesiredState.DELETED:
         return _to_deleted(obs, original_size)
     if state is ObservedState.ORIGINAL:
+        # A copy the old tool left is verified first (its ETag recomputed from a download of
+        # the original): proven, it is adopted with no upload; else archived again beside it.
+        steps = ADOPT_STEPS if obs.reason == UNVERIFIED_COPY else ARCHIVE_STEPS
         if want is DesiredState.ARCHIVED:
-            return Action.ARCHIVE, ARCHIVE_STEPS, original_size, obs.reason
+            return Action.ARCHIVE, steps, original_size, obs.reason
         # To placeholder: archive then replace in one item, counted as a replace.
-        return (Action.REPLACE, ARCHIVE_STEPS + REPLACE_STEPS[1:], original_size,
+        return (Action.REPLACE, steps + REPLACE_STEPS[1:], original_size,
                 f"{obs.reason}; archive, then replace")
     if state is ObservedState.ARCHIVED:
         if want is DesiredState.PLACEHOLDER and obs.archive_current:
@@ -447,8 +530,20 @@ def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _
 def _to_archived_from_placeholder(
     entry: ObservedEntry, copy_size: int, decision: Decision
 ) -> _Found | None:
-    assert entry.archive is not None  # a placeholder always has its copy (state.classify)
     why = "played since replaced" if decision.rule == RESTORE_ON_PLAY else "policy wants it back"
+    return _from_copy(entry, copy_size, why, Action.RESTORE, RESTORE_STEPS,
+                      "restore from the archive copy")
+
+
+def _recover(entry: ObservedEntry, copy_size: int) -> _Found:
+    return _from_copy(entry, copy_size, EMPTIED, Action.RECOVER, RECOVER_STEPS,
+                      "recover it from the archive copy")
+
+
+def _from_copy(entry: ObservedEntry, copy_size: int, why: str, action: Action,
+               steps: tuple[str, ...], what: str) -> _Found:
+    """Content brought back from the copy (restore, recover): thawed first when it must be."""
+    assert entry.archive is not None  # a placeholder or an emptied entry has its copy
     restore = entry.archive.restore
     # A frozen copy must be thawed before anything can read it.
     if restore is RestoreStatus.FROZEN:
@@ -457,7 +552,7 @@ def _to_archived_from_placeholder(
     if restore is RestoreStatus.THAWING:
         return Action.WAIT, (), 0, f"{why}; {WAIT_THAW}"
     # Readable (a warm class, or thawed): bring the content back.
-    return Action.RESTORE, RESTORE_STEPS, copy_size, f"{why}; restore from the archive copy"
+    return action, steps, copy_size, f"{why}; {what}"
 
 
 def _to_deleted(obs: Observation, original_size: int) -> _Found | None:

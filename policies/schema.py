@@ -11,6 +11,7 @@ passes as validation context.
 from __future__ import annotations
 
 import re
+import typing
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -47,9 +48,29 @@ class LocatedValueError(ValueError):
 
 
 class Strict(BaseModel):
-    """Base of every policy model: frozen values, unknown keys rejected."""
+    """Base of every policy model: frozen values, unknown keys rejected, and no boolean where
+    a number is wanted (pydantic would read ``partner_id: true`` as partner 1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        return refuse_bool_numbers(cls, data)
+
+
+def refuse_bool_numbers(model: type[BaseModel], data: Any) -> Any:
+    """``data`` unchanged, or a located error for a true/false given to a numeric field."""
+    if not isinstance(data, dict):
+        return data
+    for name, value in data.items():
+        field = model.model_fields.get(name)
+        if field is None or not isinstance(value, bool):
+            continue
+        wanted = {arg for arg in (typing.get_args(field.annotation) or (field.annotation,))}
+        if bool not in wanted and wanted & {int, float}:
+            raise LocatedValueError((name,), f"{value!r} is not a number; write digits, e.g. 42")
+    return data
 
 
 class DesiredState(StrEnum):
@@ -218,7 +239,7 @@ class KalturaSettings(Strict):
     session_expiry: int = Field(default=86400, ge=60, le=30 * 86400)
     privileges: str = "disableentitlement"
     rate_limits: dict[str, RateField] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
-    timeout: float = Field(default=60.0, gt=0)
+    timeout: float = Field(default=60.0, gt=0, le=3600)  # seconds per Kaltura call
 
     @field_validator("service_url")
     @classmethod
@@ -370,7 +391,7 @@ _MIN_PART, _MAX_PART = 5 * 2**20, 5 * 2**30
 class Limits(Strict):
     """How much one cycle may do, and the guard against a wrong observation."""
 
-    transitions_per_cycle: int = Field(default=100, ge=0)
+    transitions_per_cycle: int = Field(default=100, ge=0, le=10_000_000)
     bytes_per_cycle: SizeField = 2**40
     concurrency: int = Field(default=4, ge=1, le=64)
     max_replace_share: float = Field(default=0.25, gt=0, le=1)
@@ -495,6 +516,10 @@ class Policy(Strict):
     kaltura: KalturaSettings
     storage: StorageSettings
     placeholder: str | None = None
+    # The byte size of the Princeton tool's placeholder video: an entry with both of its tags
+    # and an original of exactly this size is taken for one of its placeholders (never by size
+    # alone). Unset: no entry is taken for that tool's placeholder.
+    legacy_placeholder_size: SizeField | None = None
     rules: tuple[Rule, ...] = ()
     restore_on_play: bool = False
     exemptions: Exemptions = Exemptions()

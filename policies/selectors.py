@@ -46,7 +46,8 @@ def _content_size(entry: ObservedEntry) -> int | None:
     """The size of the entry's real video: the original flavor's, or, for a placeholder, the
     archived copy's. Sizing a placeholder by the placeholder video would make a ``min_size`` rule
     stop matching the moment it is applied, and the entry would be restored straight back."""
-    if TAG_REPLACED in entry.tags and entry.archive is not None:
+    # An entry emptied by the old tool (no original left) is sized by its copy too.
+    if (TAG_REPLACED in entry.tags or entry.original is None) and entry.archive is not None:
         return entry.archive.size_bytes
     original = entry.original
     return original.size_bytes if original is not None else None

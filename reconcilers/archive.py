@@ -7,8 +7,17 @@ size and flavor id; re-read the entry's original from Kaltura: same id, same siz
 
 Preconditions, read fresh: the entry is READY with a READY original, no replacement in flight,
 and it is not a placeholder (tag flavors_deleted). The placeholder's own bytes are never archived
-as an entry's content: a stream whose checksum is the placeholder's is refused before the upload
-completes (an interrupted replace is finished by repair instead).
+as an entry's content: an original of the placeholder's exact size is hashed first, and when its
+bytes ARE the placeholder's (a replace killed after the swap) that flavor is recorded as the
+placeholder and nothing is archived (repair then finishes the replace); a video that merely has
+that size is archived like any other. A stream whose checksum is the placeholder's is refused
+before the upload completes all the same.
+
+A bare-id copy another tool left (``reconcilers/adopt.py``) is verified first: proven, it is
+adopted (manifest, ``verified`` marker, side assets, tag) with nothing uploaded; not proven, it is
+left as it is and the original is archived into karchive's own layout beside it — under
+``layout: legacy`` too, whose new copies otherwise go to the bare entry id (with a marker, since
+the listing shows no metadata).
 
 Idempotent: a copy already at the key with this flavor id and size is not uploaded again; a
 checksum recorded nowhere (killed between completion and manifest on a run older than this
@@ -17,25 +26,28 @@ order) is recomputed by streaming the flavor without uploading it.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from datetime import UTC, datetime
 
 from policies.durations import format_size
 from policies.errors import IntegrityError, PermanentError
-from policies.layout import legacy_key, original_key
+from policies.layout import legacy_key, original_key, verified_key
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, FlavorFacts
-from reconcilers import assets, manifest
+from reconcilers import adopt, assets, content, manifest
 from reconcilers.base import Context, Outcome
 from reconcilers.ports import AssetRef, EntryDetails, ObjectInfo
 
 READY = 2
 ACTION = "archive"
-_HASH_CHUNK = 8 << 20
 
 
-def copy_key(ctx: Context, entry_id: str, original: FlavorFacts) -> str:
-    if ctx.settings.layout == "legacy":
+def copy_key(ctx: Context, entry_id: str, original: FlavorFacts, bare: ObjectInfo | None = None
+             ) -> str:
+    """Where a new copy of ``original`` goes. ``layout: legacy`` writes the bare entry id (the
+    old tool's restore still finds it) unless an object karchive cannot vouch for is there
+    (``bare``, not a copy of this flavor): that one is never overwritten, and the new copy goes
+    into karchive's own layout beside it."""
+    if ctx.settings.layout == "legacy" and (bare is None or copy_matches(bare, original)):
         return legacy_key(entry_id)
     return original_key(ctx.settings.prefix, entry_id, original.flavor_id, original.file_ext)
 
@@ -69,9 +81,24 @@ class Archive:
         if TAG_REPLACED in entry.tags:
             raise PermanentError(f"{entry_id} is a placeholder (flavors_deleted): not archived")
         original = check_archivable(entry)
-        key = copy_key(ctx, entry_id, original)
         previous = manifest.read(ctx.archive, ctx.settings.prefix, entry_id)
-        info = ctx.archive.head(key)
+        # Content of the placeholder's size: its bytes tell whether it IS the placeholder (a
+        # replace killed after the swap) — then that is recorded, and nothing is archived.
+        if ctx.placeholder is not None and original.size_bytes == ctx.placeholder.size \
+                and self._placeholder_proven(ctx, entry):
+            return Outcome.done(f"{original.flavor_id} is the placeholder video: recorded as "
+                                "such, not archived")
+        bare = ctx.archive.head(legacy_key(entry_id))
+        folder = original_key(ctx.settings.prefix, entry_id, original.flavor_id,
+                              original.file_ext)
+        # A copy another tool left: proven (no upload), it is adopted; else archived beside it.
+        if bare is not None and not copy_matches(bare, original) \
+                and not copy_matches(ctx.archive.head(folder), original):
+            adopted = self._adopt(ctx, entry, original, bare, previous)
+            if adopted is not None:
+                return adopted
+        key = copy_key(ctx, entry_id, original, bare)
+        info = bare if key == legacy_key(entry_id) else ctx.archive.head(key)
         moved = 0
         if copy_matches(info, original):
             sha = manifest.recorded_sha256(previous, original.flavor_id)
@@ -82,9 +109,14 @@ class Archive:
         record = _original_record(entry, original, key, sha)
         self._assets(ctx, entry, record, previous)
         self._verify(ctx, entry_id, original, key)
-        if TAG_ARCHIVED not in entry.tags:
-            with ctx.step(entry_id, ACTION, "tag", before={"tags": sorted(entry.tags)}) as after:
-                after["tags"] = sorted(ctx.kaltura.add_tags(entry_id, frozenset({TAG_ARCHIVED})))
+        if key == legacy_key(entry_id):
+            # The listing shows no metadata: a marker says this bare-id copy is ours and current.
+            verified = ctx.archive.head(key)
+            assert verified is not None  # _verify just read it
+            ctx.archive.put_bytes(
+                verified_key(ctx.settings.prefix, entry_id, original.flavor_id, verified.etag),
+                b"", content_type="application/octet-stream")
+        self._tag(ctx, entry)
         if moved:
             ctx.metrics.bytes_archived(moved)
         # Named as a flavor: "archived 0_ab12cd34" read as another entry's id.
@@ -93,6 +125,38 @@ class Archive:
                             f"({format_size(original.size_bytes)}) {how}", moved)
 
     # -- steps ---------------------------------------------------------------------------------
+
+    def _tag(self, ctx: Context, entry: EntryDetails) -> None:
+        if TAG_ARCHIVED not in entry.tags:
+            with ctx.step(entry.entry_id, ACTION, "tag",
+                          before={"tags": sorted(entry.tags)}) as after:
+                after["tags"] = sorted(ctx.kaltura.add_tags(entry.entry_id,
+                                                            frozenset({TAG_ARCHIVED})))
+
+    def _adopt(self, ctx: Context, entry: EntryDetails, original: FlavorFacts, bare: ObjectInfo,
+               previous: dict | None) -> Outcome | None:
+        """Prove the bare-id copy holds ``original`` (reconcilers/adopt.py) and record it; None
+        when it cannot be proven (the object is left alone and the entry archived beside it)."""
+        known = (previous or {}).get("originals", {}).get(original.flavor_id) or {}
+        if known.get("key") == bare.key and known.get("etag") == bare.etag.strip('"') \
+                and known.get("sha256"):
+            sha: str | None = str(known["sha256"])  # proven on an earlier run
+            by = str(known.get("verified_by") or "etag")
+        else:
+            sha = adopt.verify(ctx, entry.entry_id, ctx.kaltura.flavor_url(original.flavor_id),
+                               bare, original.size_bytes)
+            by = "sha256" if bare.metadata.get("sha256") else "etag"
+        if sha is None:
+            return None
+        document = adopt.record(ctx, entry, original, bare, sha, previous, by)
+        self._assets(ctx, entry, dict(document["original"]), document)
+        self._tag(ctx, entry)
+        return Outcome.done(f"adopted {bare.key}: it holds {original.flavor_id} "
+                            f"({original.size_bytes} bytes, {by} checked)")
+
+    def _placeholder_proven(self, ctx: Context, entry: EntryDetails) -> bool:
+        copy = content.find_copy(ctx, entry.entry_id)
+        return copy is not None and content.prove_placeholder(ctx, entry, copy, ACTION)
 
     def _upload(
         self, ctx: Context, entry: EntryDetails, original: FlavorFacts, key: str,
@@ -148,16 +212,8 @@ class Archive:
         again, hashing only."""
         before = {"flavor_id": original.flavor_id}
         with ctx.step(entry_id, ACTION, "rehash", before=before) as after:
-            digest = hashlib.sha256()
-            reader = ctx.source.open(ctx.kaltura.flavor_url(original.flavor_id),
-                                     original.size_bytes)
-            try:
-                while chunk := reader.read(_HASH_CHUNK):
-                    digest.update(chunk)
-            finally:
-                reader.close()
-            after["sha256"] = digest.hexdigest()
-        return digest.hexdigest()
+            after["sha256"] = sha = content.hash_flavor(ctx, original)
+        return sha
 
     def _assets(
         self, ctx: Context, entry: EntryDetails, record: dict, previous: dict | None

@@ -87,6 +87,7 @@ class Settings:
     restore_via: str = "url"  # "url": presigned GET fetched by Kaltura; "upload": chunked upload
     presign_expiry: int = 6 * 3600
     poll_interval: float = 2.0  # how soon to look again at a replacement in flight
+    legacy_placeholder_size: int | None = None  # the Princeton tool's placeholder, in bytes
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from policies.plan import Action, PlanItem
 from reconcilers.archive import Archive
 from reconcilers.base import Reconciler
 from reconcilers.purge import Purge
+from reconcilers.recover import Recover
 from reconcilers.repair import Repair
 from reconcilers.replace import Replace
 from reconcilers.restore import Restore
@@ -20,6 +21,7 @@ RECONCILERS: dict[Action, Reconciler] = {
     Action.REPLACE: Replace(),
     Action.THAW: Thaw(),
     Action.RESTORE: Restore(),
+    Action.RECOVER: Recover(),
     Action.REPAIR: Repair(),
     Action.DELETE: Purge(),  # archives (and verifies) everything itself before deleting
 }

@@ -2,8 +2,9 @@
 
 The fix is re-derived from a fresh read (never from the plan's snapshot alone):
 
-- a copy of the current original exists but archived_to_s3 is missing (an archive killed between
-  upload and tag): the archive reconciler runs — it uploads nothing, checks the copy and tags;
+- a copy PROVEN to be of the current original (karchive's own, or adopted) exists but
+  archived_to_s3 is missing (an archive killed between upload and tag): the archive reconciler
+  runs — it uploads nothing, checks the copy and tags. A copy nobody proved is not tagged here;
 - archived_to_s3 but no copy anywhere and no flavors_deleted: the stale tag is removed;
 - the content is the placeholder under archived_to_s3 alone (a replace killed before its last
   tag): the replace is finished (thumbnail, flavors_deleted);
@@ -17,7 +18,7 @@ from __future__ import annotations
 from policies.errors import PermanentError
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED
 from reconcilers import content
-from reconcilers.archive import Archive, copy_key, copy_matches
+from reconcilers.archive import Archive
 from reconcilers.base import Context, Outcome
 from reconcilers.replace import Replace
 from reconcilers.restore import Restore
@@ -35,7 +36,7 @@ class Repair:
         tagged, replaced = TAG_ARCHIVED in entry.tags, TAG_REPLACED in entry.tags
         copy = content.find_copy(ctx, entry_id)
         original = entry.original
-        placeholder_now = content.is_placeholder(ctx, original)
+        placeholder_now = content.is_placeholder(ctx, entry, copy)
         if copy is None:
             # A stale archived_to_s3: no copy and nothing replaced.
             if tagged and not replaced and not self._any_copy(ctx, entry_id):
@@ -58,12 +59,14 @@ class Repair:
         if tagged and placeholder_now and original is not None \
                 and original.flavor_id != copy.flavor_id:
             return Replace().finish(ctx, entry, copy)
-        # A matching copy without its tag: the archive reconciler checks and tags (no upload).
-        if original is not None and copy_matches(
-            ctx.archive.head(copy_key(ctx, entry_id, original)), original
-        ):
+        # A copy PROVEN to be of the current original (karchive's own, or adopted), only its
+        # tag missing: the archive reconciler checks it and tags (no upload). A copy nobody
+        # proved never gets the tag from here: the plan verifies or archives it instead.
+        if original is not None and copy.flavor_id == original.flavor_id \
+                and copy.info.size_bytes == original.size_bytes:
             return Archive().run(entry_id, ctx)
-        raise PermanentError(f"{entry_id}: the copy does not match the original; no safe tag fix")
+        raise PermanentError(f"{entry_id}: the copy is not proven to hold the current original; "
+                             "no safe tag fix (plan again: it is verified or archived instead)")
 
     def _any_copy(self, ctx: Context, entry_id: str) -> bool:
         folder = f"{ctx.settings.prefix}{entry_id}/original/"

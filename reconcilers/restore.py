@@ -11,17 +11,16 @@ removed (archived_to_s3 stays: the copy stays).
 
 from __future__ import annotations
 
-from policies.errors import IntegrityError, PermanentError
+from policies.errors import IntegrityError
 from policies.layout import original_key
-from policies.observed import TAG_REPLACED, RestoreStatus
-from reconcilers import content, manifest
+from policies.observed import TAG_REPLACED
+from reconcilers import adopt, content, manifest
 from reconcilers.base import Context, Outcome
 from reconcilers.ports import EntryDetails
-from reconcilers.thaw import Thaw
+from reconcilers.thaw import thaw_first
 
 ACTION = "restore"
 READY = 2
-THAW_POLL = 300.0  # a Glacier restore takes minutes to hours
 
 
 class Restore:
@@ -31,20 +30,16 @@ class Restore:
         entry = ctx.kaltura.entry(entry_id)
         if entry.replacing:
             return content.in_flight(ctx, entry, ACTION)
-        copy = content.find_copy(ctx, entry_id)
-        if copy is None:
-            raise PermanentError(f"{entry_id}: no archive copy to restore from")
-        if content.content_is_copy(entry, copy) and not content.is_placeholder(ctx, entry.original):
+        copy = content.require_copy(ctx, entry_id, "restore")
+        if content.content_is_copy(entry, copy) and not content.is_placeholder(ctx, entry, copy):
             if TAG_REPLACED not in entry.tags:
                 return Outcome.skipped("content already restored")
             return self.finish(ctx, entry, copy)
         if TAG_REPLACED not in entry.tags:
             raise IntegrityError(f"{entry_id} is not a placeholder (no {TAG_REPLACED} tag)")
-        if copy.info.restore is RestoreStatus.FROZEN:
-            Thaw().run(entry_id, ctx)
-            return Outcome.waiting("thaw requested; restore follows", THAW_POLL)
-        if not copy.info.readable:
-            return Outcome.waiting("waiting for the thaw to finish", THAW_POLL)
+        waiting = thaw_first(ctx, entry_id, copy, "restore")
+        if waiting is not None:
+            return waiting
         before = {"key": copy.key, "size": copy.info.size_bytes, "via": ctx.settings.restore_via}
         with ctx.step(entry_id, ACTION, "restore", before=before) as after:
             if ctx.settings.restore_via == "upload":
@@ -70,7 +65,8 @@ class Restore:
         if original.size_bytes != copy.info.size_bytes:
             raise IntegrityError(f"{entry.entry_id}: restored original has {original.size_bytes} "
                                  f"bytes, the copy {copy.info.size_bytes}")
-        self._rekey(ctx, entry, copy)
+        self.rekey(ctx, entry, copy)
+        self._adopt(ctx, entry, copy)
         content.put_back_thumbnail(ctx, entry.entry_id, copy.document, ACTION)
         with ctx.step(entry.entry_id, ACTION, "untag_replaced",
                       before={"tags": sorted(entry.tags)}) as after:
@@ -79,7 +75,20 @@ class Restore:
         ctx.metrics.bytes_restored(copy.info.size_bytes)
         return Outcome.done("content restored from the archive", copy.info.size_bytes)
 
-    def _rekey(self, ctx: Context, entry: EntryDetails, copy: content.Copy) -> None:
+    def _adopt(self, ctx: Context, entry: EntryDetails, copy: content.Copy) -> None:
+        """A copy the old tool left, now back in Kaltura under a new flavor id: the restored
+        bytes are checked against the copy's ETag and, proven, recorded (as an archive would),
+        so the next observation sees a current copy. Not proven, nothing is recorded and the
+        entry is archived again beside the copy."""
+        original = entry.original
+        if not copy.legacy or original is None or copy.flavor_id == original.flavor_id:
+            return
+        sha = adopt.verify(ctx, entry.entry_id, ctx.kaltura.flavor_url(original.flavor_id),
+                           copy.info, original.size_bytes, ACTION)
+        if sha is not None:
+            adopt.record(ctx, entry, original, copy.info, sha, copy.document, "etag")
+
+    def rekey(self, ctx: Context, entry: EntryDetails, copy: content.Copy) -> None:
         """Kaltura gave the restored video a new flavor id; the copy is moved to that id's key
         (a server-side copy, while it is readable) so the next observation sees a current copy
         instead of "edited after archival" and archiving the same bytes again."""

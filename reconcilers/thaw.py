@@ -8,10 +8,12 @@ days are extended) and 409 RestoreAlreadyInProgress all mean the thaw is on its 
 from __future__ import annotations
 
 from policies.errors import PermanentError
+from policies.observed import RestoreStatus
 from reconcilers import content
 from reconcilers.base import Context, Outcome
 
 ACTION = "thaw"
+THAW_POLL = 300.0  # a Glacier restore takes minutes to hours
 
 
 class Thaw:
@@ -31,3 +33,14 @@ class Thaw:
             after["answer"] = answer
         return Outcome.done(f"thaw {answer} ({ctx.settings.restore_tier}, "
                             f"{ctx.settings.restore_days} days)")
+
+
+def thaw_first(ctx: Context, entry_id: str, copy: content.Copy, then: str) -> Outcome | None:
+    """A copy that cannot be read yet: the thaw requested (frozen) or waited for (thawing),
+    and ``then`` (restore, recovery) follows; None once the copy is readable."""
+    if copy.info.restore is RestoreStatus.FROZEN:
+        Thaw().run(entry_id, ctx)
+        return Outcome.waiting(f"thaw requested; {then} follows", THAW_POLL)
+    if not copy.info.readable:
+        return Outcome.waiting("waiting for the thaw to finish", THAW_POLL)
+    return None

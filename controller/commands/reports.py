@@ -8,8 +8,9 @@ with the same selectors would take. Each row adds what karchive knows beyond the
 observed state (``policies.state.classify``) and the policy's desired state. ``list`` keeps the old
 TSV columns first so existing spreadsheets keep working. Every count and every ``state`` column
 is the one ``policies.counts`` defines (the plan and ``/metrics`` show the same figures):
-``health`` adds ``managed`` (an unhealthy entry karchive manages or touched: ``yes``; one it only
-reports: ``no``) and exits 1 when any selected entry is unhealthy and managed — what
+``health`` adds ``managed`` (an unhealthy entry karchive manages or touched: ``yes``; one left
+with no content that the plan recovers from its copy: ``recovering``; one it only reports:
+``no``) and exits 1 when any selected entry is unhealthy and managed — what
 ``karchive_entries_unhealthy{scope="managed"}`` counts and the alert fires on. ``stats`` adds
 the archive's size by storage class and a monthly cost estimate (``policies.costs``, from the
 policy's ``costs:`` prices). Reads only, like ``plan``.
@@ -125,12 +126,14 @@ class Report:
         self.desired = {e.entry_id: desired_state(e, policy, now) for e in entries}
         self.plan = diff(entries, policy, now, placeholder_size)
         self.census = self.plan.census
+        self.actions = {i.entry_id: i.action.value for i in self.plan.items}
         self.listed_unhealthy = {i.entry_id for i in self.plan.items
                                  if i.action is Action.UNHEALTHY}
 
     def state(self, entry: ObservedEntry) -> str:
         """The entry's state as every report counts it."""
-        return reported_state(entry, self.observed[entry.entry_id]).value
+        return reported_state(entry, self.observed[entry.entry_id],
+                              self.actions.get(entry.entry_id)).value
 
 
 def _observe(args: argparse.Namespace) -> Report:
@@ -244,7 +247,13 @@ def health_rows(report: Report) -> list[dict[str, Any]]:
             size_match = original.size_bytes == copy.size_bytes
         message = "; ".join((observation.reason, *observation.notes))
         unhealthy = observation.state is ObservedState.UNHEALTHY
-        managed = ("yes" if e.entry_id in report.listed_unhealthy else "no") if unhealthy else ""
+        managed = ""
+        if unhealthy:
+            # "recovering": emptied, and the plan brings it back from its copy (counted as
+            # restoring, policies.counts); "yes": a ! line of the plan; "no": reported only.
+            managed = ("yes" if e.entry_id in report.listed_unhealthy
+                       else "recovering" if report.state(e) == ObservedState.RESTORING.value
+                       else "no")
         rows.append({
             "entry_id": e.entry_id,
             "status-ok": observation.state is not ObservedState.UNHEALTHY,

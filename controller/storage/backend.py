@@ -22,7 +22,7 @@ from typing import Any
 
 from controller.storage.local import FileArchive
 from policies.costs import Holding, hold
-from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, parse_key
+from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, parse_key
 from policies.observed import ArchiveFacts, RestoreStatus
 from policies.schema import StorageSettings
 from reconcilers.ports import ArchivePort
@@ -79,9 +79,10 @@ def directory_inventory(files: FileArchive, prefix: str,
     """The directory's originals, both layouts, the newest entry-folder copy per entry."""
     folder: dict[str, tuple[float, ArchiveFacts]] = {}
     legacy: dict[str, ArchiveFacts] = {}
+    marks = Marks()
     for key in files.list_keys(""):
         parsed = parse_key(key, prefix)
-        if parsed is None:
+        if parsed is None or marks.add(parsed):
             continue
         info = files.head(key)
         if info is None:
@@ -106,7 +107,7 @@ def directory_inventory(files: FileArchive, prefix: str,
             folder[parsed.entry_id] = (modified, facts)
     found = dict(legacy)
     found.update({entry_id: facts for entry_id, (_, facts) in folder.items()})
-    return found
+    return {entry_id: marks.applied(entry_id, facts) for entry_id, facts in found.items()}
 
 
 def lease(storage: StorageSettings, handle: Any, key: str, *, duration: float) -> Any:
@@ -149,6 +150,8 @@ class FileLease:
             return self._mine and self._monotonic() < self._deadline
 
     def acquire(self) -> bool:
+        from controller.lease import holder_is_gone
+
         with self._lock:
             if self._released:
                 return False
@@ -156,7 +159,8 @@ class FileLease:
             if self._mine and current is not None and current.get("holder") == self.holder:
                 return self._write_ours()
             self._mine = False
-            if current is not None and float(current.get("expires_at", 0)) > self._wall():
+            if current is not None and float(current.get("expires_at", 0)) > self._wall() \
+                    and not holder_is_gone(str(current.get("holder", ""))):
                 return False
             if current is not None:
                 tombstone = self.path.with_name(f"{self.path.name}.expired-{secrets.token_hex(4)}")

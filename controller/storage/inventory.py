@@ -5,7 +5,9 @@ with ``OptionalObjectAttributes=["RestoreStatus"]``, says whether a Glacier obje
 been restored (reference/s3-glacier.md) — so no HEAD per object. Both layouts are recognised
 (``policies.layout``): the entry-folder original ``{prefix}{entry_id}/original/{flavor_id}.{ext}``
 and the Princeton tool's bare entry id at the bucket root; when an entry has both, the
-entry-folder copy wins (it records the flavor id). :func:`head_archive` reads one object's
+entry-folder copy wins (it records the flavor id). The zero-byte markers beside a copy
+(``policies.layout``) add what karchive proved: the flavor a bare-id copy was verified to hold,
+and which flavor is the placeholder it swapped in. :func:`head_archive` reads one object's
 restore status and metadata for the few decisions that need more than the listing (moto's listing,
 for one, carries no RestoreStatus).
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 from controller.storage.client import S3Metrics, s3_call
 from policies.costs import Holding, hold
-from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, parse_key
+from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, parse_key
 from policies.observed import ArchiveFacts, RestoreStatus
 
 LIST_PAGE = 1000  # ListObjectsV2's ceiling per call
@@ -92,6 +94,7 @@ def inventory(
     ``holdings`` (when given) receives every object of karchive's layout by storage class."""
     folder: dict[str, tuple[Any, ArchiveFacts]] = {}  # entry id -> (LastModified, facts)
     legacy: dict[str, ArchiveFacts] = {}
+    marks = Marks()  # zero-byte markers: what karchive proved, readable from the listing
     # With a prefix: the root one level deep (legacy objects; the prefix folds into one
     # CommonPrefix), then the prefix. Without: entry folders sit at the root, one listing sees all.
     listings = [("", "/"), (prefix, None)] if prefix else [("", None)]
@@ -99,9 +102,11 @@ def inventory(
         for page in _pages(client, bucket, list_prefix, delimiter, metrics):
             for obj in page.get("Contents", ()):
                 parsed = parse_key(obj["Key"], prefix)
-                if parsed is not None and holdings is not None:
+                if parsed is None or marks.add(parsed):
+                    continue  # not karchive's, or a zero-byte marker (read by marks)
+                if holdings is not None:
                     hold(holdings, obj.get("StorageClass") or "STANDARD", int(obj.get("Size", 0)))
-                if parsed is None or parsed.kind is not KeyKind.ORIGINAL:
+                if parsed.kind is not KeyKind.ORIGINAL:
                     continue
                 if parsed.layout == LEGACY:
                     legacy[parsed.entry_id] = _facts(obj, LEGACY, None)
@@ -114,7 +119,7 @@ def inventory(
                     folder[parsed.entry_id] = (modified, _facts(obj, ENTRY_FOLDER, parsed.asset_id))
     found = dict(legacy)
     found.update({entry_id: facts for entry_id, (_, facts) in folder.items()})
-    return found
+    return {entry_id: marks.applied(entry_id, facts) for entry_id, facts in found.items()}
 
 
 def _parse_restore_header(header: str | None) -> tuple[bool, str | None]:

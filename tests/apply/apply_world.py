@@ -8,12 +8,15 @@ against a real emulator and a real moto server over loopback HTTP; nothing is mo
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.catalogue import PLACEHOLDER_CONTENT
 from sandbox.kaltura.content import BytesContent
 from sandbox.kaltura.records import AttachmentAsset, CaptionAsset
 from sandbox.runner import Sandbox
@@ -65,6 +68,7 @@ storage:
   storage_class: {storage_class}
   restore: {{tier: Bulk, days: 1}}
 placeholder: {self.tmp / "placeholder.mp4"}
+legacy_placeholder_size: {PLACEHOLDER_CONTENT.size}
 restore_on_play: true
 limits:
   concurrency: {concurrency}
@@ -202,3 +206,27 @@ def sha_of(content: Any, size: int) -> str:
     for offset in range(0, size, 4 * MiB):
         digest.update(content.read(offset, min(4 * MiB, size - offset)))
     return digest.hexdigest()
+
+
+def wait_swapped(world: World, entry_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while world.entry(entry_id).replacing_entry_id:
+        world.backend.tick()  # the server ticks before each request; no request is made here
+        assert time.monotonic() < deadline, "the emulator never swapped the content"
+        time.sleep(0.1)
+
+
+def upload_new_version(world: World, client: Any, entry_id: str, data: bytes) -> None:
+    """The entry's owner replaces its video with ``data`` (media.updateContent, as the KMC)."""
+    from KalturaClient.Plugins.Core import KalturaUploadedFileTokenResource, KalturaUploadToken
+
+    token = KalturaUploadToken()
+    token.fileName, token.fileSize = "edited.mp4", len(data)
+    token_id = client.uploadToken.add(token).id
+    chunk = io.BytesIO(data)
+    chunk.name = "edited.mp4"
+    client.uploadToken.upload(token_id, chunk)
+    resource = KalturaUploadedFileTokenResource()
+    resource.token = token_id
+    client.media.updateContent(entry_id, resource)
+    wait_swapped(world, entry_id)

@@ -114,15 +114,17 @@ def test_repair_finishes_a_replace_interrupted_before_its_last_tag(make_world):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert TAG_REPLACED not in world.tags(entry_id)
-    assert "repair" in world.plan()[1]
+    # Nothing recorded the swap, and the size alone proves nothing: the plan offers the
+    # replace again (archive first), and the archive step finds the placeholder's own bytes.
+    assert f"~ replace {entry_id}" in world.plan()[1]
+    assert Archive().run(entry_id, ctx).message.endswith("recorded as such, not archived")
+    assert f"# repair {entry_id}: tag flavors_deleted" in world.plan()[1]
     assert Repair().run(entry_id, ctx).result is Result.DONE
     assert {TAG_ARCHIVED, TAG_REPLACED} <= world.tags(entry_id)
     assert "No changes." in world.plan()[1]
 
 
-def test_an_entry_archived_by_the_old_tool_is_archived_again_with_a_checksum_before_a_replace(
-    make_world
-):
+def test_an_entry_archived_by_the_old_tool_is_adopted_by_its_etag_before_a_replace(make_world):
     from sandbox.catalogue.truth import LegacyKind
 
     world = make_world(entries=200, seed=3)
@@ -130,14 +132,23 @@ def test_an_entry_archived_by_the_old_tool_is_archived_again_with_a_checksum_bef
               if world.original(i) is not None and world.entry(i).status == 2]
     assert legacy, "the seeded catalogue has no Princeton-archived entry"
     entry_id = legacy[0]
-    assert world.s3.head_object(Bucket=world.sandbox.bucket, Key=entry_id)
+    head = world.s3.head_object(Bucket=world.sandbox.bucket, Key=entry_id)
     real = world.original_sha(entry_id)
     world.write_policy(world.ids_rule([entry_id], "placeholder"))
     outcome = _until_done(Replace(), entry_id, _context(world), world)
     assert outcome.result is Result.DONE
-    assert world.manifest(entry_id)["sha256"] == real
-    assert world.manifest(entry_id)["original"]["key"].startswith(f"karchive/{entry_id}/")
-    assert world.original(entry_id).size_in_bytes == len(PLACEHOLDER)
-    # The old tool's object is kept as it was.
-    assert world.s3.head_object(Bucket=world.sandbox.bucket, Key=entry_id)
-
+    # Its ETag, recomputed from the original streamed out of Kaltura, proved the copy: it is
+    # recorded (checksum of that download, the flavor it matched), not uploaded again.
+    document = world.manifest(entry_id)
+    flavor_id = document["original"]["flavor_id"]
+    assert (document["sha256"], document["original"]["key"]) == (real, entry_id)
+    assert document["original"]["etag"] == head["ETag"].strip('"')
+    keys = world.object_keys(f"karchive/{entry_id}/")
+    assert f"karchive/{entry_id}/verified/{flavor_id}.{head['ETag'].strip(chr(34))}" in keys
+    assert not [k for k in keys if "/original/" in k]
+    # The swap was recorded as the placeholder's flavor, and the old tool's object kept as is.
+    placeholder_flavor = world.original(entry_id)
+    assert placeholder_flavor.size_in_bytes == len(PLACEHOLDER)
+    assert f"karchive/{entry_id}/placeholder/{placeholder_flavor.id}" in keys
+    again = world.s3.head_object(Bucket=world.sandbox.bucket, Key=entry_id)
+    assert (again["ETag"], again["ContentLength"]) == (head["ETag"], head["ContentLength"])

@@ -5,13 +5,17 @@ match its announced size, ACTION_BLOCKED, stale saved plans and a plan that look
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import time
 
 import pytest
-from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World
-from KalturaClient.Plugins.Core import KalturaUploadedFileTokenResource, KalturaUploadToken
+from apply_world import (
+    PLACEHOLDER,
+    TAG_ARCHIVED,
+    TAG_REPLACED,
+    MiB,
+    World,
+    upload_new_version,
+)
 
 from controller.executor import build_context
 from controller.kaltura.session import KalturaSession
@@ -21,28 +25,11 @@ from policies.loader import load_policy
 from reconcilers.replace import Replace
 
 
-def _wait_swapped(world: World, entry_id: str) -> None:
-    deadline = time.monotonic() + 30
-    while world.entry(entry_id).replacing_entry_id:
-        world.backend.tick()  # the server ticks before each request; no request is made here
-        assert time.monotonic() < deadline, "the emulator never swapped the content"
-        time.sleep(0.1)
-
-
 def _edit_same_size(world: World, client, entry_id: str) -> bytes:
     """A person uploads a new version of the video with exactly the old size."""
     size = world.original(entry_id).size_in_bytes
     data = hashlib.sha256(b"edited").digest() * (size // 32) + b"e" * (size % 32)
-    token = KalturaUploadToken()
-    token.fileName, token.fileSize = "edited.mp4", size
-    token_id = client.uploadToken.add(token).id
-    chunk = io.BytesIO(data)
-    chunk.name = "edited.mp4"
-    client.uploadToken.upload(token_id, chunk)
-    resource = KalturaUploadedFileTokenResource()
-    resource.token = token_id
-    client.media.updateContent(entry_id, resource)
-    _wait_swapped(world, entry_id)
+    upload_new_version(world, client, entry_id, data)
     return data
 
 

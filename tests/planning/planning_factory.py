@@ -29,14 +29,17 @@ def flavor(**changes: Any) -> FlavorFacts:
 
 
 def placeholder_flavor(**changes: Any) -> FlavorFacts:
-    return flavor(flavor_id="0_plac0001", size_bytes=PLACEHOLDER_SIZE,
-                  updated_at=NOW - YEAR, **changes)
+    values: dict[str, Any] = {"flavor_id": "0_plac0001", "size_bytes": PLACEHOLDER_SIZE,
+                              "updated_at": NOW - YEAR}
+    return flavor(**(values | changes))
 
 
 def archive(**changes: Any) -> ArchiveFacts:
     base = ArchiveFacts(key="karchive/0_entry001/original/0_flav0001.mp4", size_bytes=VIDEO_SIZE,
                         storage_class="GLACIER", restore=RestoreStatus.FROZEN,
-                        layout="entry-folder", etag='"abc"', flavor_id="0_flav0001")
+                        layout="entry-folder", etag='"abc"', flavor_id="0_flav0001",
+                        # the placeholder flavor karchive swapped in, as its marker records it
+                        placeholder_flavor_ids=frozenset({"0_plac0001"}))
     return replace(base, **changes)
 
 

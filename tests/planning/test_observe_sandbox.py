@@ -20,8 +20,17 @@ from controller.observe import CallCounter, observe
 from controller.storage.client import make_s3_client
 from policies.loader import load_policy
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED
-from policies.state import ObservedState, classify
-from sandbox.catalogue import LegacyKind
+from policies.state import (
+    EMPTIED,
+    NOT_ARCHIVED,
+    PLACEHOLDER_OK,
+    REPLACED_WITHOUT_COPY,
+    UNKNOWN_CONTENT,
+    UNVERIFIED_COPY,
+    ObservedState,
+    classify,
+)
+from sandbox.catalogue import PLACEHOLDER_CONTENT, LegacyKind
 from sandbox.kaltura.records import FlavorAsset, MediaEntry
 
 DELETED = 3
@@ -79,30 +88,46 @@ def test_observation_matches_the_catalogue_entry_by_entry(sandbox, policy):
 
 
 def test_princeton_tagged_legacy_entries_are_recognised(sandbox, policy):
+    # The old tool's placeholder size (in the policy) proves its placeholders, with its tags.
+    assert policy.legacy_placeholder_size == PLACEHOLDER_CONTENT.size
     observation, _ = _observe(sandbox, policy)
     by_id = {e.entry_id: e for e in observation.entries}
     summary = sandbox.summary
     # The catalogue's truth, kind by kind, against the pure classification of what was observed.
+    # A copy the old tool left proves nothing until karchive verifies it: not "archived" yet.
     expected = {
-        LegacyKind.ARCHIVED: ObservedState.ARCHIVED,
-        LegacyKind.PLACEHOLDER: ObservedState.PLACEHOLDER,
-        LegacyKind.DELETED_WITHOUT_ARCHIVED: ObservedState.UNHEALTHY,
-        LegacyKind.SIZE_MISMATCH: ObservedState.ORIGINAL,
-        LegacyKind.OBJECT_WITHOUT_TAG: ObservedState.ORIGINAL,
-        LegacyKind.TAG_WITHOUT_OBJECT: ObservedState.ORIGINAL,
+        LegacyKind.ARCHIVED: (ObservedState.ORIGINAL, UNVERIFIED_COPY),
+        LegacyKind.PLACEHOLDER: (ObservedState.PLACEHOLDER, PLACEHOLDER_OK),
+        LegacyKind.DELETED_WITHOUT_ARCHIVED: (ObservedState.UNHEALTHY, REPLACED_WITHOUT_COPY),
+        LegacyKind.SIZE_MISMATCH: (ObservedState.ORIGINAL, UNVERIFIED_COPY),
+        LegacyKind.OBJECT_WITHOUT_TAG: (ObservedState.ORIGINAL, UNVERIFIED_COPY),
+        LegacyKind.TAG_WITHOUT_OBJECT: (ObservedState.ORIGINAL, NOT_ARCHIVED),
+        LegacyKind.EMPTIED_BY_REPLACE: (ObservedState.UNHEALTHY, EMPTIED),
+        LegacyKind.EMPTIED_BY_RESTORE: (ObservedState.UNHEALTHY, EMPTIED),
     }
     checked = 0
-    for kind, state in expected.items():
+    for kind, (state, reason) in expected.items():
         for entry_id in summary.legacy_ids(kind):
             entry = by_id.get(entry_id)
-            record = sandbox.backend.get_entry(entry_id)
-            if entry is None or record.status != 2:
-                continue  # hidden or not READY: its status decides, not its legacy kind
-            assert classify(entry, observation.placeholder_size).state is state, (kind, entry_id)
+            if entry is None:
+                continue  # hidden (moderation): not observed at all
+            found = classify(entry, observation.placeholder_size)
+            assert (found.state, found.reason) == (state, reason), (kind, entry_id)
+            assert found.recoverable is (reason == EMPTIED)
             checked += 1
-    assert checked >= 6
+    assert checked >= 8
     placeholders = summary.legacy_ids(LegacyKind.PLACEHOLDER)
     assert all({TAG_ARCHIVED, TAG_REPLACED} <= by_id[i].tags for i in placeholders if i in by_id)
+
+
+def test_princeton_placeholders_are_not_taken_on_their_tags_alone(sandbox, policy):
+    # Without the old tool's placeholder size nothing proves what the content is: reported.
+    observation, _ = _observe(sandbox, policy.model_copy(update={"legacy_placeholder_size": None}))
+    by_id = {e.entry_id: e for e in observation.entries}
+    found = [classify(by_id[i], observation.placeholder_size)
+             for i in sandbox.summary.legacy_ids(LegacyKind.PLACEHOLDER) if i in by_id]
+    assert found
+    assert {(f.state, f.reason) for f in found} == {(ObservedState.UNHEALTHY, UNKNOWN_CONTENT)}
 
 
 def test_observation_costs_a_few_calls_per_thousand_entries(sandbox, policy):
@@ -297,6 +322,12 @@ rules:
 """
 
 
+def emptied(sandbox) -> set[str]:
+    summary = sandbox.summary
+    return {*summary.legacy_ids(LegacyKind.EMPTIED_BY_REPLACE),
+            *summary.legacy_ids(LegacyKind.EMPTIED_BY_RESTORE)}
+
+
 def test_restore_status_comes_from_the_listing_or_one_head_per_deciding_copy(
         sandbox, tmp_path, monkeypatch):
     # Every legacy placeholder is wanted back, so its copy's restore status decides a thaw.
@@ -308,8 +339,10 @@ def test_restore_status_comes_from_the_listing_or_one_head_per_deciding_copy(
     head_policy = load_policy(path)
     by_listing, listed = _observe(sandbox, listing_policy)
     by_head, headed = _observe(sandbox, head_policy)
-    cold = [e for e in by_listing.entries if TAG_REPLACED in e.tags and e.archive is not None
-            and e.archive.storage_class in ("GLACIER", "DEEP_ARCHIVE") and e.status == 2]
+    # ... and so does that of every emptied entry (a recover thaws it first).
+    cold = [e for e in by_listing.entries if e.archive is not None
+            and e.archive.storage_class in ("GLACIER", "DEEP_ARCHIVE")
+            and ((TAG_REPLACED in e.tags and e.status == 2) or e.entry_id in emptied(sandbox))]
     assert cold, "the catalogue has Princeton placeholders in a cold class"
     assert by_listing.heads == 0 and listed.s3.get(("HeadObject", "ok"), 0) == 0
     assert by_head.heads >= len(cold) == headed.s3.get(("HeadObject", "ok"), 0)

@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from sandbox.catalogue import PLACEHOLDER_CONTENT
 from sandbox.runner import Sandbox
 
 WRITE_ACTIONS = ("update", "delete", "add", "updatecontent", "addcontent", "approvereplace",
@@ -39,6 +40,7 @@ kaltura:
   prefix: karchive/
   endpoint_url: {endpoint or env["AWS_ENDPOINT_URL"]}
   region: {env["AWS_DEFAULT_REGION"]}
+legacy_placeholder_size: {PLACEHOLDER_CONTENT.size}
 {rules}"""
     path = tmp / name
     path.write_text(text, encoding="utf-8")

@@ -213,13 +213,14 @@ def mixed_plan() -> Plan:
 
 
 def test_render_opens_with_the_table_is_terraform_like_and_ends_with_the_summary() -> None:
+    # Thaws first: a cycle its limits cut short still starts every one of them.
     assert mixed_plan().render() == "\n".join([
         "Plan for 8 entries observed at 2026-05-28 20:26 UTC:",
         "",
         "  action     entries        size",
+        "  thaw             1   286.1 MiB",
         "  archive          2     1.5 GiB",
         "  replace          1",
-        "  thaw             1   286.1 MiB",
         "  restore          1   286.1 MiB",
         "  total            5     2.0 GiB",
         "",
@@ -233,10 +234,10 @@ def test_render_opens_with_the_table_is_terraform_like_and_ends_with_the_summary
         "    1 unhealthy that karchive manages (the ! lines below)",
         "    1 waiting on a thaw or on Kaltura",
         "",
+        "* thaw 0_thaw0001 (rule: restore_on_play, 286.1 MiB)",
         "+ archive 0_arch0001 (rule: rest, 286.1 MiB)",
         "+ archive 0_arch0002 (rule: big, 1.2 GiB)",
         "~ replace 0_repl0001 (rule: old-lectures)",
-        "* thaw 0_thaw0001 (rule: restore_on_play, 286.1 MiB)",
         "← restore 0_rest0001 (rule: restore_on_play, 286.1 MiB)",
         "! unhealthy 0_sick0001: placeholder with no archive copy: content may be lost",
         ". wait 0_wait0001: played since replaced; waiting for the thaw to finish "
@@ -253,6 +254,23 @@ def body(text: str) -> list[str]:
         return lines
     rest = lines[1:]
     return rest[next(i for i, line in enumerate(rest) if line and not line.startswith("  ")):]
+
+
+@pytest.mark.parametrize(
+    ("subject", "first"),
+    [
+        (entry(), "archive 286.1 MiB first"),
+        (archived(flavors=(flavor(flavor_id="0_edited01"),)), "re-archive 286.1 MiB first"),
+        (archived(archive=archive(key="0_entry001", layout="legacy", flavor_id=None)),
+         "verify the old copy or archive 286.1 MiB first"),
+    ],
+)
+def test_a_replace_says_what_it_archives_first_and_counts_its_bytes(subject: ObservedEntry,
+                                                                    first: str) -> None:
+    plan = diff([subject], policy("placeholder"), NOW, PLACEHOLDER_SIZE)
+    item = plan.items[0]
+    assert (item.action, item.bytes, plan.total_bytes) == (Action.REPLACE, VIDEO_SIZE, VIDEO_SIZE)
+    assert body(plan.render())[0] == f"~ replace 0_entry001 (rule: r, {first})"
 
 
 def test_render_colours_deletions_red_on_a_terminal() -> None:
@@ -302,6 +320,9 @@ def test_json_round_trip_is_exact() -> None:
     text = plan.to_json()
     document = json.loads(text)
     assert document["format_version"] == 2
+    assert document["target"] == {"partner_id": plan.target.partner_id,
+                                  "location": plan.target.location,
+                                  "prefix": plan.target.prefix}
     assert document["summary_text"] == plan.summary()
     assert document["observed_count"] == 8
     assert Plan.from_json(text) == plan
@@ -339,7 +360,17 @@ def test_the_json_summary_holds_the_tables_figures() -> None:
         ('{"format_version": 1}', "plan format_version 1 is not supported (this karchive "
          "reads 2); plan again"),
         ('{"format_version": 2, "planned_at": 1}', "damaged plan file ('items'); plan again"),
-        ('{"format_version": 2, "planned_at": 1, "observed_count": 0, "items": []}',
+        ('{"format_version": 2, "planned_at": 1, "observed_count": 1, "items": []}',
+         "damaged plan file ('target'); plan again"),
+        ('{"format_version": 2, "planned_at": true, "observed_count": 1, "items": [], '
+         '"target": {"partner_id": 1, "location": "b", "prefix": ""}}',
+         "damaged plan file (expected a whole number, got True); plan again"),
+        ('{"format_version": 2, "planned_at": 1, "observed_count": 1, "items": [], '
+         '"target": {"partner_id": 1, "location": "b"}}',
+         "damaged plan file (target must be {partner_id, location, prefix}); plan again"),
+        ("[" * 100_000, "not a plan file: JSON nested too deeply"),
+        ('{"format_version": 2, "planned_at": 1, "observed_count": 0, "items": [], '
+         '"target": {"partner_id": 1, "location": "b", "prefix": ""}}',
          "damaged plan file ('summary'); plan again"),
     ],
 )
@@ -371,7 +402,7 @@ def test_stale_items_are_those_whose_entry_changed() -> None:
 
 def test_items_are_ordered_safest_first_then_by_entry() -> None:
     actions = [item.action for item in mixed_plan().items]
-    assert actions == [Action.ARCHIVE, Action.ARCHIVE, Action.REPLACE, Action.THAW,
+    assert actions == [Action.THAW, Action.ARCHIVE, Action.ARCHIVE, Action.REPLACE,
                        Action.RESTORE, Action.UNHEALTHY, Action.WAIT]
     assert mixed_plan().total_bytes == 2 * VIDEO_SIZE + 1_288_490_189 + VIDEO_SIZE
 

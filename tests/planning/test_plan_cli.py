@@ -25,11 +25,11 @@ def policy_file(tmp_path, sandbox, monkeypatch):
 
 def _expected_archives(sandbox) -> set[str]:
     """Entries the 'lectures' rule archives: READY, tagged lecture, not exempt, a READY
-    original, and no current copy. Of the Princeton states, a copy of an older video
-    (size_mismatch) and a tag without an object are archived again; the others are already
-    archived, placeholders, repaired (object without tag) or reported."""
-    settled = (LegacyKind.ARCHIVED, LegacyKind.PLACEHOLDER, LegacyKind.OBJECT_WITHOUT_TAG,
-               LegacyKind.DELETED_WITHOUT_ARCHIVED)
+    original, and no PROVEN current copy. Of the Princeton states, a copy nobody verified
+    (archived, object without tag, size mismatch) is archived — verified against the original
+    first, adopted when it matches — and a tag without an object is archived again; the others
+    are placeholders (unproven here, so reported) or reported."""
+    settled = (LegacyKind.PLACEHOLDER, LegacyKind.DELETED_WITHOUT_ARCHIVED)
     legacy = {i for kind in settled for i in sandbox.summary.legacy_ids(kind)}
     found = set()
     for e in sandbox.backend.all_entries():

@@ -22,11 +22,14 @@ from policies.state import (
     FIX_REPLACED_TAG,
     FIX_STALE_TAG,
     NOTE_LARGE,
+    NOTE_PLACEHOLDER_SIZE,
     NOTE_THAWED,
     NOTE_THAWING,
+    UNKNOWN_CONTENT,
     ObservedState,
     Repair,
     classify,
+    with_legacy_placeholder,
 )
 
 ORIG, A, P, R, U = (ObservedState.ORIGINAL, ObservedState.ARCHIVED, ObservedState.PLACEHOLDER,
@@ -41,9 +44,18 @@ ONLY_REPLACED_TAG = frozenset({TAG_REPLACED})
         (entry(), ORIG, "not archived", False),
         (archived(), A, "archive copy matches the original", True),
         (placeholder(), P, "content is the placeholder", False),
-        # A legacy (Princeton) copy records no flavor id: its size alone decides.
-        (archived(archive=archive(key="0_entry001", layout="legacy", flavor_id=None)), A,
+        # A legacy (Princeton) copy nobody verified proves nothing, whatever its size ...
+        (archived(archive=archive(key="0_entry001", layout="legacy", flavor_id=None)), ORIG,
+         "archive copy not verified against the original", False),
+        # ... until karchive proved it holds the current original (a verified marker).
+        (archived(archive=archive(key="0_entry001", layout="legacy")), A,
          "archive copy matches the original", True),
+        # Emptied by the old tool (no flavors left) with its copy: the one recoverable state.
+        (archived(status=7, flavors=(), archive=archive(key="0_entry001", layout="legacy",
+                                                         flavor_id=None)), U,
+         "no content in Kaltura; the archive copy can bring it back", False),
+        (placeholder(flavors=(flavor(status=-1),)), U,
+         "no content in Kaltura; the archive copy can bring it back", False),
         # Edited after archival, same size, new flavor id: must be archived again.
         (archived(flavors=(flavor(flavor_id="0_newflav1"),)), ORIG,
          "original changed since it was archived", False),
@@ -109,12 +121,21 @@ def test_safe_tag_repairs(subject: ObservedEntry, state: ObservedState, repair: 
     assert (observed.state, observed.repair) == (state, repair)
 
 
-def test_without_the_placeholder_size_only_the_copy_size_tells_placeholder_content() -> None:
-    odd = placeholder(flavors=(flavor(flavor_id="0_newvid01", size_bytes=123),))
-    assert classify(odd, None).state is ObservedState.PLACEHOLDER
-    # ... and an interrupted replace reads as an edit, which is re-archived, never replaced.
+def test_size_alone_never_makes_content_the_placeholder() -> None:
+    # Both tags, the placeholder's size, but not the flavor karchive recorded: reported.
+    lookalike = placeholder(flavors=(placeholder_flavor(flavor_id="0_newvid01"),))
+    assert classify(lookalike, PLACEHOLDER_SIZE).reason == UNKNOWN_CONTENT
+    # Edited to the placeholder's exact size under archived_to_s3: archived again, with a note.
+    edited = archived(flavors=(placeholder_flavor(flavor_id="0_newvid01"),))
+    observed = classify(edited, PLACEHOLDER_SIZE)
+    assert (observed.state, observed.reason) == (ORIG, "original changed since it was archived")
+    assert NOTE_PLACEHOLDER_SIZE in observed.notes
+    # The recorded placeholder flavor is one whatever the placeholder size setting says.
+    assert classify(placeholder(), None).state is P
+    # ... and an interrupted replace (marker written, last tag not) is a placeholder to finish.
     cut_short = archived(flavors=(placeholder_flavor(),))
-    assert classify(cut_short, None).state is ObservedState.ORIGINAL
+    assert classify(cut_short, None).repair == Repair(FIX_REPLACED_TAG,
+                                                      add=frozenset({TAG_REPLACED}))
 
 
 def test_a_placeholder_the_same_size_as_its_video_is_still_a_placeholder() -> None:
@@ -143,11 +164,20 @@ def test_a_copy_over_the_size_limit_is_a_warning_not_a_failure() -> None:
     assert classify(subject, PLACEHOLDER_SIZE).notes == ()
 
 
-def test_a_princeton_placeholder_of_another_size_is_adopted_as_a_placeholder() -> None:
-    legacy = archive(key="0_entry001", layout="legacy", flavor_id=None)
+def test_a_princeton_placeholder_is_proven_by_its_tags_and_its_size_together() -> None:
+    legacy = archive(key="0_entry001", layout="legacy", flavor_id=None,
+                     placeholder_flavor_ids=frozenset())
     theirs = placeholder(archive=legacy,
                          flavors=(flavor(flavor_id="0_theirph1", size_bytes=777_777),))
-    assert classify(theirs, PLACEHOLDER_SIZE).state is ObservedState.PLACEHOLDER
+    # The observer adds the proof when the policy names the old tool's placeholder size.
+    assert classify(with_legacy_placeholder(theirs, 777_777), PLACEHOLDER_SIZE).state is P
+    assert classify(with_legacy_placeholder(theirs, 777_778), PLACEHOLDER_SIZE).state is U
+    assert classify(with_legacy_placeholder(theirs, None), PLACEHOLDER_SIZE).state is U
+    # The tags alone (one missing) or another layout prove nothing.
+    one_tag = placeholder(archive=legacy, tags=ONLY_REPLACED_TAG, flavors=theirs.flavors)
+    assert with_legacy_placeholder(one_tag, 777_777) == one_tag
     # Its content back at the copy's size is still recognised as restored.
     back = placeholder(archive=legacy, flavors=(flavor(flavor_id="0_restored"),))
-    assert classify(back, PLACEHOLDER_SIZE).state is ObservedState.ARCHIVED
+    assert classify(with_legacy_placeholder(back, 777_777), PLACEHOLDER_SIZE).state is A
+
+
