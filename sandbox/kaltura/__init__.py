@@ -13,7 +13,8 @@ Split the way moto splits a service, so state and semantics never mix with the w
     wire.py        request decoding (JSON, form-encoded, multipart) and response encoding
                    (XML format 2, JSON format 1); errors become wire responses in one place.
     sessions.py    KS v1 / v2 signing and validation, session.start / session.end.
-    throttle.py    per (service, action) limits over a sliding 10 s window -> ACTION_BLOCKED.
+    throttle.py    per (service, action) limits in fixed windows (refused calls counted)
+                   -> ACTION_BLOCKED.
     faults.py      injected faults (API error, HTML 5xx, empty body, delay, cut-off download).
     server.py      the routes (the urls.py of moto): /api_v3/..., flavor downloads, /admin/...
 
