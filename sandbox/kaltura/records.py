@@ -6,8 +6,9 @@ exceed what CPython's key-sharing instance dicts hold (30), so without slots eac
 ~1.8 KB instead of ~0.35 KB. Use ``dataclasses.fields``/``getattr``, not ``vars()``.
 Field names are the wire names in snake_case; ``wire.py`` turns ``size_in_bytes`` into
 ``sizeInBytes`` and writes ``object_type`` first. Fields whose name starts with ``_`` and fields
-listed in ``HIDDEN`` are internal and never sent. ``None`` is sent as an empty element (XML) or
-dropped (JSON). Field lists follow the reference (kaltura-api.md, sections 5, 7, 8, 9).
+listed in ``HIDDEN`` are internal and never sent; names listed in ``NULLS`` are fields of the
+Kaltura type that the emulator never fills, sent as null. ``None`` is sent as an empty element
+(XML) or dropped (JSON). Field lists follow the reference (kaltura-api.md, sections 5-9, 11.3).
 """
 
 from __future__ import annotations
@@ -112,21 +113,34 @@ class MediaEntry:
 
 @dataclass(slots=True)
 class Asset:
-    """What every asset of an entry has: its ids, its bytes (never sent) and its bookkeeping."""
+    """The ``KalturaAsset`` base every asset kind shares: ids, bytes (never sent), bookkeeping.
+
+    ``size`` is in the unit Kaltura fills it in, which is not the documented one ("in KBytes")
+    for every kind: flavors carry kilobytes (from media info), thumbnails, captions and
+    attachments carry bytes (their services set it from the file size). ``sizeInBytes`` is
+    bytes for every kind (kFileSyncUtils::setSizeInBytesOnAsset). Reference section 11.3.
+    """
 
     object_type: ClassVar[str] = "KalturaAsset"
     HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
+    # Fields of the Kaltura type that the emulator never fills: sent as empty elements.
+    NULLS: ClassVar[tuple[str, ...]] = (
+        "partner_data", "partner_description", "actual_source_asset_params_ids",
+    )
 
     id: str
     entry_id: str
     partner_id: int
     content: Content | None = None
-    version: str = "1"
-    size: int = 0  # kilobytes, as Kaltura reports it
+    version: int = 1  # KalturaAsset.version is an int
+    size: int = 0  # kilobytes for flavors, bytes for the other kinds (see above)
     tags: str = ""
     file_ext: str = ""
     created_at: int = 0
     updated_at: int = 0
+    deleted_at: int | None = None
+    description: str = ""
+    size_in_bytes: int = 0
 
 
 @dataclass(slots=True)
@@ -134,8 +148,6 @@ class FlavorAsset(Asset):
     object_type: ClassVar[str] = "KalturaFlavorAsset"
 
     file_ext: str = "mp4"
-    size_in_bytes: int = 0
-    deleted_at: int | None = None
     flavor_params_id: int = 0
     width: int = 0
     height: int = 0
@@ -146,7 +158,6 @@ class FlavorAsset(Asset):
     container_format: str = "mp4"
     video_codec_id: str = ""
     status: int = FlavorStatus.READY
-    description: str = ""
 
 
 @dataclass(slots=True)
@@ -158,12 +169,15 @@ class ThumbAsset(Asset):
     width: int = 0
     height: int = 0
     status: int = 2  # KalturaThumbAssetStatus.READY
-    description: str = ""
 
 
 @dataclass(slots=True)
 class CaptionAsset(Asset):
     object_type: ClassVar[str] = "KalturaCaptionAsset"
+    NULLS: ClassVar[tuple[str, ...]] = (
+        *Asset.NULLS, "caption_params_id", "source", "parent_id", "accuracy",
+        "associated_transcript_ids", "usage",
+    )
 
     file_ext: str = "srt"
     language: str = "English"
@@ -171,6 +185,7 @@ class CaptionAsset(Asset):
     label: str = "English"
     format: str = "1"  # KalturaCaptionType: 1 SRT, 2 DFXP, 3 WEBVTT
     is_default: bool = False
+    display_on_player: bool = True
     status: int = 2
 
 

@@ -69,6 +69,11 @@ def _record_in(cls: type[Any], data: dict[str, Any]) -> Any:
     if "data" in values:
         values["data"] = bytearray(base64.b64decode(values["data"]))
     names = {f.name for f in dataclasses.fields(cls)}
+    if "size_in_bytes" in names and "size_in_bytes" not in values and values.get("content"):
+        # A snapshot from before every asset kind carried sizeInBytes: its content knows.
+        values["size_in_bytes"] = values["content"].size
+    if isinstance(values.get("version"), str):  # assets' version was a string before
+        values["version"] = int(values["version"] or 0)
     return cls(**{k: v for k, v in values.items() if k in names})
 
 

@@ -171,10 +171,11 @@ def insert_side_assets(api: Api) -> None:
     pid = api.backend.partner.id
     caption = CaptionAsset(id="0_cap00001", entry_id=entry.id, partner_id=pid,
                            content=BytesContent(b"1\n00:00:01,000 --> 00:00:02,000\nHi\n"),
-                           size=34, language="French", language_code="fr", label="Français")
+                           size=34, size_in_bytes=34, language="French", language_code="fr",
+                           label="Français")
     attachment = AttachmentAsset(id="0_att00001", entry_id=entry.id, partner_id=pid,
                                  content=BytesContent(b"%PDF-1.4 slides"), size=15,
-                                 filename="slides.pdf", title="Slides")
+                                 size_in_bytes=15, filename="slides.pdf", title="Slides")
     api.backend.add_asset(caption)
     api.backend.add_asset(attachment)
 
