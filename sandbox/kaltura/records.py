@@ -65,6 +65,14 @@ class UploadTokenStatus:
     DELETED = 5
 
 
+class UserStatus:
+    """KalturaUserStatus (an int enum): deleted users are never listed nor found."""
+
+    BLOCKED = 0
+    ACTIVE = 1
+    DELETED = 2
+
+
 class MediaType:
     VIDEO = 1
     IMAGE = 2
@@ -200,6 +208,43 @@ class AttachmentAsset(Asset):
     status: int = 2
 
 
+@dataclass(frozen=True, slots=True)
+class FlavorParams:
+    """A flavor params (transcoding profile) of partner 0, which every partner sees."""
+
+    object_type: ClassVar[str] = "KalturaFlavorParams"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+
+    id: int
+    partner_id: int = 0
+    name: str = ""
+    system_name: str = ""
+    description: str = ""
+    created_at: int = 0
+    is_system_default: bool = True
+    tags: str = ""
+    format: str = "mp4"
+    video_codec: str = "h264"
+    video_bitrate: int = 0
+    audio_codec: str = "aac"
+    audio_bitrate: int = 0
+    width: int = 0
+    height: int = 0
+    frame_rate: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FlavorAssetWithParams:
+    """An item of flavorAsset.getFlavorAssetsWithParams: an asset, its params, or both."""
+
+    object_type: ClassVar[str] = "KalturaFlavorAssetWithParams"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+
+    flavor_asset: FlavorAsset | None
+    flavor_params: FlavorParams | None
+    entry_id: str
+
+
 @dataclass(slots=True)
 class UploadToken:
     object_type: ClassVar[str] = "KalturaUploadToken"
@@ -216,6 +261,55 @@ class UploadToken:
     updated_at: int = 0
     upload_url: str = ""
     data: bytearray = field(default_factory=bytearray)
+
+
+@dataclass(slots=True)
+class User:
+    """A partner's user (a kuser): an entry's ``userId`` and ``creatorId`` name one.
+
+    ``fullName`` is what the server returns for it: ``trim(firstName + " " + lastName)``
+    (kaltura/server alpha/lib/model/kuser.php ``getFullName``); ``refresh_full_name`` keeps it.
+    Reference section 11.5.
+    """
+
+    object_type: ClassVar[str] = "KalturaUser"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+    NULLS: ClassVar[tuple[str, ...]] = (
+        "country", "state", "city", "zip", "thumbnail_url", "description", "tags", "admin_tags",
+        "partner_data", "indexed_partner_data_int", "indexed_partner_data_string", "language",
+        "allowed_partner_ids", "allowed_partner_packages", "user_mode", "capabilities",
+        "date_of_birth", "gender", "registration_info", "attendance_info", "ks_privileges",
+        "encrypted_seed",
+    )
+
+    id: str
+    partner_id: int
+    screen_name: str = ""
+    full_name: str = ""
+    email: str = ""
+    status: int = UserStatus.ACTIVE
+    created_at: int = 0
+    updated_at: int = 0
+    storage_size: int = 0
+    last_login_time: int | None = None
+    status_updated_at: int | None = None
+    deleted_at: int | None = None
+    type: int = 0  # KalturaUserType: 0 USER, 1 GROUP
+    is_admin: bool = False
+    is_guest: bool = False
+    role_ids: str = ""
+    role_names: str = ""
+    is_account_owner: bool = False
+    first_name: str = ""
+    last_name: str = ""
+    login_enabled: bool = False
+    title: str = ""
+    company: str = ""
+    is_sso_excluded: bool = False
+    external_id: str = ""
+
+    def refresh_full_name(self) -> None:
+        self.full_name = f"{self.first_name} {self.last_name}".strip()
 
 
 @dataclass(slots=True)

@@ -134,6 +134,10 @@ def flavor_get_url(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> st
     return _url(ctx, b.flavor_url(_req(p, "id")))
 
 
+def flavor_with_params(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> list[Any]:
+    return b.flavor_assets_with_params(_req(p, "entryId"))
+
+
 def flavor_delete(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> None:
     b.delete_flavor(_req(p, "id"))
 
@@ -257,6 +261,18 @@ def attachment_get_url(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -
     return _url(ctx, b.attachment_url(_req(p, "id")))
 
 
+# -- users -------------------------------------------------------------------------------------
+
+
+def user_get(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> Any:
+    value = p.get("userId")
+    return b.get_user("" if value is None or isinstance(value, Mapping) else str(value), ctx)
+
+
+def user_list(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> ListResponse:
+    return b.list_users(_obj(p, "filter"), _obj(p, "pager"))
+
+
 _MEDIA: dict[str, Handler] = {
     "list": media_list, "get": media_get, "add": media_add, "update": media_update,
     "delete": media_delete, "addcontent": media_add_content,
@@ -275,6 +291,7 @@ ACTIONS: dict[tuple[str, str], Handler] = {
     ("flavorasset", "get"): flavor_get,
     ("flavorasset", "geturl"): flavor_get_url,
     ("flavorasset", "delete"): flavor_delete,
+    ("flavorasset", "getflavorassetswithparams"): flavor_with_params,
     ("flavorasset", "convert"): flavor_convert,
     ("flavorasset", "reconvert"): flavor_reconvert,
     ("uploadtoken", "add"): token_add,
@@ -301,4 +318,6 @@ ACTIONS: dict[tuple[str, str], Handler] = {
     ("attachment_attachmentasset", "geturl"): attachment_get_url,
     ("attachment_attachmentasset", "add"): attachment_add,
     ("attachment_attachmentasset", "setcontent"): attachment_set_content,
+    ("user", "get"): user_get,
+    ("user", "list"): user_list,
 }

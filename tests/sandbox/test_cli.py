@@ -214,6 +214,17 @@ def test_clock_moves_the_emulator_clock_forward(running: Sandbox) -> None:
     assert backend.clock.now() >= before + 3600
 
 
+def test_user_adds_a_user_and_changes_only_the_fields_given(
+    running: Sandbox, kaltura_client_for: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["user", "jdoe", "--first-name", "Jane", "--last-name", "Doe",
+                 "--email", "jane.doe@example.edu"]) == 0
+    assert capsys.readouterr().out == "jdoe: Jane Doe <jane.doe@example.edu> active\n"
+    assert main(["user", "jdoe", "--status", "blocked", "--email", ""]) == 0
+    user = kaltura_client_for(running).user.get("jdoe")
+    assert (user.fullName, user.email, user.status.getValue()) == ("Jane Doe", "", 0)
+
+
 def test_the_module_entry_point_shows_help() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "sandbox", "--help"],

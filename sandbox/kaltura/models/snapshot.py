@@ -24,6 +24,7 @@ from sandbox.kaltura.records import (
     Partner,
     ThumbAsset,
     UploadToken,
+    User,
 )
 
 FORMAT_VERSION = 1
@@ -92,6 +93,7 @@ class SnapshotMixin(BackendState):
                 **{name: [_record_out(a) for a in getattr(self, name).values()]
                    for name in _ASSET_TYPES},
                 "tokens": [_record_out(t) for t in self.tokens.values()],
+                "users": [_record_out(u) for u in self.users.values()],
                 "jobs": [dataclasses.asdict(j) for j in sorted(self._jobs)],
             }
 
@@ -113,6 +115,13 @@ class SnapshotMixin(BackendState):
         for raw in data.get("tokens", ()):
             token = _record_in(UploadToken, raw)
             backend.tokens[token.id] = token
+        for raw in data.get("users", ()):
+            user = _record_in(User, raw)
+            backend.users[user.id] = user
+        if "users" not in data:  # a snapshot from before users: the entries' owners exist
+            for entry in backend.entries.values():
+                backend.ensure_user(entry.user_id)
+                backend.ensure_user(entry.creator_id)
         for raw in data.get("jobs", ()):
             backend._jobs.append(Job(float(raw["due"]), next(backend._job_seq), raw["kind"],
                                      raw["entry_id"], raw["flavor_id"]))
