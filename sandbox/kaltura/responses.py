@@ -99,7 +99,7 @@ def media_delete(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> None
 
 
 def media_add_content(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> MediaEntry:
-    return _entry(b.add_content(_req(p, "entryId"), _obj(p, "resource", required=True)), ctx)
+    return _entry(b.add_content(_req(p, "entryId"), _obj(p, "resource") or None), ctx)
 
 
 def media_update_content(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> MediaEntry:
