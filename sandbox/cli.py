@@ -2,8 +2,9 @@
 
     up [--entries N] [--seed S] [--restore-delay SECONDS] [--state FILE] [--port P]
        [--s3-port P] [--conversion-delay S] [--approval] [--max-size BYTES]
-        Start both servers with a seeded catalogue, print KEY=VALUE lines (the variables karchive
-        and policy.yaml read) once both answer, serve until SIGINT/SIGTERM, exit 0.
+        Start both servers with a seeded catalogue, print ``export KEY='value'`` lines (the
+        variables karchive and policy.yaml read, shell-quoted, so the output can be eval'ed or
+        saved and sourced) once both answer, serve until SIGINT/SIGTERM, exit 0.
     play ENTRY_ID             record a play, as a viewer of the entry would (finds the sandbox
                               through KALTURA_SERVICE_URL)
     fault SERVICE.ACTION KIND [--count N] [--code C] [--message M] [--seconds S] [--after-bytes B]
@@ -133,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from sandbox.runner import Sandbox  # here: the other commands need no moto or models
+    from sandbox.runner import Sandbox, shell_exports  # here: the others need no moto/models
 
     stopping = threading.Event()
     previous = {
@@ -164,8 +165,7 @@ def _up(args: argparse.Namespace) -> int:
                 f"cannot start the sandbox: {exc}; choose other --port/--s3-port"
             ) from exc
         try:
-            for key, value in sandbox.env().items():
-                print(f"{key}={value}")
+            sys.stdout.write(shell_exports(sandbox.env()))
             sys.stdout.flush()
             summary = sandbox.summary
             what = f"{summary.entries} entries, seed {summary.seed}" if summary else args.state

@@ -312,6 +312,30 @@ class User:
         self.full_name = f"{self.first_name} {self.last_name}".strip()
 
 
+@dataclass(frozen=True, slots=True)
+class ESearchEntryResult:
+    """One hit of eSearch: the entry as media.get shows it; no highlights, no inner items."""
+
+    object_type: ClassVar[str] = "KalturaESearchEntryResult"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+
+    object: MediaEntry
+    highlight: tuple[Any, ...] = ()
+    items_data: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ESearchEntryResponse:
+    """``KalturaESearchEntryResponse``: totalCount, then the page's results; no aggregations."""
+
+    object_type: ClassVar[str] = "KalturaESearchEntryResponse"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+
+    total_count: int
+    objects: list[ESearchEntryResult]
+    aggregations: None = None
+
+
 @dataclass(slots=True)
 class ListResponse:
     """A ``Kaltura…ListResponse``: ``objects`` then the true (uncapped) ``totalCount``."""

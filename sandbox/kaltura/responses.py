@@ -119,6 +119,14 @@ def media_update_thumbnail(b: KalturaBackend, p: dict[str, Any], ctx: CallContex
     return _entry(b.update_thumbnail(_req(p, "entryId"), offset), ctx)
 
 
+def esearch_entries(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> Any:
+    pager = p.get("pager")
+    response = b.search_entries(_obj(p, "searchParams", required=True),
+                                pager if isinstance(pager, Mapping) else None)
+    hits = [dataclasses.replace(hit, object=_entry(hit.object, ctx)) for hit in response.objects]
+    return dataclasses.replace(response, objects=hits)
+
+
 # -- flavorAsset -------------------------------------------------------------------------------
 
 
@@ -287,6 +295,7 @@ _BASE_ENTRY: dict[str, Handler] = {
 ACTIONS: dict[tuple[str, str], Handler] = {
     **{("media", a): h for a, h in _MEDIA.items()},
     **{("baseentry", a): h for a, h in _BASE_ENTRY.items()},
+    ("elasticsearch_esearch", "searchentry"): esearch_entries,
     ("flavorasset", "list"): flavor_list,
     ("flavorasset", "get"): flavor_get,
     ("flavorasset", "geturl"): flavor_get_url,

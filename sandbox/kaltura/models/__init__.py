@@ -4,6 +4,8 @@
 
     state.py        tables, indexes (createdAt-sorted entries, assets by entry), clock, lock, jobs
     listing.py      media.list / baseEntry.list: filters, defaults, order, pager, 10,000 cap
+    esearch.py      elasticsearch_esearch.searchEntry over the same index (esearch_fields.py,
+                    analysis.py: its vocabulary and how it reads text)
     entries.py      media.add / get / update / delete, tags, plays
     replacement.py  updateContent / addContent / approveReplace / cancelReplace, conversions
     assets.py       flavors, thumbnails, captions, attachments; content for the download endpoint
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from sandbox.kaltura.models.assets import AssetsMixin
 from sandbox.kaltura.models.entries import EntriesMixin
+from sandbox.kaltura.models.esearch import ESearchMixin
 from sandbox.kaltura.models.listing import ListingMixin
 from sandbox.kaltura.models.params import ParamsMixin
 from sandbox.kaltura.models.replacement import ReplacementMixin
@@ -33,7 +36,7 @@ __all__ = ["Clock", "KalturaBackend"]
 
 
 class KalturaBackend(
-    ListingMixin, EntriesMixin, ReplacementMixin, AssetsMixin, ParamsMixin, UploadsMixin,
-    UsersMixin, SnapshotMixin,
+    ListingMixin, ESearchMixin, EntriesMixin, ReplacementMixin, AssetsMixin, ParamsMixin,
+    UploadsMixin, UsersMixin, SnapshotMixin,
 ):
     """One partner's emulated Kaltura: ``KalturaBackend(partner=None, clock=None)``."""
