@@ -34,6 +34,7 @@ Semantics follow kaltura/server plugins/search/providers/elastic_search (ES belo
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -322,19 +323,21 @@ class ESearchMixin(BackendState):
             excluded = str(params.get("objectIdsNotIn", "")).lower() in ("1", "true")
             statuses = frozenset(s for s in (_int(v) for v in split_in(
                 params.get("objectStatuses")) or ["2"]) if s is not None)
-            plan.add("e.status in C_ST and e.status != 3",
-                     C_ST=statuses - {EntryStatus.DELETED})
+            plan.add("e.status in C_ST", C_ST=statuses - {EntryStatus.DELETED})
             if listed:
                 plan.add(f"e.id {'not in' if excluded else 'in'} C_IDS", C_IDS=frozenset(listed))
-            elif not compiler.recycled:
+            elif compiler.named_ids or compiler.named_display:
                 plan.add("(e.display_in_search >= 0 or e.id in C_NAMED"
                          " or e.display_in_search in C_DISPLAY)",
                          C_NAMED=frozenset(compiler.named_ids),
                          C_DISPLAY=frozenset(compiler.named_display))
-            plan.add(query)
+            elif not compiler.recycled:
+                plan.add("e.display_in_search >= 0")
+            if query != "True":
+                plan.add(query)
             candidates = self._search_candidates(operator, listed if not excluded else [])
-            matches = self._sort_hits(plan.run(candidates), order)
-            hits = matches[offset:offset + size]
+            matches = plan.run(candidates)
+            hits = self._sort_hits(matches, order, offset + size)[offset:offset + size]
             return ESearchEntryResponse(min(len(matches), MAX_RESULT_WINDOW),
                                         [ESearchEntryResult(e) for e in hits])
 
@@ -389,17 +392,26 @@ class ESearchMixin(BackendState):
 
     @staticmethod
     def _sort_hits(matches: list[MediaEntry],
-                   keys: list[tuple[Callable[[MediaEntry], Any] | None, bool]]) -> list[MediaEntry]:
-        """Hits in order; ``matches`` come in (createdAt, id) order from the index."""
+                   keys: list[tuple[Callable[[MediaEntry], Any] | None, bool]],
+                   limit: int) -> list[MediaEntry]:
+        """At least the first ``limit`` hits in order (``matches`` are in (createdAt, id)
+        order, as the index holds them)."""
         keys = [(key, desc) for key, desc in keys if key is not None]  # None: every entry ties
         if len(keys) == 1 and keys[0][0] is ORDER_KEYS["created_at"]:
             return matches[::-1] if keys[0][1] else matches  # already in createdAt order
         items = matches[::-1]  # the base order: newest first
         for key, desc in reversed(keys):  # stable sorts, least significant key first
-            present = [e for e in items if key(e) is not None]
-            if len(present) < len(items):  # values an entry lacks go last either way
-                present = sorted(present, key=key, reverse=desc)
-                items = present + [e for e in items if key(e) is None]
+            # Positions ordered by a C-level key (the value list's __getitem__), and only as
+            # many as the page needs when one key decides: a sort of the whole index stays
+            # well under the page's budget.
+            values = list(map(key, items))
+            present = [i for i, v in enumerate(values) if v is not None]
+            if len(keys) == 1 and limit < len(present) // 4:
+                pick = heapq.nlargest if desc else heapq.nsmallest  # stable, as sorted()[:n]
+                present = pick(limit, present, key=values.__getitem__)
             else:
-                items = sorted(items, key=key, reverse=desc)
+                present.sort(key=values.__getitem__, reverse=desc)
+            if len(keys) > 1 or len(present) < limit:  # values an entry lacks go last
+                present += [i for i, v in enumerate(values) if v is None]
+            items = [items[i] for i in present]
         return items

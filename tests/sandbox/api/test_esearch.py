@@ -260,7 +260,8 @@ def test_unified_and_category_items(api: Api, library: KalturaBackend) -> None:
 
 def test_pager_window_and_total_count(api: Api, backend: KalturaBackend) -> None:
     for n in range(10_050):
-        make_entry(backend, n, created_at=BASE_TIME + n)
+        make_entry(backend, n, created_at=BASE_TIME + n, plays=n % 97,
+                   last_played_at=None if n % 3 else BASE_TIME + n % 1000)
     c = api.client
     everything = op(AND, item("created_at", RANGE))
     last = search(c, everything, KalturaPager(pageSize=500, pageIndex=20))
@@ -276,6 +277,18 @@ def test_pager_window_and_total_count(api: Api, backend: KalturaBackend) -> None
     assert len(search(c, everything, "none").objects) == 10  # no pager: Elasticsearch's 10
     narrow = op(AND, item("created_at", RANGE, lessThan=BASE_TIME + 40))
     assert search(c, narrow).totalCount == 40  # exact below the cap
+    # A page of a sort over everything: the same as sorting the whole list and slicing it.
+    newest_first = sorted(backend.entries.values(), key=lambda e: e.created_at, reverse=True)
+    by_plays = sorted(newest_first, key=lambda e: e.plays, reverse=True)
+    page = search(c, everything, KalturaPager(pageSize=500, pageIndex=3),
+                  order=(("plays", "desc"),))
+    assert hit_ids(page) == [e.id for e in by_plays[1000:1500]]
+    played = [e for e in newest_first if e.last_played_at is not None]
+    by_play = sorted(played, key=lambda e: e.last_played_at)
+    never = [e for e in newest_first if e.last_played_at is None]
+    page = search(c, everything, KalturaPager(pageSize=500, pageIndex=7),
+                  order=(("last_played_at", "asc"),))
+    assert hit_ids(page) == [e.id for e in (by_play + never)[3000:3500]]  # never played last
 
 
 def test_a_raw_form_encoded_request_is_understood(api: Api, library: KalturaBackend) -> None:
