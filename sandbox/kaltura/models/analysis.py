@@ -146,11 +146,11 @@ def partial(term: str, multi: bool) -> Matcher:
         if not text.strip(" ,"):
             return False
         tokens, letters, raws = indexed(text, multi)
-        if wanted and all(w in tokens for w in wanted):
+        if wanted and all(map(tokens.__contains__, wanted)):
             return True
         if whole in raws:
             return True
-        return bool(grams) and sum(gram in letters for gram in grams) >= needed
+        return bool(grams) and sum(map(letters.__contains__, grams)) >= needed
 
     return matches
 
