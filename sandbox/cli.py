@@ -2,14 +2,17 @@
 
     up [--entries N] [--seed S] [--restore-delay SECONDS] [--state FILE] [--port P]
        [--s3-port P] [--conversion-delay S] [--approval] [--max-size BYTES]
-        Start both servers with a seeded catalogue, print KEY=VALUE lines (the variables karchive
-        and policy.yaml read) once both answer, serve until SIGINT/SIGTERM, exit 0.
+        Start both servers with a seeded catalogue, print ``export KEY='value'`` lines (the
+        variables karchive and policy.yaml read, shell-quoted, so the output can be eval'ed or
+        saved and sourced) once both answer, serve until SIGINT/SIGTERM, exit 0.
     play ENTRY_ID             record a play, as a viewer of the entry would (finds the sandbox
                               through KALTURA_SERVICE_URL)
     fault SERVICE.ACTION KIND [--count N] [--code C] [--message M] [--seconds S] [--after-bytes B]
     fault --clear             inject (or clear) faults: api_error, http_500, empty, delay, cut
     throttle [SERVICE.ACTION COUNT WINDOW]   show, or set, a rate limit (ACTION_BLOCKED past it)
     clock SECONDS             move the emulator's clock forward (conversions, KS expiry)
+    user ID [--email E] [--first-name F] [--last-name L] [--status active|blocked|deleted]
+                              add a user, or change the fields given (an owner's address, say)
 
 Everything but ``up`` talks to the running sandbox's admin endpoints over HTTP only.
 Exit codes: 0 done, 1 the sandbox refused or could not be reached, 2 bad usage.
@@ -29,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 FAULT_KINDS = ("api_error", "http_500", "empty", "delay", "cut")
+USER_STATUSES = {"blocked": 0, "active": 1, "deleted": 2}  # KalturaUserStatus
 
 
 class CliError(Exception):
@@ -115,6 +119,14 @@ def _parser() -> argparse.ArgumentParser:
     clock = commands.add_parser("clock", help="move the emulator's clock forward")
     clock.add_argument("seconds", type=float)
     clock.set_defaults(run=_clock)
+
+    user = commands.add_parser("user", help="add a user or change one (names, address, status)")
+    user.add_argument("user_id", metavar="ID")
+    user.add_argument("--email", help='the address ("" for none)')
+    user.add_argument("--first-name")
+    user.add_argument("--last-name")
+    user.add_argument("--status", choices=tuple(USER_STATUSES))
+    user.set_defaults(run=_user)
     return parser
 
 
@@ -122,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from sandbox.runner import Sandbox  # here: the other commands need no moto or models
+    from sandbox.runner import Sandbox, shell_exports  # here: the others need no moto/models
 
     stopping = threading.Event()
     previous = {
@@ -153,8 +165,7 @@ def _up(args: argparse.Namespace) -> int:
                 f"cannot start the sandbox: {exc}; choose other --port/--s3-port"
             ) from exc
         try:
-            for key, value in sandbox.env().items():
-                print(f"{key}={value}")
+            sys.stdout.write(shell_exports(sandbox.env()))
             sys.stdout.flush()
             summary = sandbox.summary
             what = f"{summary.entries} entries, seed {summary.seed}" if summary else args.state
@@ -225,6 +236,20 @@ def _throttle(args: argparse.Namespace) -> int:
 def _clock(args: argparse.Namespace) -> int:
     result = _admin("POST", "clock", {"advance": args.seconds})
     print(f"clock now {datetime.fromtimestamp(result['now'], UTC).isoformat()}")
+    return 0
+
+
+def _user(args: argparse.Namespace) -> int:
+    spec: dict[str, Any] = {"id": args.user_id}
+    for option, field in (("email", "email"), ("first_name", "firstName"),
+                          ("last_name", "lastName")):
+        if getattr(args, option) is not None:
+            spec[field] = getattr(args, option)
+    if args.status is not None:
+        spec["status"] = USER_STATUSES[args.status]
+    user = _admin("POST", "users", spec)["users"][0]
+    status = {v: k for k, v in USER_STATUSES.items()}.get(user.get("status"), user.get("status"))
+    print(f"{user['id']}: {user.get('fullName', '')} <{user.get('email', '')}> {status}")
     return 0
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.catalogue import ARCHIVED_TAG
-from sandbox.runner import Sandbox
+from sandbox.runner import Sandbox, shell_exports
 
 REPLACED_TAG = "flavors_deleted"
 STATES = ("original", "archived", "placeholder", "restoring", "unhealthy")
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
                  conversion_delay=1.0, max_size=args.max_mib << 20) as sandbox:
         env = sandbox.env()
         env_file = workdir / "demo.env"
-        env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
-        for key, value in env.items():
-            print(f"{key}={value}")
+        exports = shell_exports(env)
+        env_file.write_text(exports)
+        print(exports, end="")
         port = args.metrics_port or _free_port()
         metrics = f"http://127.0.0.1:{port}"
         log = workdir / "demo-daemon.log"

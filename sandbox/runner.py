@@ -19,8 +19,10 @@ beside it: the bucket then starts empty.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -38,6 +40,21 @@ from sandbox.s3 import ACCESS_KEY_ID, DEFAULT_BUCKET, REGION, SECRET_ACCESS_KEY,
 ADMIN_USER_ID = "karchive@example.edu"
 PLACEHOLDER_NAME = "placeholder.mp4"
 PLACEHOLDER_BYTES = 256 * 1024  # a small video's worth: what replaces archived content
+
+
+def shell_exports(env: Mapping[str, str]) -> str:
+    """``export KEY='value'`` lines, shell-quoted: ``eval "$(karchive sandbox up)"``, ``source``."""
+    return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
+
+
+def read_export(line: str) -> tuple[str, str] | None:
+    """(key, value) of one ``shell_exports`` line; None for any other line."""
+    text = line.strip()
+    if not text.startswith("export ") or "=" not in text:
+        return None
+    key, _, quoted = text.removeprefix("export ").partition("=")
+    words = shlex.split(quoted)
+    return key.strip(), words[0] if words else ""
 
 
 def placeholder_video() -> bytes:
@@ -207,10 +224,15 @@ class Sandbox:
         if self.state_file is not None and self.state_file.exists():
             data = json.loads(self.state_file.read_text(encoding="utf-8"))
             backend: KalturaBackend = KalturaBackend.from_snapshot(data)
-            return backend
-        backend = KalturaBackend(partner=Partner(), clock=Clock())
-        now = self.now if self.now is not None else backend.clock.now()
-        self.summary = generate(backend, self.entries, self.seed, now=now, max_size=self.max_size)
+        else:
+            backend = KalturaBackend(partner=Partner(), clock=Clock())
+            now = self.now if self.now is not None else backend.clock.now()
+            self.summary = generate(backend, self.entries, self.seed, now=now,
+                                    max_size=self.max_size)
+        # The catalogue lives as long as the server: out of the collector's generations, its
+        # million records are never scanned again, so requests that allocate (the first
+        # listings, eSearch's text analysis) do not pay full collections over all of them.
+        gc.freeze()
         return backend
 
     def _fill_bucket(self) -> None:

@@ -16,6 +16,10 @@ What it contains (the spreads later issues plan against):
 - owners from a pool (some user ids without a domain), categories with full names, tags
   (some ``archive_exempt``), statuses (mostly READY), media types, captions, attachments, custom
   default thumbnails;
+- a ``KalturaUser`` for every id in the owner pool (so every entry's userId and creatorId exists),
+  with names and ``{uid}@example.edu`` addresses; some without an address, some blocked. Users
+  come from their own generator derived from the seed (``people.py``): the entries never change
+  because of them;
 - about 2 % in the states the Princeton kaltura_archiver leaves behind (tags ``archived_to_s3`` and
   ``flavors_deleted``, an S3 object keyed by the bare entry id), and a few broken ones so health
   checks have something to find — among them entries the Princeton tool emptied (every flavor
@@ -28,6 +32,7 @@ semantics, no per-entry cost beyond the records themselves). The package:
 
     truth.py   constants, legacy kinds, and the records of what was generated (the summary)
     draw.py    how one entry is drawn: spreads, ids, owners, assets, legacy states
+    people.py  the users behind the owner ids
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from sandbox.catalogue.draw import (
     legacy_plan,
     owner_pool,
 )
+from sandbox.catalogue.people import draw_users
 from sandbox.catalogue.truth import (
     ARCHIVED_TAG,
     DERIVED_FLAVOR_PARAMS,
@@ -70,6 +76,8 @@ from sandbox.kaltura.records import (
     FlavorAsset,
     MediaEntry,
     ThumbAsset,
+    User,
+    UserStatus,
 )
 
 __all__ = [
@@ -93,6 +101,7 @@ __all__ = [
     "build",
     "generate",
     "legacy_objects",
+    "owners",
 ]
 
 
@@ -110,6 +119,8 @@ class Backend(Protocol):
         captions: tuple[CaptionAsset, ...] = (),
         attachments: tuple[AttachmentAsset, ...] = (),
     ) -> None: ...
+
+    def insert_user(self, user: User) -> None: ...
 
 
 def generate(
@@ -129,16 +140,23 @@ def generate(
     # in n); none of them form cycles, so collect once at the end instead.
     was_enabled = gc.isenabled()
     gc.disable()
+    first_seen: dict[str, int] = {}
     try:
         for item in items:
             backend.insert(item.entry, item.flavors, item.thumbs, item.captions, item.attachments)
             counters.add(item)
+            for uid in (item.entry.user_id, item.entry.creator_id):
+                if item.entry.created_at < first_seen.get(uid, item.entry.created_at + 1):
+                    first_seen[uid] = item.entry.created_at
             if item.legacy is not None:
                 made.append(item)
+        users = draw_users(owners(n, seed), first_seen, seed, now, partner_id)
+        for user in users:
+            backend.insert_user(user)
     finally:
         if was_enabled:
             gc.enable()
-    return counters.summary(n, seed, now, made)
+    return counters.summary(n, seed, now, made, users)
 
 
 def legacy_objects(summary: CatalogueSummary) -> tuple[LegacyObject, ...]:
@@ -156,16 +174,26 @@ def build(
     derived: tuple[int, ...] = DERIVED_FLAVOR_PARAMS,
 ) -> Iterator[Generated]:
     """Yield the catalogue's entries one by one (pure: no backend, no I/O)."""
-    rng = random.Random(seed)
+    rng, pool = _start(n, seed)
     ids = Ids(rng)
-    owners = owner_pool(rng, max(20, n // 10))
     plan = legacy_plan(rng, n)
     with_object = sum(kind in WITH_OBJECT for kind in plan.values())
     legacy_max = max(LEGACY_FLOOR, min(LEGACY_MAX_SIZE, LEGACY_BYTES_BUDGET // max(1, with_object)))
     huge_at = rng.randrange(n) if n >= 100 and max_size is None else -1
-    drawer = Entry(rng, ids, partner_id, now, owners, max_size, derived, legacy_max)
+    drawer = Entry(rng, ids, partner_id, now, pool, max_size, derived, legacy_max)
     for index in range(n):
         yield drawer.make(plan.get(index), force_huge=index == huge_at)
+
+
+def owners(n: int, seed: int) -> list[str]:
+    """The owner ids of the catalogue ``(n, seed)``: the users the sandbox holds."""
+    return _start(n, seed)[1]
+
+
+def _start(n: int, seed: int) -> tuple[random.Random, list[str]]:
+    """The entries' generator and its first draws, the owner pool (``build`` goes on from here)."""
+    rng = random.Random(seed)
+    return rng, owner_pool(rng, max(20, n // 10))
 
 
 @dataclass(slots=True)
@@ -196,7 +224,8 @@ class _Counters:
                 if flavor.size_in_bytes > 10 * GB:
                     self.over_10gb.append(entry.id)
 
-    def summary(self, n: int, seed: int, now: float, made: list[Generated]) -> CatalogueSummary:
+    def summary(self, n: int, seed: int, now: float, made: list[Generated],
+                users: list[User]) -> CatalogueSummary:
         legacy: dict[LegacyKind, list[str]] = {}
         for item in made:
             assert item.legacy is not None
@@ -218,4 +247,7 @@ class _Counters:
             source_bytes=self.source_bytes,
             legacy={kind: tuple(ids) for kind, ids in legacy.items()},
             objects=tuple(i.legacy_object for i in made if i.legacy_object is not None),
+            users=len(users),
+            users_without_email=tuple(u.id for u in users if not u.email),
+            blocked_users=tuple(u.id for u in users if u.status == UserStatus.BLOCKED),
         )

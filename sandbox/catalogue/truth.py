@@ -101,6 +101,10 @@ class CatalogueSummary:
     # entries whose source is over 10 GB (multipart part sizes, the old tool's size warning).
     custom_thumb_ids: tuple[str, ...] = ()
     over_10gb_ids: tuple[str, ...] = ()
+    # The users behind the owner ids: how many, and which have no address or are blocked.
+    users: int = 0
+    users_without_email: tuple[str, ...] = ()
+    blocked_users: tuple[str, ...] = ()
 
     def legacy_ids(self, kind: LegacyKind) -> tuple[str, ...]:
         return self.legacy.get(kind, ())

@@ -6,8 +6,9 @@ exceed what CPython's key-sharing instance dicts hold (30), so without slots eac
 ~1.8 KB instead of ~0.35 KB. Use ``dataclasses.fields``/``getattr``, not ``vars()``.
 Field names are the wire names in snake_case; ``wire.py`` turns ``size_in_bytes`` into
 ``sizeInBytes`` and writes ``object_type`` first. Fields whose name starts with ``_`` and fields
-listed in ``HIDDEN`` are internal and never sent. ``None`` is sent as an empty element (XML) or
-dropped (JSON). Field lists follow the reference (kaltura-api.md, sections 5, 7, 8, 9).
+listed in ``HIDDEN`` are internal and never sent; names listed in ``NULLS`` are fields of the
+Kaltura type that the emulator never fills, sent as null. ``None`` is sent as an empty element
+(XML) or dropped (JSON). Field lists follow the reference (kaltura-api.md, sections 5-9, 11.3).
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ class UploadTokenStatus:
     DELETED = 5
 
 
+class UserStatus:
+    """KalturaUserStatus (an int enum): deleted users are never listed nor found."""
+
+    BLOCKED = 0
+    ACTIVE = 1
+    DELETED = 2
+
+
 class MediaType:
     VIDEO = 1
     IMAGE = 2
@@ -112,21 +121,34 @@ class MediaEntry:
 
 @dataclass(slots=True)
 class Asset:
-    """What every asset of an entry has: its ids, its bytes (never sent) and its bookkeeping."""
+    """The ``KalturaAsset`` base every asset kind shares: ids, bytes (never sent), bookkeeping.
+
+    ``size`` is in the unit Kaltura fills it in, which is not the documented one ("in KBytes")
+    for every kind: flavors carry kilobytes (from media info), thumbnails, captions and
+    attachments carry bytes (their services set it from the file size). ``sizeInBytes`` is
+    bytes for every kind (kFileSyncUtils::setSizeInBytesOnAsset). Reference section 11.3.
+    """
 
     object_type: ClassVar[str] = "KalturaAsset"
     HIDDEN: ClassVar[frozenset[str]] = frozenset({"content"})
+    # Fields of the Kaltura type that the emulator never fills: sent as empty elements.
+    NULLS: ClassVar[tuple[str, ...]] = (
+        "partner_data", "partner_description", "actual_source_asset_params_ids",
+    )
 
     id: str
     entry_id: str
     partner_id: int
     content: Content | None = None
-    version: str = "1"
-    size: int = 0  # kilobytes, as Kaltura reports it
+    version: int = 1  # KalturaAsset.version is an int
+    size: int = 0  # kilobytes for flavors, bytes for the other kinds (see above)
     tags: str = ""
     file_ext: str = ""
     created_at: int = 0
     updated_at: int = 0
+    deleted_at: int | None = None
+    description: str = ""
+    size_in_bytes: int = 0
 
 
 @dataclass(slots=True)
@@ -134,8 +156,6 @@ class FlavorAsset(Asset):
     object_type: ClassVar[str] = "KalturaFlavorAsset"
 
     file_ext: str = "mp4"
-    size_in_bytes: int = 0
-    deleted_at: int | None = None
     flavor_params_id: int = 0
     width: int = 0
     height: int = 0
@@ -146,7 +166,6 @@ class FlavorAsset(Asset):
     container_format: str = "mp4"
     video_codec_id: str = ""
     status: int = FlavorStatus.READY
-    description: str = ""
 
 
 @dataclass(slots=True)
@@ -158,12 +177,15 @@ class ThumbAsset(Asset):
     width: int = 0
     height: int = 0
     status: int = 2  # KalturaThumbAssetStatus.READY
-    description: str = ""
 
 
 @dataclass(slots=True)
 class CaptionAsset(Asset):
     object_type: ClassVar[str] = "KalturaCaptionAsset"
+    NULLS: ClassVar[tuple[str, ...]] = (
+        *Asset.NULLS, "caption_params_id", "source", "parent_id", "accuracy",
+        "associated_transcript_ids", "usage",
+    )
 
     file_ext: str = "srt"
     language: str = "English"
@@ -171,6 +193,7 @@ class CaptionAsset(Asset):
     label: str = "English"
     format: str = "1"  # KalturaCaptionType: 1 SRT, 2 DFXP, 3 WEBVTT
     is_default: bool = False
+    display_on_player: bool = True
     status: int = 2
 
 
@@ -183,6 +206,43 @@ class AttachmentAsset(Asset):
     title: str = ""
     format: str = "3"  # KalturaAttachmentType: 1 TEXT, 2 MEDIA, 3 DOCUMENT
     status: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class FlavorParams:
+    """A flavor params (transcoding profile) of partner 0, which every partner sees."""
+
+    object_type: ClassVar[str] = "KalturaFlavorParams"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+
+    id: int
+    partner_id: int = 0
+    name: str = ""
+    system_name: str = ""
+    description: str = ""
+    created_at: int = 0
+    is_system_default: bool = True
+    tags: str = ""
+    format: str = "mp4"
+    video_codec: str = "h264"
+    video_bitrate: int = 0
+    audio_codec: str = "aac"
+    audio_bitrate: int = 0
+    width: int = 0
+    height: int = 0
+    frame_rate: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FlavorAssetWithParams:
+    """An item of flavorAsset.getFlavorAssetsWithParams: an asset, its params, or both."""
+
+    object_type: ClassVar[str] = "KalturaFlavorAssetWithParams"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+
+    flavor_asset: FlavorAsset | None
+    flavor_params: FlavorParams | None
+    entry_id: str
 
 
 @dataclass(slots=True)
@@ -201,6 +261,79 @@ class UploadToken:
     updated_at: int = 0
     upload_url: str = ""
     data: bytearray = field(default_factory=bytearray)
+
+
+@dataclass(slots=True)
+class User:
+    """A partner's user (a kuser): an entry's ``userId`` and ``creatorId`` name one.
+
+    ``fullName`` is what the server returns for it: ``trim(firstName + " " + lastName)``
+    (kaltura/server alpha/lib/model/kuser.php ``getFullName``); ``refresh_full_name`` keeps it.
+    Reference section 11.5.
+    """
+
+    object_type: ClassVar[str] = "KalturaUser"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+    NULLS: ClassVar[tuple[str, ...]] = (
+        "country", "state", "city", "zip", "thumbnail_url", "description", "tags", "admin_tags",
+        "partner_data", "indexed_partner_data_int", "indexed_partner_data_string", "language",
+        "allowed_partner_ids", "allowed_partner_packages", "user_mode", "capabilities",
+        "date_of_birth", "gender", "registration_info", "attendance_info", "ks_privileges",
+        "encrypted_seed",
+    )
+
+    id: str
+    partner_id: int
+    screen_name: str = ""
+    full_name: str = ""
+    email: str = ""
+    status: int = UserStatus.ACTIVE
+    created_at: int = 0
+    updated_at: int = 0
+    storage_size: int = 0
+    last_login_time: int | None = None
+    status_updated_at: int | None = None
+    deleted_at: int | None = None
+    type: int = 0  # KalturaUserType: 0 USER, 1 GROUP
+    is_admin: bool = False
+    is_guest: bool = False
+    role_ids: str = ""
+    role_names: str = ""
+    is_account_owner: bool = False
+    first_name: str = ""
+    last_name: str = ""
+    login_enabled: bool = False
+    title: str = ""
+    company: str = ""
+    is_sso_excluded: bool = False
+    external_id: str = ""
+
+    def refresh_full_name(self) -> None:
+        self.full_name = f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True, slots=True)
+class ESearchEntryResult:
+    """One hit of eSearch: the entry as media.get shows it; no highlights, no inner items."""
+
+    object_type: ClassVar[str] = "KalturaESearchEntryResult"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+
+    object: MediaEntry
+    highlight: tuple[Any, ...] = ()
+    items_data: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ESearchEntryResponse:
+    """``KalturaESearchEntryResponse``: totalCount, then the page's results; no aggregations."""
+
+    object_type: ClassVar[str] = "KalturaESearchEntryResponse"
+    HIDDEN: ClassVar[frozenset[str]] = frozenset()
+
+    total_count: int
+    objects: list[ESearchEntryResult]
+    aggregations: None = None
 
 
 @dataclass(slots=True)

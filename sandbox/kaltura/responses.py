@@ -99,7 +99,7 @@ def media_delete(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> None
 
 
 def media_add_content(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> MediaEntry:
-    return _entry(b.add_content(_req(p, "entryId"), _obj(p, "resource", required=True)), ctx)
+    return _entry(b.add_content(_req(p, "entryId"), _obj(p, "resource") or None), ctx)
 
 
 def media_update_content(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> MediaEntry:
@@ -119,6 +119,14 @@ def media_update_thumbnail(b: KalturaBackend, p: dict[str, Any], ctx: CallContex
     return _entry(b.update_thumbnail(_req(p, "entryId"), offset), ctx)
 
 
+def esearch_entries(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> Any:
+    pager = p.get("pager")
+    response = b.search_entries(_obj(p, "searchParams", required=True),
+                                pager if isinstance(pager, Mapping) else None)
+    hits = [dataclasses.replace(hit, object=_entry(hit.object, ctx)) for hit in response.objects]
+    return dataclasses.replace(response, objects=hits)
+
+
 # -- flavorAsset -------------------------------------------------------------------------------
 
 
@@ -132,6 +140,10 @@ def flavor_get(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> Any:
 
 def flavor_get_url(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> str:
     return _url(ctx, b.flavor_url(_req(p, "id")))
+
+
+def flavor_with_params(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> list[Any]:
+    return b.flavor_assets_with_params(_req(p, "entryId"))
 
 
 def flavor_delete(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> None:
@@ -257,6 +269,18 @@ def attachment_get_url(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -
     return _url(ctx, b.attachment_url(_req(p, "id")))
 
 
+# -- users -------------------------------------------------------------------------------------
+
+
+def user_get(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> Any:
+    value = p.get("userId")
+    return b.get_user("" if value is None or isinstance(value, Mapping) else str(value), ctx)
+
+
+def user_list(b: KalturaBackend, p: dict[str, Any], ctx: CallContext) -> ListResponse:
+    return b.list_users(_obj(p, "filter"), _obj(p, "pager"))
+
+
 _MEDIA: dict[str, Handler] = {
     "list": media_list, "get": media_get, "add": media_add, "update": media_update,
     "delete": media_delete, "addcontent": media_add_content,
@@ -271,10 +295,12 @@ _BASE_ENTRY: dict[str, Handler] = {
 ACTIONS: dict[tuple[str, str], Handler] = {
     **{("media", a): h for a, h in _MEDIA.items()},
     **{("baseentry", a): h for a, h in _BASE_ENTRY.items()},
+    ("elasticsearch_esearch", "searchentry"): esearch_entries,
     ("flavorasset", "list"): flavor_list,
     ("flavorasset", "get"): flavor_get,
     ("flavorasset", "geturl"): flavor_get_url,
     ("flavorasset", "delete"): flavor_delete,
+    ("flavorasset", "getflavorassetswithparams"): flavor_with_params,
     ("flavorasset", "convert"): flavor_convert,
     ("flavorasset", "reconvert"): flavor_reconvert,
     ("uploadtoken", "add"): token_add,
@@ -301,4 +327,6 @@ ACTIONS: dict[tuple[str, str], Handler] = {
     ("attachment_attachmentasset", "geturl"): attachment_get_url,
     ("attachment_attachmentasset", "add"): attachment_add,
     ("attachment_attachmentasset", "setcontent"): attachment_set_content,
+    ("user", "get"): user_get,
+    ("user", "list"): user_list,
 }

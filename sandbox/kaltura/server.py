@@ -6,7 +6,7 @@
     POST     /api_v3/service/multirequest                 several calls, results referencable
     GET|HEAD /p/{pid}/sp/{pid}00/download/{kind}/{id}/a.{ext}   asset bytes: Range, bandwidth cap
     /admin/play, /admin/faults, /admin/throttle, /admin/clock, /admin/partner, /admin/stats,
-    /admin/snapshot                                       JSON in and out, no KS (tests, the CLI)
+    /admin/snapshot, /admin/users                         JSON in and out, no KS (admin.py)
 
 Every API call goes: count it -> injected fault -> (under ``backend.lock``) ``backend.tick()``,
 KS check, throttle, handler. The handler's result or error goes to ``wire`` for encoding. The
@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import mimetypes
-import os
 import re
 import socket
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from sandbox.kaltura import wire
+from sandbox.kaltura.admin import Admin
 from sandbox.kaltura.exceptions import KalturaError
 from sandbox.kaltura.faults import Fault, FaultKind, Faults
 from sandbox.kaltura.records import CallContext
@@ -48,12 +48,6 @@ _DOWNLOAD = re.compile(
 )
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 1 << 20
-_ADMIN_PARTNER_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "conversion_delay": float,
-    "replacement_requires_approval": bool,
-    "download_rate_limit": lambda v: None if v is None else float(v),
-    "max_session_expiry": int,
-}
 
 
 class LostResponse(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -103,6 +97,7 @@ class KalturaSandbox:
         self.throttle = Throttle(backend.clock.now)
         self.faults = Faults()
         self.stats = CallStats()
+        self._admin = Admin(backend, self.faults, self.throttle, self.stats)
         self.sleep: Callable[[float], None] = time.sleep  # delay faults; tests replace it
         self.actions: dict[tuple[str, str], Handler] = {
             **{(s.lower(), a.lower()): h for (s, a), h in actions.items()},
@@ -243,57 +238,9 @@ class KalturaSandbox:
 
     # ---------------------------------------------------------------------------------- admin
 
-    def admin(self, method: str, name: str, body: dict[str, Any]) -> Any:
-        """The /admin endpoints: JSON in, JSON out (ValueError -> 400, KalturaError -> 404)."""
-        backend = self.backend
-        if (method, name) == ("POST", "play"):
-            with backend.lock:
-                entry = backend.record_play(str(body["entryId"]))
-                return {"entryId": entry.id, "plays": entry.plays, "views": entry.views,
-                        "lastPlayedAt": entry.last_played_at}
-        if name == "faults":
-            if method == "POST":
-                for spec in body if isinstance(body, list) else [body]:
-                    self.faults.add_from_json(spec)
-            elif method == "DELETE":
-                self.faults.clear()
-            return {"pending": self.faults.pending()}
-        if name == "throttle":
-            if method == "POST":
-                self.throttle.configure(body)
-            return self.throttle.limits()
-        if name == "clock":
-            with backend.lock:
-                if method == "POST":
-                    backend.clock.advance(float(body.get("advance", 0)))
-                return {"now": backend.clock.now()}
-        if name == "partner":
-            return self._admin_partner(method, body)
-        if name == "stats":
-            if method == "DELETE":
-                self.stats.reset()
-            return {"calls": self.stats.snapshot()}
-        if (method, name) == ("POST", "snapshot"):
-            path = str(body["path"])
-            with backend.lock:
-                data = backend.snapshot()
-            tmp = f"{path}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(data, fh)
-            os.replace(tmp, path)  # atomic: a crash never leaves half a snapshot
-            return {"path": path}
-        raise LookupError(f"no admin endpoint {method} /admin/{name}")
-
-    def _admin_partner(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        partner = self.backend.partner
-        if method == "POST":
-            unknown = set(body) - set(_ADMIN_PARTNER_FIELDS)
-            if unknown:
-                raise ValueError(f"unknown partner settings: {', '.join(sorted(unknown))}")
-            with self.backend.lock:
-                for key, value in body.items():
-                    setattr(partner, key, _ADMIN_PARTNER_FIELDS[key](value))
-        return {"id": partner.id, **{k: getattr(partner, k) for k in _ADMIN_PARTNER_FIELDS}}
+    def admin(self, method: str, name: str, body: Any) -> Any:
+        """The /admin endpoints (admin.py): JSON in, JSON out."""
+        return self._admin.handle(method, name, body)
 
 
 class _Server(ThreadingHTTPServer):

@@ -8,6 +8,7 @@ the exact error a real server gives (reference section 4; Kaltura server
     garbage / bad signature / other partner -> INVALID_KS  Invalid KS "<ks>", Error "-1,INVALID_STR"
     validUntil <= now                       -> INVALID_KS  ... Error "-5,EXPIRED"
     ended by session.end                    -> INVALID_KS  ... Error "-6,LOGOUT"
+    privilege actionslimit:N, call N+1      -> INVALID_KS  ... Error "-8,EXCEEDED_ACTIONS_LIMIT"
     no KS and no partnerId                  -> MISSING_KS  Missing KS, session not established
     no KS but a partnerId                   -> SERVICE_FORBIDDEN The access to service [s->a] ...
 
@@ -35,6 +36,11 @@ from sandbox.kaltura.records import CallContext, Partner
 
 SESSION_USER = 0
 SESSION_ADMIN = 2
+
+# A KS with ``actionslimit:N`` serves N calls (kaltura/server kSessionUtils::isValid keeps the
+# remaining count in the invalid-sessions table, decremented on each use; the call after the
+# last answers EXCEEDED_ACTIONS_LIMIT). A value that is not a positive number is refused.
+PRIVILEGE_ACTIONS_LIMIT = "actionslimit"
 
 # Actions that answer without a KS (everything else needs one).
 PUBLIC_ACTIONS = frozenset({("session", "start"), ("system", "ping")})
@@ -153,6 +159,17 @@ def _parse_v2(decoded: bytes, admin_secret: str) -> Session | None:
 # -------------------------------------------------------------------------------------- service
 
 
+def actions_limit(privileges: str) -> int | None:
+    """N of an ``actionslimit:N`` privilege, None without one (kSessionUtils::isSetLimitAction)."""
+    for privilege in privileges.split(","):
+        name, _, value = privilege.strip().partition(":")
+        if name == PRIVILEGE_ACTIONS_LIMIT:
+            if not value.strip().isdigit() or int(value) <= 0:
+                raise KalturaError("INVALID_ACTIONS_LIMIT", "Invalid actions limit")
+            return int(value)
+    return None
+
+
 def invalid_ks(ks: str, code: int, description: str) -> KalturaError:
     return KalturaError(
         "INVALID_KS",
@@ -169,6 +186,7 @@ class Sessions:
         self._now = now
         self.ks_version = ks_version
         self._ended: set[str] = set()
+        self._actions_left: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def authenticate(
@@ -204,9 +222,15 @@ class Sessions:
             raise invalid_ks(ks, -1, "INVALID_STR")
         if session.valid_until <= self._now():
             raise invalid_ks(ks, -5, "EXPIRED")
+        limit = actions_limit(session.privileges)
         with self._lock:
             if ks in self._ended:
                 raise invalid_ks(ks, -6, "LOGOUT")
+            if limit is not None:
+                left = self._actions_left.get(ks, limit)
+                if left <= 0:
+                    raise invalid_ks(ks, -8, "EXCEEDED_ACTIONS_LIMIT")
+                self._actions_left[ks] = left - 1
         return session
 
     def start(self, params: dict[str, Any]) -> str:

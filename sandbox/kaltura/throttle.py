@@ -1,10 +1,17 @@
-"""Per (service, action) rate limits of the emulator, answered with ACTION_BLOCKED (section 10).
+"""Per (service, action) rate limits of the emulator: ACTION_BLOCKED (sections 10 and 11.7).
 
-Kaltura counts calls per partner, service and action over a 10 s window; past the limit it
-answers HTTP 200 with ``ACTION_BLOCKED`` ``Action "delete" in service "media" is blocked`` and no
-Retry-After, so a client must pace itself. The window slides on the backend clock (a test moves
-past it with /admin/clock instead of sleeping). A blocked call is not counted: a client that
-backs off gets through as soon as the oldest counted call leaves the window.
+Kaltura counts calls per partner, service and action in a fixed window that the first call opens:
+``KalturaResponseCacher::rateLimit`` does ``cache->add(key, 0, expiry)`` (the expiry is set once,
+by the call that creates the key) and then ``cache->increment(key)`` *before* it compares the
+counter with the rule's limit, so a refused call is counted too, yet never prolongs the block:
+when the key expires (``_expiry``, 10 s by default, after the window's first call) a fresh window
+opens with the full allowance (kaltura/server api_v3/lib/KalturaResponseCacher.php ``rateLimit``;
+reference section 11.7). Past the limit the answer is HTTP 200 with ``ACTION_BLOCKED``
+``Action "delete" in service "media" is blocked`` and no Retry-After, so a client must pace
+itself: one that retries in a tight loop spends the window's allowance on refusals. The check
+runs after the KS is validated (``KalturaDispatcher::dispatch`` calls ``initKsPartnerUser``
+first), so a call with a bad KS is not counted. Windows run on the backend clock (a test moves
+past one with /admin/clock instead of sleeping).
 
 ``PacedWriter`` is the other throttle: the per-connection bandwidth cap of the download endpoint
 (the partner's ``download_rate_limit``), so a benchmark can show that parallel streams beat one.
@@ -14,15 +21,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sandbox.kaltura.exceptions import KalturaError
 
-DEFAULT_WINDOW = 10.0
+DEFAULT_WINDOW = 10.0  # the rule's ``_expiry`` when it gives none
 
-# Operators report about 35 deletes per 10 s per partner (reference section 10).
+# Operators report about 35 deletes per 10 s per partner (reference section 10); the SaaS values
+# are not in the server's source (they live in the deployment's api_rate_limit map).
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "media.delete": (35, DEFAULT_WINDOW),
     "baseentry.delete": (35, DEFAULT_WINDOW),
@@ -35,6 +42,14 @@ class Limit:
     window: float
 
 
+@dataclass(slots=True)
+class Window:
+    """One open window: when its first call came, and every call since (refused ones too)."""
+
+    opened: float
+    calls: int = 0
+
+
 def action_blocked(service: str, action: str) -> KalturaError:
     return KalturaError(
         "ACTION_BLOCKED",
@@ -44,7 +59,7 @@ def action_blocked(service: str, action: str) -> KalturaError:
 
 
 class Throttle:
-    """Sliding-window counters keyed by lower-cased ``service.action``."""
+    """Fixed-window counters keyed by lower-cased ``service.action``."""
 
     def __init__(
         self, now: Callable[[], float], limits: Mapping[str, Sequence[float] | None] | None = None
@@ -52,44 +67,63 @@ class Throttle:
         self._now = now
         self._lock = threading.Lock()
         self._limits: dict[str, Limit] = {}
-        self._calls: dict[str, deque[float]] = {}
+        self._windows: dict[str, Window] = {}
         self.configure(DEFAULT_LIMITS if limits is None else limits)
 
     def configure(self, limits: Mapping[str, Sequence[float] | None]) -> None:
-        """Set (or with None remove) limits: ``{"media.delete": (35, 10)}``."""
-        with self._lock:
-            for key, spec in limits.items():
-                name = key.lower()
-                if spec is None:
-                    self._limits.pop(name, None)
-                    continue
+        """Set (or with None remove) limits: ``{"media.delete": (35, 10)}`` = 35 per 10 s window.
+
+        A window already open keeps its start; the new count applies to it at once.
+        """
+        parsed: dict[str, Limit | None] = {}
+        for key, spec in limits.items():
+            name = key.lower()
+            if spec is None:
+                parsed[name] = None
+                continue
+            try:
                 count, window = spec
-                if int(count) < 0 or float(window) <= 0:
-                    raise ValueError(f"limit for {key} needs count >= 0 and window > 0")
-                self._limits[name] = Limit(int(count), float(window))
+                limit = Limit(int(count), float(window))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"limit for {key} must be [count, window seconds]") from exc
+            if limit.count < 0 or limit.window <= 0:
+                raise ValueError(f"limit for {key} needs count >= 0 and window > 0")
+            parsed[name] = limit
+        with self._lock:  # all or nothing: one bad limit changes none
+            for name, maybe in parsed.items():
+                if maybe is None:
+                    self._limits.pop(name, None)
+                    self._windows.pop(name, None)
+                else:
+                    self._limits[name] = maybe
 
     def limits(self) -> dict[str, list[float]]:
         with self._lock:
             return {k: [v.count, v.window] for k, v in sorted(self._limits.items())}
 
     def check(self, service: str, action: str) -> None:
-        """Count one call, or raise ACTION_BLOCKED when the window is full."""
+        """Count one call in its window; raise ACTION_BLOCKED once the count passes the limit."""
         key = f"{service}.{action}".lower()
         limit = self._limits.get(key)
         if limit is None:
             return
         now = self._now()
         with self._lock:
-            calls = self._calls.setdefault(key, deque())
-            while calls and calls[0] <= now - limit.window:
-                calls.popleft()
-            if len(calls) >= limit.count:
+            window = self._windows.get(key)
+            if window is None or now >= window.opened + limit.window:
+                window = self._windows[key] = Window(now)
+            window.calls += 1
+            if window.calls > limit.count:
                 raise action_blocked(service.lower(), action)
-            calls.append(now)
+
+    def windows(self) -> dict[str, tuple[float, int]]:
+        """The open windows: ``{"media.delete": (opened at, calls counted)}`` (for tests)."""
+        with self._lock:
+            return {k: (w.opened, w.calls) for k, w in sorted(self._windows.items())}
 
     def reset(self) -> None:
         with self._lock:
-            self._calls.clear()
+            self._windows.clear()
 
 
 class PacedWriter:

@@ -212,7 +212,11 @@ _FIELD_CACHE: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 def wire_fields(cls: type) -> tuple[tuple[str, str], ...]:
-    """(attribute, wire name) of a record class, computed once: encoding 500 entries is hot."""
+    """(attribute, wire name) of a record class, computed once: encoding 500 entries is hot.
+
+    The record's ``NULLS`` (fields it never fills) come last; they have no attribute, so
+    ``getattr(record, name, None)`` reads them as None.
+    """
     cached = _FIELD_CACHE.get(cls)
     if cached is None:
         hidden: frozenset[str] = getattr(cls, "HIDDEN", frozenset())
@@ -220,7 +224,7 @@ def wire_fields(cls: type) -> tuple[tuple[str, str], ...]:
             (f.name, camel(f.name))
             for f in dataclasses.fields(cls)
             if not f.name.startswith("_") and f.name not in hidden and f.name != "object_type"
-        )
+        ) + tuple((name, camel(name)) for name in getattr(cls, "NULLS", ()))
         _FIELD_CACHE[cls] = cached
     return cached
 
@@ -260,7 +264,7 @@ def xml_value(value: Any) -> str:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         parts = [f"<objectType>{value.object_type}</objectType>"]  # type: ignore[attr-defined]
         for attr, tag in wire_fields(type(value)):
-            parts.append(f"<{tag}>{xml_value(getattr(value, attr))}</{tag}>")
+            parts.append(f"<{tag}>{xml_value(getattr(value, attr, None))}</{tag}>")
         return "".join(parts)
     if isinstance(value, dict):
         parts = []
@@ -299,7 +303,7 @@ def to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {"objectType": value.object_type}  # type: ignore[attr-defined]
         for attr, tag in wire_fields(type(value)):
-            item = getattr(value, attr)
+            item = getattr(value, attr, None)
             if item is not None:
                 out[tag] = to_json(item)
         return out
@@ -364,7 +368,7 @@ def _step(node: Any, step: str) -> Any:
     if dataclasses.is_dataclass(node):
         for attr, tag in wire_fields(type(node)):
             if tag == step:
-                return getattr(node, attr)
+                return getattr(node, attr, None)
     return _UNRESOLVED
 
 

@@ -19,7 +19,7 @@ from KalturaClient.exceptions import KalturaException
 from KalturaClient.Plugins.Core import KalturaFilterPager, KalturaMediaEntryFilter
 
 from sandbox.cli import main
-from sandbox.runner import Sandbox, placeholder_video
+from sandbox.runner import Sandbox, placeholder_video, read_export, shell_exports
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_KEYS = {
@@ -62,8 +62,9 @@ class UpProcess:
             line = self.lines.get(timeout=timeout)
             if line is None:
                 raise AssertionError(f"up exited early: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-            key, _, value = line.partition("=")
-            env[key] = value
+            exported = read_export(line)
+            assert exported is not None, f"not an export line: {line!r}"
+            env[exported[0]] = exported[1]
         return env
 
     def stop(self, sig: signal.Signals) -> int:
@@ -108,6 +109,32 @@ def test_up_prints_the_variables_serves_both_apis_and_exits_0_on_a_signal(
     assert Path(env["KARCHIVE_PLACEHOLDER"]).read_bytes() == placeholder_video()
     assert child.proc.poll() is None  # still serving
     assert child.stop(sig) == 0
+
+
+def test_up_prints_export_lines_a_shell_can_source(
+    up: Callable[..., UpProcess], tmp_path: Path
+) -> None:
+    child = up("--entries", "20", "--seed", "3")
+    env = child.env()
+    exports = tmp_path / "sandbox.env"
+    exports.write_text(shell_exports(env))
+    shown = subprocess.run(
+        ["bash", "-c", f'source {exports} && echo "$KALTURA_SERVICE_URL|$KARCHIVE_PLACEHOLDER"'],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()
+    assert shown == f"{env['KALTURA_SERVICE_URL']}|{env['KARCHIVE_PLACEHOLDER']}"
+    assert child.stop(signal.SIGTERM) == 0
+
+
+def test_export_lines_quote_what_a_shell_would_split() -> None:
+    env = {"A": "plain", "B": "two words", "C": "it's $HOME; `x`", "D": ""}
+    text = shell_exports(env)
+    assert text.startswith("export A=plain\n")
+    assert dict(filter(None, map(read_export, text.splitlines()))) == env
+    assert read_export("sandbox ready") is None
+    shown = subprocess.run(["bash", "-c", text + 'printf "%s|%s|%s" "$B" "$C" "$D"'],
+                           capture_output=True, text=True, timeout=30, check=True).stdout
+    assert shown == "two words|it's $HOME; `x`|"
 
 
 def test_up_with_a_state_file_saves_it_on_exit(
@@ -212,6 +239,17 @@ def test_clock_moves_the_emulator_clock_forward(running: Sandbox) -> None:
     before = backend.clock.now()
     assert main(["clock", "3600"]) == 0
     assert backend.clock.now() >= before + 3600
+
+
+def test_user_adds_a_user_and_changes_only_the_fields_given(
+    running: Sandbox, kaltura_client_for: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["user", "jdoe", "--first-name", "Jane", "--last-name", "Doe",
+                 "--email", "jane.doe@example.edu"]) == 0
+    assert capsys.readouterr().out == "jdoe: Jane Doe <jane.doe@example.edu> active\n"
+    assert main(["user", "jdoe", "--status", "blocked", "--email", ""]) == 0
+    user = kaltura_client_for(running).user.get("jdoe")
+    assert (user.fullName, user.email, user.status.getValue()) == ("Jane Doe", "", 0)
 
 
 def test_the_module_entry_point_shows_help() -> None:

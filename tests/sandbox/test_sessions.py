@@ -177,3 +177,27 @@ def test_renewing_needs_the_stale_ks_dropped_first(client: KalturaClient, emu: K
     client.setKs(client.session.start(partner.admin_secret, "u", KalturaSessionType.ADMIN,
                                       partner.id))
     assert client.media.get("0_entry000").id == "0_entry000"
+
+
+@pytest.mark.parametrize("generate", [KalturaClient.generateSession,
+                                      KalturaClient.generateSessionV2])
+def test_an_actions_limited_ks_serves_that_many_calls(client: KalturaClient,
+                                                      generate: Any) -> None:
+    ks = _text(generate(SECRET, "u", 2, PID, 3600, "actionslimit:2,disableentitlement"))
+    client.setKs(ks)
+    assert client.media.get("0_entry000").id == "0_entry000"
+    assert client.media.get("0_entry001").id == "0_entry001"  # the second and last call
+    with pytest.raises(KalturaException) as caught:
+        client.media.get("0_entry000")
+    assert caught.value.code == "INVALID_KS"
+    assert caught.value.message == _invalid(ks, "-8,EXCEEDED_ACTIONS_LIMIT")
+
+
+@pytest.mark.parametrize("value", ["0", "x", ""])
+def test_an_actions_limit_that_is_not_a_positive_number_is_refused(client: KalturaClient,
+                                                                   value: str) -> None:
+    client.setKs(_text(KalturaClient.generateSessionV2(SECRET, "u", 2, PID, 3600,
+                                                       f"actionslimit:{value}")))
+    with pytest.raises(KalturaException) as caught:
+        client.media.get("0_entry000")
+    assert caught.value.code == "INVALID_ACTIONS_LIMIT"

@@ -1,4 +1,5 @@
-"""Throttling: ACTION_BLOCKED past a per-action limit, recovery after the window; paced writes."""
+"""Throttling: ACTION_BLOCKED past a per-action limit in a fixed window that counts refused calls;
+recovery when the window ends; paced writes."""
 
 from __future__ import annotations
 
@@ -40,19 +41,48 @@ def test_the_default_limit_is_35_deletes_per_10_seconds() -> None:
     throttle.check("baseEntry", "get")
 
 
-def test_the_window_slides_and_blocked_calls_do_not_count() -> None:
+def test_the_window_is_fixed_from_its_first_call() -> None:
     clock = FakeClock()
     throttle = Throttle(clock, {"media.delete": (2, 10)})
+    throttle.check("media", "delete")  # opens the window at t=0
+    clock.now += 9
     throttle.check("media", "delete")
-    clock.now += 6
+    clock.now += 0.5
+    with pytest.raises(KalturaError):
+        throttle.check("media", "delete")
+    clock.now += 0.6  # t=10.1: the window that opened at t=0 is over; a new one has room for 2
     throttle.check("media", "delete")
-    for _ in range(5):
-        with pytest.raises(KalturaError):
-            throttle.check("media", "delete")
-    clock.now += 4  # the first call leaves the window; the blocked ones never entered it
     throttle.check("media", "delete")
     with pytest.raises(KalturaError):
         throttle.check("media", "delete")
+
+
+def test_refused_calls_are_counted_but_do_not_prolong_the_block() -> None:
+    clock = FakeClock()
+    throttle = Throttle(clock, {"media.delete": (2, 10)})
+    throttle.check("media", "delete")
+    throttle.check("media", "delete")
+    for _ in range(5):
+        clock.now += 1.5  # a client retrying every 1.5 s: each retry is refused and counted
+        with pytest.raises(KalturaError):
+            throttle.check("media", "delete")
+    assert throttle.windows() == {"media.delete": (1000.0, 7)}
+    clock.now += 2.5  # t=10: the counter expires with its window, however many were refused
+    throttle.check("media", "delete")
+    assert throttle.windows() == {"media.delete": (1010.0, 1)}
+
+
+def test_limits_are_per_service_action_and_a_bad_one_changes_nothing() -> None:
+    clock = FakeClock()
+    throttle = Throttle(clock, {"media.delete": (1, 10), "flavorasset.list": (1, 1)})
+    throttle.check("media", "delete")
+    throttle.check("flavorAsset", "list")  # a separate counter
+    with pytest.raises(KalturaError) as caught:
+        throttle.check("flavorAsset", "list")
+    assert caught.value.message == 'Action "list" in service "flavorasset" is blocked'
+    with pytest.raises(ValueError):
+        throttle.configure({"media.list": (5, 10), "media.get": (1, 0)})
+    assert "media.list" not in throttle.limits()
 
 
 @pytest.mark.parametrize("spec", [(-1, 10), (5, 0)])

@@ -197,7 +197,8 @@ class AssetsMixin(BackendState):
                    content: Content | None = None, **fields: Any) -> ThumbAsset:
         now = self.now()
         thumb = ThumbAsset(id=self.new_id(), entry_id=entry.id, partner_id=entry.partner_id,
-                           content=content, size=content.size if content else 0, tags=tags,
+                           content=content, size=content.size if content else 0,
+                           size_in_bytes=content.size if content else 0, tags=tags,
                            created_at=now, updated_at=now, status=status, **fields)
         self.add_asset(thumb)
         return thumb
@@ -295,7 +296,7 @@ class AssetsMixin(BackendState):
             thumb.status = THUMB_ERROR
             return
         thumb.content = BytesContent(data)
-        thumb.size = len(data)
+        thumb.size = thumb.size_in_bytes = len(data)  # a thumbnail's size is bytes too
         thumb.status = THUMB_READY
 
     def _fetch_thumb(self, thumb_id: str, url: str) -> None:
@@ -401,10 +402,10 @@ class AssetsMixin(BackendState):
             raise errors.resource_not_supported(kind or "null")
         data = self.take_token(resource)
         asset.content = BytesContent(data)
-        asset.size = len(data)
+        asset.size = asset.size_in_bytes = len(data)  # bytes for captions and attachments
         asset.status = THUMB_READY
         asset.updated_at = self.now()
-        asset.version = str(int(asset.version or "0") + 1)
+        asset.version = int(asset.version or 0) + 1
 
     def asset_content(self, kind: str, asset_id: str) -> Content:
         """Bytes of a thumb, caption or attachment for the download endpoint."""

@@ -82,14 +82,21 @@ class EntriesMixin(BackendState):
             entry.creator_id = entry.creator_id or entry.user_id
             entry.root_entry_id = entry.id
             self._index_entry(entry)
+            self._ensure_owners(entry)
             return entry
 
     def update_media(self, entry_id: str, fields: Mapping[str, Any]) -> MediaEntry:
         with self.lock:
             entry = self.live_entry(entry_id)
             self._apply_fields(entry, fields, inserting=False)
+            self._ensure_owners(entry)
             entry.updated_at = max(self.now(), entry.updated_at + 1)
             return entry
+
+    def _ensure_owners(self, entry: MediaEntry) -> None:
+        """The users the entry names exist (Kaltura makes the kuser: see users.py)."""
+        self.ensure_user(entry.user_id)
+        self.ensure_user(entry.creator_id)
 
     def _apply_fields(self, entry: MediaEntry, fields: Mapping[str, Any], *,
                       inserting: bool) -> None:

@@ -121,9 +121,18 @@ class FilterPlan:
         self.conditions.append(expression)
         self.names.update(names)
 
+    def bind(self, value: Any) -> str:
+        """A fresh name for a constant the expressions use."""
+        name = f"C{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def memo_of(self, key_expr: str, test: Callable[[Any], bool]) -> str:
+        """An expression testing ``key_expr`` once per distinct value (see Memo)."""
+        return f"{self.bind(Memo(test))}[{key_expr}]"
+
     def memo(self, key_expr: str, test: Callable[[Any], bool]) -> None:
-        name = f"M{len(self.names)}"
-        self.add(f"{name}[{key_expr}]", **{name: Memo(test)})
+        self.add(self.memo_of(key_expr, test))
 
     def run(self, items: list[MediaEntry]) -> list[MediaEntry]:
         if not self.conditions:

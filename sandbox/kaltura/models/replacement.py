@@ -202,16 +202,24 @@ class ReplacementMixin(BackendState):
 
     # -- actions ------------------------------------------------------------------------------
 
-    def add_content(self, entry_id: str, resource: Mapping[str, Any]) -> MediaEntry:
+    def add_content(self, entry_id: str, resource: Mapping[str, Any] | None) -> MediaEntry:
+        """media.addContent: accepted only while the entry is NO_CONTENT, whatever made it so
+        (media.add, or its last READY flavor deleted); the resource is optional and without one
+        the entry comes back unchanged (kaltura/server api_v3/services/MediaService.php
+        ``addContentAction``; PR #8165; reference sections 8 and 11.4)."""
         with self.lock:
             entry = self.live_entry(entry_id)
             if entry.status != EntryStatus.NO_CONTENT:
                 raise errors.entry_already_with_content()
-            self._check_resource(resource)
-            self._attach(entry, resource)
+            if resource:
+                self._check_resource(resource)
+                self._attach(entry, resource)
             return entry
 
     def update_content(self, entry_id: str, resource: Mapping[str, Any]) -> MediaEntry:
+        """media.updateContent: a NO_CONTENT entry takes the content directly; an entry in any
+        other status (READY, converting, failed, ...) gets it through a replacement
+        (MediaService::replaceResource, KalturaEntryService::replaceResourceByEntry)."""
         with self.lock:
             entry = self.live_entry(entry_id)
             if entry.status == EntryStatus.NO_CONTENT:

@@ -24,6 +24,7 @@ from sandbox.kaltura.records import (
     Partner,
     ThumbAsset,
     UploadToken,
+    User,
 )
 
 FORMAT_VERSION = 1
@@ -69,6 +70,11 @@ def _record_in(cls: type[Any], data: dict[str, Any]) -> Any:
     if "data" in values:
         values["data"] = bytearray(base64.b64decode(values["data"]))
     names = {f.name for f in dataclasses.fields(cls)}
+    if "size_in_bytes" in names and "size_in_bytes" not in values and values.get("content"):
+        # A snapshot from before every asset kind carried sizeInBytes: its content knows.
+        values["size_in_bytes"] = values["content"].size
+    if isinstance(values.get("version"), str):  # assets' version was a string before
+        values["version"] = int(values["version"] or 0)
     return cls(**{k: v for k, v in values.items() if k in names})
 
 
@@ -87,6 +93,7 @@ class SnapshotMixin(BackendState):
                 **{name: [_record_out(a) for a in getattr(self, name).values()]
                    for name in _ASSET_TYPES},
                 "tokens": [_record_out(t) for t in self.tokens.values()],
+                "users": [_record_out(u) for u in self.users.values()],
                 "jobs": [dataclasses.asdict(j) for j in sorted(self._jobs)],
             }
 
@@ -108,6 +115,13 @@ class SnapshotMixin(BackendState):
         for raw in data.get("tokens", ()):
             token = _record_in(UploadToken, raw)
             backend.tokens[token.id] = token
+        for raw in data.get("users", ()):
+            user = _record_in(User, raw)
+            backend.users[user.id] = user
+        if "users" not in data:  # a snapshot from before users: the entries' owners exist
+            for entry in backend.entries.values():
+                backend.ensure_user(entry.user_id)
+                backend.ensure_user(entry.creator_id)
         for raw in data.get("jobs", ()):
             backend._jobs.append(Job(float(raw["due"]), next(backend._job_seq), raw["kind"],
                                      raw["entry_id"], raw["flavor_id"]))

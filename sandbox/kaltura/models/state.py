@@ -1,10 +1,10 @@
 """The state a backend holds and the small helpers every action needs.
 
-``BackendState`` is the base of ``KalturaBackend``: the entry and asset tables with their indexes
-(entries by createdAt for bisecting, assets by entry so a batch of 500 entries never scans every
-flavor), the clock, the lock, the id generator and the pending time-based jobs. The behaviour lives
-in the mixins beside this module (listing, entries, replacement, assets, uploads, snapshot); each
-one only reads and writes the tables defined here.
+``BackendState`` is the base of ``KalturaBackend``: the entry, asset and user tables with their
+indexes (entries by createdAt for bisecting, assets by entry so a batch of 500 entries never scans
+every flavor), the clock, the lock, the id generator and the pending time-based jobs. The behaviour
+lives in the mixins beside this module (listing, esearch, entries, replacement, assets, uploads,
+users, snapshot); each one only reads and writes the tables defined here.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from sandbox.kaltura.records import (
     ThumbAsset,
     UploadToken,
     UploadTokenStatus,
+    User,
 )
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -116,6 +117,7 @@ class BackendState:
         self.captions_by_entry: dict[str, list[CaptionAsset]] = {}
         self.attachments_by_entry: dict[str, list[AttachmentAsset]] = {}
         self.tokens: dict[str, UploadToken] = {}
+        self.users: dict[str, User] = {}  # by partner user id, in the order they were made
         self._jobs: list[Job] = []
         self._job_seq = itertools.count()
         self._rng = random.Random()
@@ -156,6 +158,9 @@ class BackendState:
 
     def _drop_entry(self, entry: MediaEntry) -> None:
         raise NotImplementedError  # entries.py
+
+    def ensure_user(self, user_id: str) -> None:
+        raise NotImplementedError  # users.py
 
     def generate_thumb(self, entry: MediaEntry, offset: float = 0.0, *,
                        make_default: bool = False, width: int = 0, height: int = 0) -> ThumbAsset:

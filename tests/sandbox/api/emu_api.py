@@ -50,7 +50,8 @@ def make_entry(backend: KalturaBackend, n: int, *, created_at: int | None = None
                          size_in_bytes=size, tags="source", flavor_params_id=0,
                          is_original=True, width=1280, height=720)
     thumb = ThumbAsset(id=f"0_t{n:07d}", entry_id=entry.id, partner_id=pid,
-                       content=SeededContent(n + 7, 900), size=900, tags="default_thumb")
+                       content=SeededContent(n + 7, 900), size=900, size_in_bytes=900,
+                       tags="default_thumb")
     backend.insert(entry, flavors=[flavor], thumbs=[thumb])
     return entry
 

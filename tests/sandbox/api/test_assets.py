@@ -171,10 +171,11 @@ def insert_side_assets(api: Api) -> None:
     pid = api.backend.partner.id
     caption = CaptionAsset(id="0_cap00001", entry_id=entry.id, partner_id=pid,
                            content=BytesContent(b"1\n00:00:01,000 --> 00:00:02,000\nHi\n"),
-                           size=34, language="French", language_code="fr", label="Français")
+                           size=34, size_in_bytes=34, language="French", language_code="fr",
+                           label="Français")
     attachment = AttachmentAsset(id="0_att00001", entry_id=entry.id, partner_id=pid,
                                  content=BytesContent(b"%PDF-1.4 slides"), size=15,
-                                 filename="slides.pdf", title="Slides")
+                                 size_in_bytes=15, filename="slides.pdf", title="Slides")
     api.backend.add_asset(caption)
     api.backend.add_asset(attachment)
 
@@ -235,3 +236,43 @@ def test_insert_takes_the_default_thumb_from_its_tag(api: Api) -> None:
     copy = type(api.backend)()
     copy.insert(entry, thumbs=[api.backend.thumbs["0_t0000001"]])
     assert copy.get_entry(entry.id).thumbnail_url.endswith("/thumb/0_t0000001/a.jpg")
+
+
+def test_flavor_assets_with_params_lists_assets_then_unused_params(api: Api) -> None:
+    entry = make_entry(api.backend, 1)
+    pid = api.backend.partner.id
+    for fid, params_id, status in (("0_conv0301", 301, FlavorStatus.CONVERTING),
+                                   ("0_gone0302", 302, FlavorStatus.DELETED),
+                                   ("0_temp0303", 303, FlavorStatus.TEMP),
+                                   ("0_odd00999", 999, FlavorStatus.ERROR)):
+        api.backend.add_asset(FlavorAsset(id=fid, entry_id=entry.id, partner_id=pid,
+                                          flavor_params_id=params_id, status=status,
+                                          size=3, size_in_bytes=3000))
+    items = api.client.flavorAsset.getFlavorAssetsWithParams(entry.id)
+    assert all(type(i).__name__ == "KalturaFlavorAssetWithParams" for i in items)
+    assert all(i.entryId == entry.id for i in items)
+    pairs = [(i.flavorAsset.id if i.flavorAsset else None,
+              i.flavorParams.id if i.flavorParams else None) for i in items]
+    # Deleted and temp assets are left out; 999 has no params; params without an asset follow.
+    assert pairs == [("0_f0000001", 0), ("0_conv0301", 301), ("0_odd00999", None),
+                     (None, 302), (None, 303), (None, 304)]
+    source = items[0]
+    assert source.flavorAsset.sizeInBytes == 50_000 and source.flavorAsset.size == 49
+    assert source.flavorParams.name == "Source" and "source" in source.flavorParams.tags
+    assert items[1].flavorAsset.status.getValue() == FlavorStatus.CONVERTING
+    assert (items[1].flavorParams.width, items[1].flavorParams.height) == (1280, 720)
+    # What the Princeton tool sums: the KB of the items that have an asset.
+    assert sum(i.flavorAsset.size for i in items if i.flavorAsset is not None) == 49 + 3 + 3
+
+
+def test_flavor_assets_with_params_of_an_emptied_or_unknown_entry(api: Api) -> None:
+    entry = make_entry(api.backend, 1)
+    api.client.flavorAsset.delete("0_f0000001")
+    items = api.client.flavorAsset.getFlavorAssetsWithParams(entry.id)
+    assert [i.flavorAsset for i in items] == [None] * 5
+    assert [i.flavorParams.id for i in items] == [0, 301, 302, 303, 304]
+    assert error_code(lambda: api.client.flavorAsset.getFlavorAssetsWithParams("0_nothere")) \
+        == "ENTRY_ID_NOT_FOUND"
+    api.client.media.delete(entry.id)
+    assert error_code(lambda: api.client.flavorAsset.getFlavorAssetsWithParams(entry.id)) \
+        == "ENTRY_ID_NOT_FOUND"

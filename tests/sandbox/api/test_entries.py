@@ -120,7 +120,11 @@ def test_add_creates_a_no_content_entry(api: Api) -> None:
 
 def test_play_counts_and_last_played(api: Api) -> None:
     entry = make_entry(api.backend, 1)
+    before = api.client.media.get(entry.id).updatedAt
+    api.backend.clock.advance(60)
     api.backend.record_play(entry.id)
     got = api.client.media.get(entry.id)
     assert (got.plays, got.views) == (1, 1)
     assert got.lastPlayedAt == api.backend.now()
+    # Kaltura's plays sync writes the counters without touching updatedAt (reference 11.6).
+    assert got.updatedAt == before

@@ -76,3 +76,28 @@ def test_an_import_in_flight_is_restored_as_failed() -> None:
     copy = KalturaBackend.from_snapshot(data)
     assert copy.get_entry("0_temp0001").status == EntryStatus.ERROR_IMPORTING
     assert copy.get_entry("0_e0000001").replacement_status == ReplacementStatus.FAILED
+
+
+def test_a_snapshot_from_before_asset_sizes_in_bytes_still_loads() -> None:
+    backend = KalturaBackend(Partner())
+    make_entry(backend, 1)
+    data = json.loads(json.dumps(backend.snapshot()))
+    for thumb in data["thumbs"]:  # as an older emulator wrote it
+        del thumb["size_in_bytes"]
+        thumb["version"] = "1"
+    copy = KalturaBackend.from_snapshot(data)
+    assert copy.thumbs["0_t0000001"].size_in_bytes == 900
+    assert copy.thumbs["0_t0000001"].version == 1
+
+
+def test_users_survive_a_snapshot_and_an_older_one_gets_its_owners() -> None:
+    backend = KalturaBackend(Partner())
+    make_entry(backend, 1, user_id="jdoe@example.edu", creator_id="asmith")
+    backend.upsert_user({"id": "jdoe@example.edu", "firstName": "Jane", "lastName": "Doe",
+                         "email": "jdoe@example.edu", "status": 0})
+    data = json.loads(json.dumps(backend.snapshot()))
+    assert restored(backend).users == backend.users
+    del data["users"]  # as an emulator without users wrote it
+    copy = KalturaBackend.from_snapshot(data)
+    assert sorted(copy.users) == ["asmith", "jdoe@example.edu"]
+    assert copy.users["asmith"].first_name == "asmith"
