@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from controller.errors import UsageError
 
@@ -34,10 +35,18 @@ def _commands() -> list:  # type: ignore[type-arg]
     return [sandbox, policy, plan, apply, run, reports, owners, recreate, export]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's contract for bad input: one line naming the problem and
+    where the fix is, exit code 1 (argparse's own is the usage text and exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from controller.metrics import version
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="karchive",
         description="Declarative archiving of a Kaltura video library to S3 cold storage.",
     )
