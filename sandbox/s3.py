@@ -2,7 +2,7 @@
 
 karchive's archive side talks to this exactly as to AWS (boto3 over HTTP). moto does the work; this
 module starts it on 127.0.0.1 (port 0 for tests), creates the bucket, sets the restore delay
-through moto's state manager, and closes three gaps between moto 5.2 and S3 that the archive side
+through moto's state manager, and closes five gaps between moto 5.2 and S3 that the archive side
 depends on (checked against the installed moto source, ``moto/s3/models.py`` and
 ``moto/moto_api/_internal/managed_state_model.py``):
 
@@ -17,6 +17,14 @@ depends on (checked against the installed moto source, ``moto/s3/models.py`` and
    ``IN_PROGRESS`` when its restore is accepted (202), so the delay counts from the request.
 3. A second RestoreObject while one is running answers 200 in moto; S3 answers 409
    ``RestoreAlreadyInProgress``. The middleware answers that.
+4. A conditional write (``If-None-Match`` / ``If-Match`` on PutObject, CompleteMultipartUpload or
+   DeleteObject) is checked, then written, with no lock in moto: two racing writers can both
+   pass the check. S3 decides them atomically (one wins, the other gets 412). The middleware
+   runs conditional writes one at a time, so the check and the write are one step here too.
+5. ``ListMultipartUploads`` reports every upload as initiated at one fixed instant in 2010;
+   S3 reports when each was created, which is how a run tells a killed run's leftover upload
+   (older than itself) from one a runner has in flight. The middleware notes when each
+   CreateMultipartUpload was answered and puts that time in the listing.
 
 moto's state is global to the process: two ``LocalS3`` in one process share objects and the
 restore transition. Each gets its own bucket (a suffix is added when the name is taken), and the
@@ -30,7 +38,7 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -257,21 +265,59 @@ def _restore_in_progress(key: Any) -> bool:
     return key is not None and key._expiry is not None and key.status == "IN_PROGRESS"
 
 
+_WRITES = frozenset({"PUT", "POST", "DELETE"})
+
+
 class _RestoreFixes:
-    """WSGI middleware over moto's app: the three fixes in the module docstring."""
+    """WSGI middleware over moto's app: the five fixes in the module docstring."""
 
     def __init__(self, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> None:
         self.app = app
+        self._conditional = threading.Lock()  # fix 4: one conditional write at a time
+        self._initiated: dict[str, str] = {}  # fix 5: upload id -> when it was created
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         query = environ.get("QUERY_STRING", "")
         method = environ.get("REQUEST_METHOD", "")
         if method == "POST" and "restore" in query.split("&"):
             return self._restore(environ, start_response)
+        if method in _WRITES and ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ):
+            with self._conditional:
+                status, headers, body = _call(self.app, environ)
+            start_response(status, headers)
+            return [body]
         wanted = environ.get("HTTP_X_AMZ_OPTIONAL_OBJECT_ATTRIBUTES", "")
         if method == "GET" and "list-type=2" in query and "RestoreStatus" in wanted:
             return self._list_with_restore_status(environ, start_response)
+        if "uploads" in query.split("&") and method in ("POST", "GET"):
+            return self._uploads(environ, start_response, created=method == "POST")
         return self.app(environ, start_response)
+
+    def _uploads(self, environ: dict[str, Any], start_response: StartResponse, *,
+                 created: bool) -> Iterable[bytes]:
+        """Fix 5: CreateMultipartUpload (POST ?uploads) notes the time; ListMultipartUploads
+        (GET ?uploads) reports it."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        status, headers, body = _call(self.app, environ)
+        if status.startswith("200") and body:
+            root = etree.fromstring(body)
+            ns = root.nsmap.get(None)
+            q = (lambda tag: f"{{{ns}}}{tag}") if ns else (lambda tag: tag)
+            if created:
+                upload_id = root.findtext(q("UploadId"))
+                if upload_id:
+                    self._initiated[upload_id] = now
+            else:
+                for upload in root.iter(q("Upload")):
+                    when = self._initiated.get(upload.findtext(q("UploadId")) or "")
+                    initiated = upload.find(q("Initiated"))
+                    if when is not None and initiated is not None:
+                        initiated.text = when
+                body = bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+                headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+                headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body]
 
     def _restore(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         bucket, _, key_name = environ.get("PATH_INFO", "").lstrip("/").partition("/")

@@ -7,9 +7,13 @@ object), so no test sleeps. moto's transitions are process-global: the fixture r
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +162,60 @@ def test_if_none_match_refuses_to_overwrite_a_put_or_a_multipart_upload(
         )
     assert _error(exc) == ("PreconditionFailed", 412)
     assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == b"first"
+
+
+def test_racing_conditional_completes_have_exactly_one_winner(store: tuple[Any, str]) -> None:
+    # S3 decides If-None-Match atomically; moto alone checks, then assembles and writes, so
+    # without the sandbox's fix every one of these writers "wins" (seen: 3-4 of 4 each time).
+    client, bucket = store
+    writers = 4
+    for _ in range(3):
+        key = _key()
+        uploads = []
+        for n in range(writers):
+            upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+            parts = [{"PartNumber": p, "ETag": client.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=p,
+                Body=bytes([n]) * (5 << 20))["ETag"]} for p in (1, 2)]
+            uploads.append((upload_id, parts))
+        barrier = threading.Barrier(writers)
+
+        def complete(upload: tuple[str, list[dict[str, Any]]], key: str = key,
+                     barrier: threading.Barrier = barrier) -> bool:
+            barrier.wait()
+            try:
+                client.complete_multipart_upload(
+                    Bucket=bucket, Key=key, UploadId=upload[0],
+                    MultipartUpload={"Parts": upload[1]}, IfNoneMatch="*")
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "PreconditionFailed"
+                return False
+            return True
+
+        with ThreadPoolExecutor(writers) as pool:
+            won = [n for n, ok in enumerate(pool.map(complete, uploads)) if ok]
+        assert len(won) == 1
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert body == bytes(won) * (10 << 20)
+        client.delete_object(Bucket=bucket, Key=key)
+
+
+def test_multipart_uploads_are_listed_with_when_they_were_initiated(
+    store: tuple[Any, str],
+) -> None:
+    # moto lists every upload as initiated in 2010; S3 (and so the sandbox) says when.
+    client, bucket = store
+    key = _key()
+    before = datetime.now(UTC)
+    first = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    time.sleep(0.05)
+    second = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    listed = {u["UploadId"]: u["Initiated"]
+              for u in client.list_multipart_uploads(Bucket=bucket, Prefix=key)["Uploads"]}
+    for upload_id in (first, second):
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    assert before - timedelta(seconds=1) <= listed[first] < listed[second]
+    assert listed[second] <= datetime.now(UTC) + timedelta(seconds=1)
 
 
 def test_a_sandbox_restore_delay_is_a_timed_transition_counted_from_the_request(
