@@ -43,14 +43,18 @@ def test_two_runners_archiving_one_entry_write_one_copy(make_world):
     entry_id = world.candidates(1, min_size=11 * MiB)[0]
     world.write_policy(world.ids_rule([entry_id], "archived"), storage_class="STANDARD")
     results, errors = [], []
+    # Two runs that started together: each sweeps only uploads from before its start (a killed
+    # run's leftovers), so neither aborts the other's upload in flight. (Contexts made inside
+    # the threads would start apart, and the later run would sweep the earlier one's upload.)
+    contexts = [_context(world) for _ in range(2)]
 
-    def runner() -> None:
+    def runner(ctx: Context) -> None:
         try:
-            results.append(Archive().run(entry_id, _context(world)))
+            results.append(Archive().run(entry_id, ctx))
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=runner) for _ in range(2)]
+    threads = [threading.Thread(target=runner, args=(ctx,)) for ctx in contexts]
     for thread in threads:
         thread.start()
     for thread in threads:
