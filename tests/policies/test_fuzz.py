@@ -230,9 +230,10 @@ def test_bad_command_lines_end_in_one_error_line_and_never_a_traceback(tmp_path:
         if "Traceback" in done.stderr or "Traceback" in done.stdout:
             tracebacks.append((args, done.stderr.strip().splitlines()[-1:]))
             continue
-        assert done.returncode != 0, args
-        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
-        assert "error" in last.lower() and "s3cret-value" not in done.stderr, (args, done.stderr)
+        assert done.returncode == 1, (args, done.returncode, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, (args, done.stderr)  # one line, not a usage block
+        assert "error" in lines[0].lower() and "s3cret-value" not in done.stderr, (args, lines)
     # The same with standard input closed altogether (not merely at its end).
     closed = _cli(["apply", "-f", "good.yaml", "garbage.json"], tmp_path, stdin="closed")
     assert "Traceback" not in closed.stderr and closed.returncode == 1
