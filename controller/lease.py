@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -49,19 +50,36 @@ _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 def new_holder_id() -> str:
-    """``host-pid-random``: unique per process, readable in the lease object by an operator."""
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    """``host-pid-scope-random``: unique per process, readable in the lease object by an
+    operator; ``scope`` says which process ids the pid can be compared with."""
+    return f"{socket.gethostname()}-{os.getpid()}-{_process_scope()}-{secrets.token_hex(4)}"
+
+
+def _process_scope() -> str:
+    """This machine's boot and this process's PID namespace (Linux): two processes whose pids
+    mean the same process only when both agree — not across a reboot, and not across
+    containers that share a host name but not a PID namespace. ``x`` where it cannot be read."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")
+        namespace = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+        return f"{boot[:12]}.{namespace[namespace.index('[') + 1:namespace.index(']')]}"
+    except (OSError, ValueError):
+        return "x"
 
 
 def holder_is_gone(holder: str) -> bool:
-    """Whether ``holder`` (a :func:`new_holder_id`) names a process of THIS host that no longer
-    runs: a killed ``apply`` or daemon, whose lease need not be waited out — it cannot act. Any
-    other holder (another host, a live process, an unreadable id) is taken as acting."""
-    parts = holder.rsplit("-", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit() \
-            or int(parts[1]) == os.getpid():
+    """Whether ``holder`` (a :func:`new_holder_id`) names a process that provably no longer
+    runs: same host name, same boot and PID namespace, and no process with its pid — a killed
+    ``apply`` or daemon, whose lease need not be waited out, since it cannot act. Any other
+    holder (another host or namespace, a live process, an id this cannot read) is taken as
+    acting, and its lease is waited out."""
+    parts = holder.rsplit("-", 3)
+    if len(parts) != 4:
         return False
-    pid = parts[1]
+    host, pid, scope, _ = parts
+    if host != socket.gethostname() or scope == "x" or scope != _process_scope() \
+            or not pid.isdigit() or int(pid) == os.getpid():
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

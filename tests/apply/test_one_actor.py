@@ -18,7 +18,7 @@ from pathlib import Path
 
 from apply_world import TAG_ARCHIVED, TAG_REPLACED, World
 
-from controller.lease import Lease
+from controller.lease import Lease, _process_scope
 
 LEASE_KEY = "karchive/lease.json"
 
@@ -68,7 +68,8 @@ def test_a_lease_left_by_a_killed_process_of_this_host_is_taken_over(make_world)
     gone = subprocess.Popen(["true"])
     gone.wait()
     dead = Lease(world.s3, world.sandbox.bucket, LEASE_KEY,
-                 holder=f"{socket.gethostname()}-{gone.pid}-dead", duration=600)
+                 holder=f"{socket.gethostname()}-{gone.pid}-{_process_scope()}-dead",
+                 duration=600)
     assert dead.acquire()  # and never released: a kill -9
     world.converge()
     assert TAG_ARCHIVED in world.tags(entry_id)

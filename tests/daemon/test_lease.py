@@ -211,3 +211,28 @@ def test_a_released_lease_object_is_never_taken_back_by_a_late_renewal(
     lease.release()
     assert lease.acquire() is False  # a renewal job that raced the shutdown
     assert lease.read() is None
+
+
+def test_a_holder_is_gone_only_when_provably_dead_in_this_boot_and_pid_namespace() -> None:
+    import socket
+    import subprocess
+
+    from controller.lease import _process_scope, holder_is_gone
+
+    host, scope = socket.gethostname(), _process_scope()
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not holder_is_gone(f"{host}-{child.pid}-{scope}-abcd1234")  # alive: acting
+    finally:
+        child.kill()
+        child.wait()
+    assert holder_is_gone(f"{host}-{child.pid}-{scope}-abcd1234")  # reaped: gone
+    # The same pid means nothing on another host, after a reboot, in another PID namespace
+    # (containers sharing a host name), or in an id this cannot read: waited out.
+    assert not holder_is_gone(f"other-host-{child.pid}-{scope}-abcd1234")
+    boot, namespace = scope.split(".")
+    other_boot = "0" * 12 if boot != "0" * 12 else "1" * 12
+    assert not holder_is_gone(f"{host}-{child.pid}-{other_boot}.{namespace}-abcd1234")
+    assert not holder_is_gone(f"{host}-{child.pid}-{boot}.1-abcd1234")
+    assert not holder_is_gone(f"{host}-{child.pid}-x-abcd1234")
+    assert not holder_is_gone(f"{host}-{child.pid}-abcd1234")  # the older id format
