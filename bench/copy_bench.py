@@ -179,10 +179,10 @@ def _raw_downloads(ctx: Any, ids: list[str]) -> float:
 def measure(args: argparse.Namespace) -> None:
     import urllib3
 
-    from controller.executor import build_context
-    from controller.journal import Journal
-    from controller.kaltura.session import KalturaSession
-    from controller.storage.client import make_s3_client
+    from controller.adapters.kaltura.session import KalturaSession
+    from controller.adapters.storage.s3 import make_s3_client
+    from controller.runtime.executor import build_context
+    from controller.runtime.journal import Journal
 
     # moto in a process of its own: sharing one interpreter (one GIL) with the emulator would
     # make the source and the sink slow each other down in a way real Kaltura and S3 do not.

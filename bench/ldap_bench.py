@@ -26,7 +26,7 @@ from ldap3.utils.conv import escape_filter_chars  # noqa: E402
 from ldap_people import BULK_STATES, FakeClock  # noqa: E402
 from slapd import SUFFIX, Person, Slapd  # noqa: E402
 
-from controller.directory import Directory  # noqa: E402
+from controller.adapters.ldap import Directory  # noqa: E402
 from policies.directory import DirectorySettings  # noqa: E402
 
 

@@ -61,9 +61,9 @@ rules:
 
 
 def child(policy_path: str, naive: bool) -> None:
-    from controller.kaltura.session import KalturaSession
-    from controller.observe import CallCounter, observe
-    from controller.storage.client import make_s3_client
+    from controller.adapters.kaltura.session import KalturaSession
+    from controller.adapters.storage.s3 import make_s3_client
+    from controller.runtime.observe import CallCounter, observe
     from policies.loader import load_policy
     from policies.plan import diff
 
@@ -92,9 +92,9 @@ def naive_observe(session: Any, s3: Any, policy: Any, counter: Any) -> int:
     """One flavorAsset.list and one HEAD per entry, as the Princeton tool's loop does."""
     from KalturaClient.Plugins.Core import KalturaFlavorAssetFilter
 
+    from controller.adapters.kaltura.read import iter_entries, to_flavor
+    from controller.adapters.storage.s3 import s3_call
     from controller.errors import NotFound
-    from controller.kaltura.read import iter_entries, to_flavor
-    from controller.storage.client import s3_call
 
     count = 0
     bucket = policy.storage.bucket

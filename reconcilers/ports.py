@@ -241,7 +241,7 @@ class JournalPort(Protocol):
 
 
 class MetricsPort(Protocol):
-    """The slice of controller.metrics.Metrics that reconcilers and the executor call."""
+    """The slice of controller.runtime.metrics.Metrics that reconcilers and the executor call."""
 
     def transition(self, action: str, result: str) -> None: ...
 

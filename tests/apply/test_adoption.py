@@ -15,9 +15,9 @@ import pytest
 from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World, upload_new_version
 from boto3.s3.transfer import TransferConfig
 
-from controller.kaltura.session import KalturaSession
-from controller.observe import CallCounter, observe
-from controller.storage.client import make_s3_client
+from controller.adapters.kaltura.session import KalturaSession
+from controller.adapters.storage.s3 import make_s3_client
+from controller.runtime.observe import CallCounter, observe
 from policies.loader import load_policy
 from policies.state import ObservedState, classify
 

@@ -19,7 +19,7 @@ import time
 
 from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World
 
-from controller.journal import Journal
+from controller.runtime.journal import Journal
 
 KILLS = 20
 ENTRIES = 30

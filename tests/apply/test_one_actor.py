@@ -18,7 +18,7 @@ from pathlib import Path
 
 from apply_world import TAG_ARCHIVED, TAG_REPLACED, World
 
-from controller.lease import Lease, _process_scope
+from controller.adapters.storage.lease import Lease, _process_scope
 
 LEASE_KEY = "karchive/lease.json"
 

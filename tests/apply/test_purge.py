@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from apply_world import MiB, World, sha_of
 
+from controller.adapters.kaltura.session import KalturaSession
+from controller.adapters.storage.backend import connect
 from controller.cli import main
-from controller.executor import build_context
-from controller.kaltura.session import KalturaSession
-from controller.storage.backend import connect
+from controller.runtime.executor import build_context
 from policies.errors import PermanentError
 from policies.loader import load_policy
 from reconcilers.base import Result

@@ -9,9 +9,9 @@ import time
 
 from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World
 
-from controller.executor import build_context
-from controller.kaltura.session import KalturaSession
-from controller.storage.client import make_s3_client
+from controller.adapters.kaltura.session import KalturaSession
+from controller.adapters.storage.s3 import make_s3_client
+from controller.runtime.executor import build_context
 from policies.loader import load_policy
 from reconcilers.archive import Archive
 from reconcilers.base import Context, Result

@@ -17,9 +17,9 @@ from apply_world import (
     upload_new_version,
 )
 
-from controller.executor import build_context
-from controller.kaltura.session import KalturaSession
-from controller.storage.client import make_s3_client
+from controller.adapters.kaltura.session import KalturaSession
+from controller.adapters.storage.s3 import make_s3_client
+from controller.runtime.executor import build_context
 from policies.errors import IntegrityError
 from policies.loader import load_policy
 from reconcilers.replace import Replace

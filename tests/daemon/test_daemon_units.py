@@ -11,9 +11,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from botocore.config import Config
 
-from controller.daemon import Daemon, DaemonSettings, PolicySource
-from controller.kaltura.session import KalturaSession
-from controller.metrics import Metrics
+from controller.adapters.kaltura.session import KalturaSession
+from controller.runtime.daemon import Daemon, DaemonSettings, PolicySource
+from controller.runtime.metrics import Metrics
 from policies.schema import Policy
 
 POLICY = """\

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.metrics import Metrics
+from controller.runtime.metrics import Metrics
 from policies.loader import parse_policy
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -149,8 +149,8 @@ def test_the_kustomization_lists_the_manifests_and_the_servicemonitor_names_the_
 def test_the_example_policy_acts_on_its_first_run_on_the_sandbox(
     sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from controller.executor import guard
-    from controller.observe import observe_policy
+    from controller.runtime.executor import guard
+    from controller.runtime.observe import observe_policy
     from policies.plan import Action, diff
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from controller.httpserver import MetricsServer
-from controller.metrics import Metrics
+from controller.runtime.http import MetricsServer
+from controller.runtime.metrics import Metrics
 
 
 class Health:

@@ -1,7 +1,7 @@
 """docs/deploy.md's IAM policy grants exactly the S3 actions karchive's code calls.
 
 The operations are found in the code, not in a list kept by hand: every attribute of an S3
-client that the S3 seam (``controller/storage/``, ``controller/lease.py``) reads is resolved
+client that the S3 seam (``controller/adapters/storage/``, the lease included) reads is resolved
 against a real boto3 client — its API operations (``put_object`` is PutObject), boto3's managed
 helpers (``copy``), and the operation names handed to ``get_paginator`` and
 ``generate_presigned_url``. Those map to IAM actions by AWS's table ("Actions defined by Amazon
@@ -19,7 +19,7 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(__file__).resolve().parents[2]
-SEAM = [*sorted((ROOT / "controller" / "storage").glob("*.py")), ROOT / "controller/lease.py"]
+SEAM = sorted((ROOT / "controller" / "adapters" / "storage").glob("*.py"))
 # The names the seam gives its boto3 clients: `self.client`, `self.data`, `client`, `self.s3`.
 CLIENT_NAMES = ("client", "data", "s3")
 

@@ -12,8 +12,8 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from controller.adapters.storage.lease import Lease, new_holder_id
 from controller.errors import TransientError
-from controller.lease import Lease, new_holder_id
 
 BUCKET = "lease-tests"
 
@@ -217,7 +217,7 @@ def test_a_holder_is_gone_only_when_provably_dead_in_this_boot_and_pid_namespace
     import socket
     import subprocess
 
-    from controller.lease import _process_scope, holder_is_gone
+    from controller.adapters.storage.lease import _process_scope, holder_is_gone
 
     host, scope = socket.gethostname(), _process_scope()
     child = subprocess.Popen(["sleep", "30"])

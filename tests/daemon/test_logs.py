@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from controller import logs
+from controller.runtime import logs
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from controller.metrics import Metrics, NullMetrics, RecordingMetrics
+from controller.runtime.metrics import Metrics, NullMetrics, RecordingMetrics
 from policies.counts import DESIRED, STATES, Census
 
 PUBLIC = sorted(

@@ -12,7 +12,7 @@ import pytest
 from ldap_people import KNOWN_PEOPLE, FakeClock, all_people, settings_for
 from slapd import Slapd
 
-from controller.directory import Directory
+from controller.adapters.ldap import Directory
 
 
 @pytest.fixture(scope="session")

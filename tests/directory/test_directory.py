@@ -9,7 +9,7 @@ import pytest
 from ldap_people import BULK_PEOPLE, BULK_STATES, ODD_UID, FakeClock, bulk_uid, settings_for
 from slapd import DISABLED, ENABLED, ROOT_DN, ROOT_PASSWORD, Slapd
 
-from controller.directory import (
+from controller.adapters.ldap import (
     Directory,
     DirectoryPermanentError,
     DirectoryTransientError,

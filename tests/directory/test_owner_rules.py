@@ -7,7 +7,7 @@ import pytest
 from ldap_people import settings_for
 from slapd import Slapd
 
-from controller.directory import Directory
+from controller.adapters.ldap import Directory
 from policies.desired import desired_state
 from policies.loader import parse_policy
 from policies.observed import ObservedEntry, OwnerStatus

@@ -9,8 +9,8 @@ import pytest
 from ldap_people import ODD_UID, settings_for
 from slapd import Slapd
 
-from controller.directory import Directory, OwnerInfo
-from controller.owners import OWNER_COLUMNS, OwnersInputError, enrich_tsv
+from controller.adapters.ldap import Directory, OwnerInfo
+from controller.runtime.owners import OWNER_COLUMNS, OwnersInputError, enrich_tsv
 from policies.observed import OwnerStatus
 
 # The Princeton ``list`` columns (reference/prior-tools.md), which karchive list also writes.

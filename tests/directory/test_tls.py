@@ -8,7 +8,7 @@ import pytest
 from ldap_people import KNOWN_PEOPLE, settings_for
 from slapd import Slapd
 
-from controller.directory import Directory, DirectoryPermanentError, OwnerInfo
+from controller.adapters.ldap import Directory, DirectoryPermanentError, OwnerInfo
 from policies.observed import OwnerStatus
 
 

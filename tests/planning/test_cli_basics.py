@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from controller.cli import main
-from controller.metrics import version
+from controller.runtime.metrics import version
 from sandbox.runner import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]

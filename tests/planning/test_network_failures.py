@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.directory import Directory, DirectoryError
+from controller.adapters.ldap import Directory, DirectoryError
 from policies.directory import DirectorySettings
 
 ROOT = Path(__file__).resolve().parents[2]

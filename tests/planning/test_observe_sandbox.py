@@ -13,11 +13,11 @@ import pytest
 from KalturaClient.Plugins.Core import KalturaMediaEntry
 from test_observe_support import admin, aws_env, calls, write_policy
 
+from controller.adapters.kaltura.read import PAGE_SIZE, flavors_for, iter_entries
+from controller.adapters.kaltura.session import KalturaSession
+from controller.adapters.storage.s3 import make_s3_client
 from controller.errors import KarchiveError, PermanentError, TransientError
-from controller.kaltura.read import PAGE_SIZE, flavors_for, iter_entries
-from controller.kaltura.session import KalturaSession
-from controller.observe import CallCounter, observe
-from controller.storage.client import make_s3_client
+from controller.runtime.observe import CallCounter, observe
 from policies.loader import load_policy
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED
 from policies.state import (

@@ -7,11 +7,11 @@ import io
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from controller.adapters.kaltura.session import Pacer
+from controller.adapters.storage.inventory import _parse_restore_header, restore_status
+from controller.adapters.storage.s3 import translate
 from controller.errors import NotFound, PermanentError, TransientError
-from controller.kaltura.session import Pacer
-from controller.progress import Progress
-from controller.storage.client import translate
-from controller.storage.inventory import _parse_restore_header, restore_status
+from controller.runtime.progress import Progress
 from policies.durations import Rate
 from policies.layout import (
     ENTRY_FOLDER,

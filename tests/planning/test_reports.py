@@ -12,7 +12,7 @@ import pytest
 from test_observe_support import aws_env, calls, write_policy, writes
 
 from controller.cli import main
-from controller.commands.reports import LIST_COLUMNS
+from controller.cli.reports import LIST_COLUMNS
 from sandbox.catalogue import LegacyKind
 
 PRINCETON_LIST = ["last_played_date", "plays", "entry_id", "status", "archived_to_s3",

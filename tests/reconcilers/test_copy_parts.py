@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from controller.executor import guard
-from controller.journal import Journal, scrub
-from controller.storage.writer import MAX_PARTS, MiB, part_size_for
+from controller.adapters.storage.writer import MAX_PARTS, MiB, part_size_for
+from controller.runtime.executor import guard
+from controller.runtime.journal import Journal, scrub
 from policies.observed import TAG_ARCHIVED
 from policies.plan import Action, Plan, PlanItem
 from policies.schema import DesiredState

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.executor import Executor
-from controller.journal import Journal
+from controller.runtime.executor import Executor
+from controller.runtime.journal import Journal
 from policies.errors import IntegrityError, NetworkError, TransientError
 from policies.loader import parse_policy
 from policies.plan import Action, Plan, PlanItem
@@ -118,9 +118,9 @@ def test_a_failure_is_logged_with_its_entry_and_next_try(
     def script(entry_id: str, n: int) -> Outcome:
         raise IntegrityError("size differs")
 
-    with caplog.at_level("WARNING", logger="controller.executor"):
+    with caplog.at_level("WARNING", logger="controller.runtime.executor"):
         _executor(tmp_path, Scripted(script)).run(_plan(_item(1)))
-    [record] = [r for r in caplog.records if r.name == "controller.executor"]
+    [record] = [r for r in caplog.records if r.name == "controller.runtime.executor"]
     assert getattr(record, "entry_id", None) == "0_00000001"
     assert "archive failed (1 in a row; next try in 60s): size differs" in record.getMessage()
 

@@ -1,6 +1,7 @@
 """The daemon's HTTP face: ``/metrics``, ``/healthz`` and ``/readyz`` on one small server.
 
-* ``/metrics`` — the Prometheus text format of the daemon's :class:`~controller.metrics.Metrics`.
+* ``/metrics`` — the Prometheus text format of the daemon's
+  :class:`~controller.runtime.metrics.Metrics`.
 * ``/healthz`` — liveness: 200 while the loop's heartbeat is fresh, 503 when it stalled (a
   Kubernetes liveness probe restarts the pod; Docker's HEALTHCHECK marks it unhealthy).
 * ``/readyz``  — readiness: 200 once the policy is loaded, Kaltura and S3 answered and the first
@@ -19,7 +20,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from controller.metrics import CONTENT_TYPE, Metrics
+from controller.runtime.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from controller.commands.policy import add_policy_option, load
+from controller.cli.policy import add_policy_option, load
 from controller.errors import KarchiveError
-from controller.progress import NoProgress, Progress
+from controller.runtime.progress import NoProgress, Progress
 
 EXIT_CHANGES = 2
 
@@ -57,7 +57,7 @@ def fail(exc: BaseException | str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.observe import observe_policy
+    from controller.runtime.observe import observe_policy
     from policies.plan import diff
 
     policy = load(args.policy)

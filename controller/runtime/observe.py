@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from controller.kaltura.read import flavors_for, iter_entries
-from controller.kaltura.session import SUB_CALL_PREFIX, KalturaSession
-from controller.progress import NoProgress, ProgressSink
-from controller.storage import backend
-from controller.storage.inventory import COLD_CLASSES, head_archive
+from controller.adapters.kaltura.read import flavors_for, iter_entries
+from controller.adapters.kaltura.session import SUB_CALL_PREFIX, KalturaSession
+from controller.adapters.storage import backend
+from controller.adapters.storage.inventory import COLD_CLASSES, head_archive
+from controller.runtime.progress import NoProgress, ProgressSink
 from policies.costs import Holding
 from policies.desired import desired_state
 from policies.observed import ArchiveFacts, ObservedEntry, OwnerStatus
@@ -41,7 +41,7 @@ class OwnerInfoLike(Protocol):
 
 
 class OwnerLookup(Protocol):
-    """What ``controller.directory.Directory`` offers: one batched lookup per cycle."""
+    """What ``controller.adapters.ldap.Directory`` offers: one batched lookup per cycle."""
 
     def lookup(self, user_ids: Iterable[str]) -> Mapping[str, OwnerInfoLike]: ...
 
@@ -286,7 +286,7 @@ def observe_policy(
     s3 = backend.connect(policy.storage)
     directory = None
     if owners is None and policy.directory is not None and policy.uses_owner_status():
-        from controller.directory import Directory
+        from controller.adapters.ldap import Directory
 
         owners = directory = Directory(policy.directory)
     try:

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.commands.policy import add_policy_option, load
+from controller.adapters.storage.local import atomic_write, sha256_file
+from controller.cli.policy import add_policy_option, load
 from controller.errors import IntegrityError, KarchiveError, NotFound, PermanentError
-from controller.storage.local import atomic_write, sha256_file
 
 EXIT_THAWING = 2
 _CHUNK = 8 << 20
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.storage import backend
+    from controller.adapters.storage import backend
 
     policy = load(args.policy)
     target = Path(args.to)

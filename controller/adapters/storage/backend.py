@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from controller.storage.local import FileArchive
+from controller.adapters.storage.local import FileArchive
 from policies.costs import Holding, hold
 from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, parse_key
 from policies.observed import ArchiveFacts, RestoreStatus
@@ -38,7 +38,7 @@ def connect(storage: StorageSettings) -> Any:
     """The backend handle: a boto3 S3 client, or the :class:`FileArchive` of the directory."""
     if storage.directory is not None:
         return FileArchive(storage.directory, url=storage.url)
-    from controller.storage.client import make_s3_client
+    from controller.adapters.storage.s3 import make_s3_client
 
     return make_s3_client(storage)
 
@@ -48,8 +48,8 @@ def archive(storage: StorageSettings, handle: Any, *, parallel_parts: int = 4,
     """The reconcilers' ArchivePort over ``handle``."""
     if isinstance(handle, FileArchive):
         return handle
-    from controller.storage.client import make_s3_client
-    from controller.storage.writer import S3Archive
+    from controller.adapters.storage.s3 import make_s3_client
+    from controller.adapters.storage.writer import S3Archive
 
     assert storage.bucket is not None
     return S3Archive(handle, storage.bucket, parallel_parts=parallel_parts, metrics=metrics,
@@ -62,7 +62,7 @@ def inventory(storage: StorageSettings, handle: Any, *, metrics: Any = None,
     ``holdings`` receives the archive's objects and bytes by storage class."""
     if isinstance(handle, FileArchive):
         return directory_inventory(handle, storage.prefix, holdings)
-    from controller.storage.inventory import inventory as bucket_inventory
+    from controller.adapters.storage.inventory import inventory as bucket_inventory
 
     assert storage.bucket is not None
     return bucket_inventory(handle, storage.bucket, storage.prefix, metrics=metrics,
@@ -114,13 +114,13 @@ def lease(storage: StorageSettings, handle: Any, key: str, *, duration: float) -
     """The daemon's lease on this archive: an S3 object, or a lock file in the directory."""
     if isinstance(handle, FileArchive):
         return FileLease(handle.path(key), duration=duration)
-    from controller.lease import Lease
+    from controller.adapters.storage.lease import Lease
 
     return Lease(handle, storage.location, key, duration=duration)
 
 
 class FileLease:
-    """The bucket lease's contract (``controller.lease.Lease``) over a lock file.
+    """The bucket lease's contract (``controller.adapters.storage.lease.Lease``) over a lock file.
 
     Taking a free lease is ``open(O_CREAT | O_EXCL)``: of two daemons exactly one creates the
     file. Renewing rewrites it (temp + rename) after checking it is still ours. An expired lease
@@ -131,7 +131,7 @@ class FileLease:
     def __init__(self, path: Path, *, duration: float = 60.0, holder: str | None = None,
                  wall: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        from controller.lease import new_holder_id
+        from controller.adapters.storage.lease import new_holder_id
 
         self.path = path
         self.key = str(path)
@@ -150,7 +150,7 @@ class FileLease:
             return self._mine and self._monotonic() < self._deadline
 
     def acquire(self) -> bool:
-        from controller.lease import holder_is_gone
+        from controller.adapters.storage.lease import holder_is_gone
 
         with self._lock:
             if self._released:

@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from controller.storage.client import S3Metrics, s3_call
+from controller.adapters.storage.s3 import S3Metrics, s3_call
 from policies.costs import Holding, hold
 from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, parse_key
 from policies.observed import ArchiveFacts, RestoreStatus

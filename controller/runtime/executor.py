@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.journal import Journal
-from controller.logs import for_entry
+from controller.runtime.journal import Journal
+from controller.runtime.logs import for_entry
 from policies.errors import KarchiveError, NetworkError, PermanentError, TransientError
 from policies.plan import Action, Plan, PlanItem
 from policies.schema import Policy
@@ -120,7 +120,7 @@ def load_placeholder(policy: Policy, base_dir: Path | None = None) -> Placeholde
     if not location:
         return None
     if "://" in location and not location.startswith("file://"):
-        from controller.transfer import fetch_small
+        from controller.adapters.kaltura.download import fetch_small
 
         return Placeholder(location.rsplit("/", 1)[-1] or "placeholder.mp4",
                            fetch_small(location), url=location)
@@ -155,10 +155,10 @@ def build_context(
     parallel_parts: int = 4,
 ) -> Context:
     """The reconcilers' Context over the real adapters. ``s3`` is the storage handle of
-    ``controller.storage.backend.connect`` (a boto3 client, or a directory archive)."""
-    from controller.kaltura.write import KalturaWriter
-    from controller.storage import backend
-    from controller.transfer import HttpSource
+    ``controller.adapters.storage.backend.connect`` (a boto3 client, or a directory archive)."""
+    from controller.adapters.kaltura.download import HttpSource
+    from controller.adapters.kaltura.write import KalturaWriter
+    from controller.adapters.storage import backend
 
     return Context(
         kaltura=KalturaWriter(session),

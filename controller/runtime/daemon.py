@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.adapters.storage.lease import LEASE_NAME, Lease
 from controller.errors import KarchiveError
-from controller.httpserver import Checks, MetricsServer
-from controller.journal import JOURNAL_DIR, Journal, state_dir
-from controller.lease import LEASE_NAME, Lease
-from controller.metrics import Metrics
+from controller.runtime.http import Checks, MetricsServer
+from controller.runtime.journal import JOURNAL_DIR, Journal, state_dir
+from controller.runtime.metrics import Metrics
 from policies.observed import RestoreStatus
 from policies.schema import Policy
 
@@ -54,7 +54,7 @@ class DaemonSettings:
     interval: float | None = None  # overrides the policy's schedule (demos, tests)
     lease_duration: float = 60.0
     heartbeat: float = HEARTBEAT_SECONDS
-    state_dir: Path | None = None  # the journal's home (controller.journal.state_dir decides)
+    state_dir: Path | None = None  # the journal's home (journal.state_dir decides)
 
 
 class PolicySource:
@@ -203,7 +203,7 @@ class Daemon:
             self._cycle_lock.release()
 
     def _cycle(self, reason: str) -> bool:
-        from controller.observe import _Tee, observe
+        from controller.runtime.observe import _Tee, observe
         from policies.plan import diff
 
         self.tick()
@@ -253,7 +253,7 @@ class Daemon:
     def _execute(self, plan: Any, policy: Policy) -> bool:
         if not plan.has_changes:
             return True
-        from controller import executor
+        from controller.runtime import executor
 
         report = executor.run_plan(
             plan, policy, session=self._session, s3=self._s3, metrics=self.metrics,
@@ -320,8 +320,8 @@ class Daemon:
         key = (policy.kaltura, policy.storage.location, policy.storage.prefix,
                policy.storage.endpoint_url, policy.storage.region)
         if key != self._policy_key:
-            from controller.kaltura.session import KalturaSession
-            from controller.storage import backend
+            from controller.adapters.kaltura.session import KalturaSession
+            from controller.adapters.storage import backend
 
             if self._lease is not None:
                 self._lease.release()

@@ -2,7 +2,7 @@
 
 A report filter at the controller edge, the successor of Princeton's ``add_ldap_status.py``:
 read the TSV of ``karchive list`` (or the old tool's ``list``) on stdin, look every distinct owner
-up in the directory at once (batched and cached by ``controller.directory``), and write the same
+up in the directory at once (batched and cached by ``controller.adapters.ldap``), and write the same
 rows with three columns appended — ``status`` (active / inactive / unknown), ``name`` and
 ``org_unit``. Unlike the old script a missing attribute gives an empty cell, not a KeyError, and a
 directory that cannot be reached gives ``unknown``, not a crash. The column names are the old
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol, TextIO
 
-from controller.directory import OwnerInfo
+from controller.adapters.ldap import OwnerInfo
 from controller.errors import UsageError
 
 OWNER_COLUMNS = ("status", "name", "org_unit")
@@ -23,7 +23,7 @@ DEFAULT_OWNER_COLUMN = "creator_id"  # the Princeton list column the old script 
 
 
 class OwnerLookup(Protocol):
-    """What the filter needs of ``controller.directory.Directory``."""
+    """What the filter needs of ``controller.adapters.ldap.Directory``."""
 
     def lookup(self, user_ids: Iterable[str]) -> dict[str, OwnerInfo]: ...
 

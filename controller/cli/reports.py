@@ -27,10 +27,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from controller.commands.plan import fail
-from controller.commands.policy import add_policy_option, load
+from controller.cli.plan import fail
+from controller.cli.policy import add_policy_option, load
 from controller.errors import KarchiveError, UsageError
-from controller.progress import NoProgress, Progress
+from controller.runtime.progress import NoProgress, Progress
 from policies.costs import Holding
 from policies.counts import reported_state
 from policies.durations import format_size
@@ -137,7 +137,7 @@ class Report:
 
 
 def _observe(args: argparse.Namespace) -> Report:
-    from controller.observe import observe_policy
+    from controller.runtime.observe import observe_policy
 
     policy = load(args.policy)
     import time
@@ -219,7 +219,7 @@ def _owner_lookup(policy: Policy) -> OwnerColumns:
     if policy.directory is None:
         raise UsageError("--with-owner needs a 'directory:' section in the policy (url, base, "
                          "active_filter); see policy.yaml")
-    from controller.directory import Directory
+    from controller.adapters.ldap import Directory
 
     settings = policy.directory
 

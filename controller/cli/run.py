@@ -1,10 +1,10 @@
 """``karchive run``: the daemon. Parses its flags, sets up logging and signals, runs
-:class:`controller.daemon.Daemon` until SIGTERM/SIGINT, and exits 0 after a clean stop.
+:class:`controller.runtime.daemon.Daemon` until SIGTERM/SIGINT, and exits 0 after a clean stop.
 
 Defaults come from the environment where a container needs them changed without a new command
 line (the Dockerfile sets ``KARCHIVE_METRICS_ADDRESS=0.0.0.0``): ``KARCHIVE_POLICY``,
 ``KARCHIVE_METRICS_ADDRESS``, ``KARCHIVE_METRICS_PORT``, ``KARCHIVE_LOG_FORMAT``, and
-``KARCHIVE_STATE_DIR`` for the journal (``controller.journal``).
+``KARCHIVE_STATE_DIR`` for the journal (``controller.runtime.journal``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from controller.commands.policy import DEFAULT_POLICY
-from controller.journal import add_state_dir_option
+from controller.cli.policy import DEFAULT_POLICY
+from controller.runtime.journal import add_state_dir_option
 
 DEFAULT_PORT = 9464
 
@@ -79,8 +79,8 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller import logs
-    from controller.daemon import Daemon, DaemonSettings
+    from controller.runtime import logs
+    from controller.runtime.daemon import Daemon, DaemonSettings
 
     scrubber = logs.configure(args.log_format)
     for secret in logs.secrets_from_env(os.environ):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from controller import netfail
+from controller.adapters import network as netfail
 from controller.errors import (
     KarchiveError,
     NetworkError,

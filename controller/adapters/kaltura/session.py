@@ -13,7 +13,7 @@ through :meth:`KalturaSession.call` or :meth:`KalturaSession.multirequest`, whic
   retry the transient ones with capped exponential backoff and full jitter;
 - give every call a short connect timeout and a read timeout by kind (``read_timeout``): a
   session start answers in a second, a page of 500 entries may take the policy's
-  ``kaltura.timeout``; a network failure (``controller.netfail``) is retried at most
+  ``kaltura.timeout``; a network failure (``controller.adapters.network``) is retried at most
   ``NETWORK_ATTEMPTS`` times here and nowhere else, then raised as one line naming the URL and
   what to check — a silent server fails a plan in about half a minute, not five;
 - count calls by operation and outcome through an injected metrics object;
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from controller import netfail
+from controller.adapters import network as netfail
 from controller.errors import (
     Conflict,
     KarchiveError,

@@ -4,7 +4,7 @@
     karchive owners -f policy.yaml < list.tsv > enriched.tsv
 
 The directory settings come from the policy's ``directory:`` section; the work is done by
-``controller.owners.enrich_tsv`` over ``controller.directory.Directory``.
+``controller.runtime.owners.enrich_tsv`` over ``controller.adapters.ldap.Directory``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from controller.commands.policy import add_policy_option, load
+from controller.cli.policy import add_policy_option, load
 from controller.errors import UsageError
-from controller.owners import DEFAULT_OWNER_COLUMN, enrich_tsv
+from controller.runtime.owners import DEFAULT_OWNER_COLUMN, enrich_tsv
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from controller.directory import Directory
+    from controller.adapters.ldap import Directory
 
     policy = load(args.policy)
     if policy.directory is None:

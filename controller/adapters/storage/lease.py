@@ -36,8 +36,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from controller.adapters.storage.s3 import translate
 from controller.errors import PermanentError, TransientError
-from controller.storage.client import translate
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ so; the exit code is then 128 + the signal's number.
 Progress: one line per finished item on stderr, or JSON lines on stdout with
 ``--json-progress``; items deferred (the cycle's limits, backoff) are summed up at the end, one
 line per reason, rather than one line each. The journal (``--journal``, or ``journal/`` in the
-state directory: ``--state-dir``, see ``controller.journal``) is shipped to the bucket at the
-end. Exit 0 when everything converged (or waits on Kaltura/S3), 1 otherwise.
+state directory: ``--state-dir``, see ``controller.runtime.journal``) is shipped to the bucket
+at the end. Exit 0 when everything converged (or waits on Kaltura/S3), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from controller.commands.policy import add_policy_option, load
+from controller.adapters.storage.lease import LEASE_NAME, CommandLease
+from controller.cli.policy import add_policy_option, load
 from controller.errors import KarchiveError, UsageError
-from controller.executor import Executor, ItemReport, build_context
-from controller.journal import Journal, add_state_dir_option, journal_location
-from controller.lease import LEASE_NAME, CommandLease
-from controller.progress import NoProgress, Progress
+from controller.runtime.executor import Executor, ItemReport, build_context
+from controller.runtime.journal import Journal, add_state_dir_option, journal_location
+from controller.runtime.progress import NoProgress, Progress
 
 LEASE_SECONDS = 60.0
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _observe(policy: Any, session: Any, s3: Any, quiet: bool, ids: list[str] | None) -> Any:
     """A fresh plan: of every entry, or (a saved plan's) just ``ids``."""
-    from controller.observe import CallCounter, observe
+    from controller.runtime.observe import CallCounter, observe
     from policies.plan import diff
 
     progress = NoProgress() if quiet else Progress("observed")
@@ -76,9 +76,9 @@ def _observe(policy: Any, session: Any, s3: Any, quiet: bool, ids: list[str] | N
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.kaltura.session import KalturaSession
-    from controller.storage import backend
-    from controller.storage.backend import connect
+    from controller.adapters.kaltura.session import KalturaSession
+    from controller.adapters.storage import backend
+    from controller.adapters.storage.backend import connect
     from policies.plan import Plan, PlanFormatError, Target
 
     policy = load(args.policy)
@@ -212,7 +212,7 @@ class _Signals:
 
 def _metrics() -> Any:
     try:
-        from controller.metrics import NullMetrics
+        from controller.runtime.metrics import NullMetrics
 
         return NullMetrics()
     except ImportError:  # pragma: no cover - the metrics module ships with the controller

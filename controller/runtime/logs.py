@@ -89,7 +89,7 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class HumanFormatter(logging.Formatter):
-    """``2024-05-01 12:00:00 INFO  controller.daemon  cycle done  entry_id=0_abc``."""
+    """``2024-05-01 12:00:00 INFO  controller.runtime.daemon  cycle done  entry_id=0_abc``."""
 
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -38,7 +38,7 @@ from ldap3 import NO_ATTRIBUTES, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.conv import escape_filter_chars
 
-from controller import netfail
+from controller.adapters import network as netfail
 from controller.errors import KarchiveError, PermanentError, TransientError, UsageError
 from policies.directory import UID_PLACEHOLDER, DirectorySettings
 from policies.observed import OwnerStatus
@@ -332,7 +332,7 @@ class Directory:
             conn.unbind()
 
     def _unreachable(self, exc: BaseException, call: str) -> str:
-        """The network's failure in one line (``controller.netfail``), else ldap3's words."""
+        """The network's failure in one line (``adapters/network.py``), else ldap3's words."""
         failure = netfail.diagnose(exc)
         if failure is None and isinstance(exc, ldap_exc.LDAPResponseTimeoutError):
             failure = netfail.Failure.READ_TIMEOUT

@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controller.storage.client import S3Metrics, s3_call
+from controller.adapters.storage.s3 import S3Metrics, s3_call
 from policies.errors import (
     Conflict,
     IntegrityError,

@@ -20,8 +20,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from controller.kaltura.read import int_of, split_tags, to_flavor, value_of
-from controller.kaltura.session import KalturaSession
+from controller.adapters.kaltura.read import int_of, split_tags, to_flavor, value_of
+from controller.adapters.kaltura.session import KalturaSession
 from policies.errors import IntegrityError, PermanentError, TransientError
 from reconcilers.ports import AssetKind, AssetRef, EntryDetails, Readable
 

@@ -20,7 +20,7 @@ from controller.errors import UsageError
 
 def _commands() -> list:  # type: ignore[type-arg]
     # Imported here so `karchive --help` stays fast and a broken optional command names itself.
-    from controller.commands import (
+    from controller.cli import (
         apply,
         export,
         owners,
@@ -44,7 +44,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from controller.metrics import version
+    from controller.runtime.metrics import version
 
     parser = Parser(
         prog="karchive",
@@ -85,6 +85,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
 
-
-if __name__ == "__main__":
-    sys.exit(main())

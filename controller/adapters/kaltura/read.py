@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from controller.adapters.kaltura.session import KalturaSession
 from controller.errors import KarchiveError, PermanentError
-from controller.kaltura.session import KalturaSession
 from policies.observed import FlavorFacts, ObservedEntry
 
 PAGE_SIZE = 500  # Kaltura's pager ceiling: a larger pageSize is clamped silently

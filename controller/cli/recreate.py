@@ -16,9 +16,9 @@ import argparse
 import sys
 import time
 
-from controller.commands.policy import add_policy_option, load
+from controller.cli.policy import add_policy_option, load
 from controller.errors import KarchiveError
-from controller.journal import Journal, add_state_dir_option, journal_location
+from controller.runtime.journal import Journal, add_state_dir_option, journal_location
 
 EXIT_TIMEOUT = 1
 
@@ -45,9 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from controller.executor import build_context
-    from controller.kaltura.session import KalturaSession
-    from controller.storage.backend import connect
+    from controller.adapters.kaltura.session import KalturaSession
+    from controller.adapters.storage.backend import connect
+    from controller.runtime.executor import build_context
     from reconcilers.base import Result
     from reconcilers.recreate import THAW_POLL, Recreate
 

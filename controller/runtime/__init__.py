@@ -1,0 +1,1 @@
+"""The pipeline and what runs it: observe → classify once → diff → execute → record."""
