@@ -179,9 +179,8 @@ def _raw_downloads(ctx: Any, ids: list[str]) -> float:
 def measure(args: argparse.Namespace) -> None:
     import urllib3
 
-    from controller.adapters.kaltura.session import KalturaSession
     from controller.adapters.storage.s3 import make_s3_client
-    from controller.runtime.executor import build_context
+    from controller.compose import compose
     from controller.runtime.journal import Journal
 
     # moto in a process of its own: sharing one interpreter (one GIL) with the emulator would
@@ -200,11 +199,10 @@ def measure(args: argparse.Namespace) -> None:
         _wait_for(env["AWS_ENDPOINT_URL"])
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
         policy = _policy(env, 8)
-        session = KalturaSession(policy.kaltura)
         s3 = make_s3_client(policy.storage)
         s3.create_bucket(Bucket=env["KARCHIVE_BUCKET"])
         journal = Journal(Path(os.environ.get("TMPDIR", "/tmp")) / "copy-bench-journal.jsonl")
-        ctx = build_context(policy, session, s3, journal=journal, parallel_parts=8)
+        ctx = compose(policy, s3_client=s3).context(journal, parallel_parts=8)
         rows: list[tuple[str, float, str]] = []
         big_bytes = args.big_mib * MiB
 

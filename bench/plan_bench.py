@@ -61,26 +61,26 @@ rules:
 
 
 def child(policy_path: str, naive: bool) -> None:
-    from controller.adapters.kaltura.session import KalturaSession
-    from controller.adapters.storage.s3 import make_s3_client
-    from controller.runtime.observe import CallCounter, observe
+    from controller.compose import compose
+    from controller.runtime.metrics import CallCounter
+    from controller.runtime.pipeline import Pipeline
     from policies.loader import load_policy
-    from policies.plan import diff
 
     policy = load_policy(policy_path)
     counter = CallCounter()
     started = time.monotonic()
-    session = KalturaSession(policy.kaltura, metrics=counter)
-    s3 = make_s3_client(policy.storage)
+    adapters = compose(policy, metrics=counter)
     if naive:
-        entries = naive_observe(session, s3, policy, counter)
+        store = adapters.store
+        entries = naive_observe(adapters.kaltura, getattr(store, "client", None), policy,
+                                counter)
         items = -1
         heads = entries
     else:
-        observation = observe(session, s3, policy, counter=counter)
-        entries = len(observation.entries)
-        items = len(diff(observation.entries, policy, observation.observed_at).items)
-        heads = observation.heads
+        planned = Pipeline(adapters).run()  # observe → classify → diff, as plan and run do
+        entries = planned.observation.entries
+        items = len(planned.plan.items)
+        heads = planned.observation.heads
     seconds = time.monotonic() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     print(json.dumps({"entries": entries, "plan_items": items, "seconds": seconds,

@@ -76,7 +76,7 @@ def _requests(size: int) -> int:
     return max(1, math.ceil(size / PART)) + 2 if size > PART else 1
 
 
-def estimate(
+def estimate(  # noqa: PLR0913 — keyword-only inputs of one formula, named at the call
     holdings: Mapping[str, Holding],
     costs: Costs,
     *,

@@ -267,7 +267,7 @@ def _line_of(path: Path_, spots: dict[Path_, _Spot], use_key: bool) -> int | Non
     return None
 
 
-def _translate(error: Any, data: Any, spots: dict[Path_, _Spot], source: str) -> PolicyError:
+def _translate(error: Any, data: Any, spots: dict[Path_, _Spot], source: str) -> PolicyError:  # noqa: C901 — one branch per pydantic error kind: the table of policy messages
     kind = error["type"]
     ctx = error.get("ctx") or {}
     cause = ctx.get("error")

@@ -25,6 +25,22 @@ class RestoreStatus(StrEnum):
     THAWED = "thawed"  # a restored copy is readable until its expiry
 
 
+# Storage classes whose objects must be restored (thawed) before a GET (reference/s3-glacier.md).
+COLD_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+
+
+def restore_status(storage_class: str, in_progress: bool, restored: bool) -> RestoreStatus:
+    """What a storage class and its restore state (from a listing's ``RestoreStatus`` or a
+    HEAD's ``x-amz-restore``) mean for reading: one definition for every reader."""
+    if storage_class not in COLD_CLASSES:
+        return RestoreStatus.READABLE
+    if in_progress:
+        return RestoreStatus.THAWING
+    if restored:
+        return RestoreStatus.THAWED
+    return RestoreStatus.FROZEN
+
+
 class OwnerStatus(StrEnum):
     """The entry owner's standing in the directory (LDAP). ``unknown`` never matches a rule."""
 

@@ -1,11 +1,15 @@
 """The pure diff: observed entries + policy → Plan, the list of transitions `apply` executes.
 
-The last step of the pure core: for each entry ``policies.state`` says what it is and
-``policies.desired`` what the policy wants; :func:`diff` emits one :class:`PlanItem` per entry
-that needs a change, with the steps the reconcilers will run and a fingerprint of the facts the
-item depends on, so ``karchive apply PLAN_FILE`` refuses items whose entry changed since. Entries
-that break an invariant become ``unhealthy`` items (reported, never executed); entries waiting on
-a thaw or on Kaltura's conversion become ``wait`` items. Every entry is also counted once
+The diff stage of the pipeline (``controller/runtime/pipeline.py``), the last step of the pure
+core: for each entry ``policies.state`` says what it is and ``policies.desired`` what the policy
+wants — once, in an :class:`Assessment` (:class:`Assessor`) — and the diff emits one
+:class:`PlanItem` per entry that needs a change, naming the reconcilers that carry it out (by
+the names they are registered under in ``reconcilers.registry``, where each declares its own
+steps) and a fingerprint of the facts the item depends on, so ``karchive apply PLAN_FILE``
+refuses items whose entry changed since. :class:`PlanBuilder` accumulates the items a page at a
+time; :func:`diff` is the whole pure function ``(desired, observed) → Plan``. Entries that break
+an invariant become ``unhealthy`` items (reported, never executed); entries waiting on a thaw or
+on Kaltura's conversion become ``wait`` items. Every entry is also counted once
 (``policies.counts``: entries by state, unhealthy managed and unmanaged, thaws), and that census
 rides on the plan, so the plan, the reports and ``/metrics`` share one set of figures. The plan
 renders itself terraform-like (``karchive plan``): an opening table of counts and bytes per
@@ -64,16 +68,17 @@ class Action(StrEnum):
 ACTION_ORDER = (Action.REPAIR, Action.THAW, Action.ARCHIVE, Action.REPLACE, Action.RESTORE,
                 Action.RECOVER, Action.DELETE, Action.UNHEALTHY, Action.WAIT)
 
-# Step names, in the order a reconciler runs them.
-ARCHIVE_STEPS = ("upload", "verify", "tag")
-REPLACE_STEPS = ("verify", "replace", "tag_replaced")
-THAW_STEPS = ("thaw",)
-RESTORE_STEPS = ("restore", "untag_replaced")
-RECOVER_STEPS = ("add_content", "verify", "retag")
-# An archive run on a copy the old tool left: its ETag recomputed from the original first.
-ADOPT_STEPS = ("verify_legacy", "upload", "verify", "tag")
-REPAIR_STEPS = ("retag",)
-DELETE_STEPS = ("verify", "delete")
+# The reconcilers that carry out each kind of item, by their registered names, in the order
+# they run (each declares its own steps, Kaltura actions and S3 permissions beside its code).
+ARCHIVE = (Action.ARCHIVE.value,)
+ARCHIVE_THEN_REPLACE = (Action.ARCHIVE.value, Action.REPLACE.value)
+REPLACE = (Action.REPLACE.value,)
+THAW = (Action.THAW.value,)
+RESTORE = (Action.RESTORE.value,)
+RECOVER = (Action.RECOVER.value,)
+REPAIR = (Action.REPAIR.value,)
+DELETE = (Action.DELETE.value,)  # it archives (and verifies) everything itself first
+CHAINS = (ARCHIVE, ARCHIVE_THEN_REPLACE, REPLACE, THAW, RESTORE, RECOVER, REPAIR, DELETE)
 
 DELETE_HEADER = ("{n} entries will be DELETED from Kaltura (each archived completely and "
                  "verified first):")
@@ -89,7 +94,7 @@ class PlanItem:
     action: Action
     from_state: ObservedState
     to_state: DesiredState
-    steps: tuple[str, ...]
+    reconcilers: tuple[str, ...]  # who carries it out, in order (reconcilers.registry names)
     rule: str
     bytes: int
     reason: str
@@ -203,10 +208,10 @@ class Plan:
                        "", *opening]
         return "\n".join([*opening, *lines, self.summary()])
 
-    def to_json(self) -> str:
-        """The plan file. Format (``format_version`` 2)::
+    def to_json(self) -> str:  # long: the docstring is the plan file's format
+        """The plan file. Format (``format_version`` 3)::
 
-            {"format_version": 2,
+            {"format_version": 3,
              "planned_at": <unix seconds the policy was evaluated at>,
              "observed_count": <entries observed>,
              "target": {"partner_id": 123, "location": "<bucket, or file:// url>",
@@ -228,7 +233,7 @@ class Plan:
                                   "unhealthy|wait",
                         "from_state": "original|archived|placeholder|restoring|unhealthy",
                         "to_state": "unmanaged|archived|placeholder|deleted",
-                        "steps": ["upload", "verify", "tag"],
+                        "reconcilers": ["archive", "replace"],
                         "rule": "<rule name, 'exempt', 'restore_on_play' or ''>",
                         "bytes": <bytes to copy or restore>,
                         "reason": "<why, one line>",
@@ -259,7 +264,7 @@ class Plan:
                 "action": item.action.value,
                 "from_state": item.from_state.value,
                 "to_state": item.to_state.value,
-                "steps": list(item.steps),
+                "reconcilers": list(item.reconcilers),
                 "rule": item.rule,
                 "bytes": item.bytes,
                 "reason": item.reason,
@@ -304,7 +309,8 @@ class Plan:
 
 # 2: a "target" (partner, archive location, prefix) a plan is refused outside, and the summary
 # as structured counts ("summary", with the sentence as "summary_text").
-FORMAT_VERSION = 2
+# 3: an item names the "reconcilers" that carry it out (was: "steps", a copy of step names).
+FORMAT_VERSION = 3
 
 _SYMBOLS = {
     Action.ARCHIVE: "+", Action.REPLACE: "~", Action.RESTORE: "←", Action.THAW: "*",
@@ -330,7 +336,7 @@ def _render_item(item: PlanItem, color: bool) -> str:
         line += f" (rule: {item.rule})" if item.rule and item.action is not Action.UNHEALTHY else ""
     else:
         details = [f"rule: {item.rule}"] if item.rule else []
-        if item.action is Action.REPLACE and "upload" in item.steps:
+        if item.action is Action.REPLACE and Action.ARCHIVE.value in item.reconcilers:
             # The copy is made (again) inside the replace: say so, with its bytes.
             details.append(f"{_archive_first(item.reason)} {format_size(item.bytes)} first")
         elif item.bytes:
@@ -358,7 +364,7 @@ def _item_from_json(raw: dict[str, Any]) -> PlanItem:
         action=Action(str(raw["action"])),
         from_state=ObservedState(str(raw["from_state"])),
         to_state=DesiredState(str(raw["to_state"])),
-        steps=_strings(raw["steps"]),
+        reconcilers=_strings(raw["reconcilers"]),
         rule=str(raw["rule"]),
         bytes=_integer(raw["bytes"]),
         reason=str(raw["reason"]),
@@ -426,6 +432,68 @@ def fingerprint(entry: ObservedEntry) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """One entry, classified once: what it is (``policies.state.classify``), what the policy
+    wants (``policies.desired``) and the plan's item between them (None: nothing to do). The
+    pipeline hands these to whoever needs more than the plan (the reports, the daemon's thaw
+    clock), so nobody classifies an entry a second time."""
+
+    entry: ObservedEntry
+    observation: Observation
+    decision: Decision
+    item: PlanItem | None
+
+    @property
+    def action(self) -> str | None:
+        """The value of the entry's plan item, if it has one."""
+        return None if self.item is None else self.item.action.value
+
+
+class Assessor:
+    """The policy fixed at one instant: ``assessor(entry)`` classifies the entry, decides what
+    the policy wants and finds the item between them, for a whole catalogue without re-reading
+    the policy per entry."""
+
+    __slots__ = ("placeholder_size", "_decide")
+
+    def __init__(self, policy: Policy, now: int, placeholder_size: int | None = None) -> None:
+        self.placeholder_size = placeholder_size
+        self._decide = Decider(policy, now)
+
+    def __call__(self, entry: ObservedEntry) -> Assessment:
+        observation = classify(entry, self.placeholder_size)
+        decision = self._decide(entry)
+        return Assessment(entry, observation, decision, _item(entry, observation, decision))
+
+
+class PlanBuilder:
+    """The diff in pieces: :meth:`add` one assessment at a time (a page of entries at a time,
+    in any order), :meth:`plan` at the end. Only the items and the counts are kept, never the
+    entries, so memory grows with the changes, not with the catalogue."""
+
+    __slots__ = ("policy", "now", "_items", "_tally")
+
+    def __init__(self, policy: Policy, now: int) -> None:
+        self.policy = policy
+        self.now = now
+        self._items: list[PlanItem] = []
+        self._tally = Tally()
+
+    def add(self, assessment: Assessment) -> None:
+        self._tally.add(assessment.entry, assessment.observation, assessment.decision,
+                        assessment.action)
+        if assessment.item is not None:
+            self._items.append(assessment.item)
+
+    def plan(self) -> Plan:
+        rank = {action: index for index, action in enumerate(ACTION_ORDER)}
+        items = sorted(self._items, key=lambda item: (rank[item.action], item.entry_id))
+        census = self._tally.census()
+        return Plan(tuple(items), self.now, census.entries, Target.of(self.policy), census,
+                    CycleLimits.of(self.policy.limits))
+
+
 def diff(
     entries: Iterable[ObservedEntry],
     policy: Policy,
@@ -433,45 +501,34 @@ def diff(
     placeholder_size: int | None = None,
 ) -> Plan:
     """The plan that takes every entry from its observed state to its desired one, with the
-    census of everything observed."""
-    items: list[PlanItem] = []
-    tally = Tally()
-    decide = Decider(policy, now)
+    census of everything observed: the pure function ``(desired, observed) → Plan``."""
+    assess = Assessor(policy, now, placeholder_size)
+    builder = PlanBuilder(policy, now)
     for entry in entries:
-        observation, decision, item = _assess(entry, decide, placeholder_size)
-        tally.add(entry, observation, decision, None if item is None else item.action.value)
-        if item is not None:
-            items.append(item)
-    rank = {action: index for index, action in enumerate(ACTION_ORDER)}
-    items.sort(key=lambda item: (rank[item.action], item.entry_id))
-    census = tally.census()
-    return Plan(tuple(items), now, census.entries, Target.of(policy), census,
-                CycleLimits.of(policy.limits))
+        builder.add(assess(entry))
+    return builder.plan()
 
 
 def plan_entry(
     entry: ObservedEntry, policy: Policy, now: int, placeholder_size: int | None = None
 ) -> PlanItem | None:
     """The item for one entry, or ``None`` when it is where the policy wants it."""
-    return _assess(entry, Decider(policy, now), placeholder_size)[2]
+    return Assessor(policy, now, placeholder_size)(entry).item
 
 
-def _assess(entry: ObservedEntry, decide: Decider, placeholder_size: int | None
-            ) -> tuple[Observation, Decision, PlanItem | None]:
-    """What the entry is, what the policy wants, and the item between them (if any)."""
-    observation = classify(entry, placeholder_size)
-    decision = decide(entry)
+def _item(entry: ObservedEntry, observation: Observation, decision: Decision) -> PlanItem | None:
+    """The item between what the entry is and what the policy wants (if any)."""
     found = _transition(entry, observation, decision)
     if found is None:
-        return observation, decision, None
-    action, steps, size, reason = found
+        return None
+    action, reconcilers, size, reason = found
     repair = observation.repair if action is Action.REPAIR else None
-    return observation, decision, PlanItem(
+    return PlanItem(
         entry_id=entry.entry_id,
         action=action,
         from_state=observation.state,
         to_state=decision.state,
-        steps=steps,
+        reconcilers=reconcilers,
         rule=decision.rule,
         bytes=size,
         reason=reason,
@@ -484,7 +541,7 @@ def _assess(entry: ObservedEntry, decide: Decider, placeholder_size: int | None
 _Found = tuple[Action, tuple[str, ...], int, str]
 
 
-def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _Found | None:
+def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _Found | None:  # noqa: C901 — design.md's transition ladder, read top to bottom
     """The early-return ladder from (observed, desired) to an action."""
     state, want = obs.state, decision.state
     original_size = entry.original.size_bytes if entry.original is not None else 0
@@ -505,21 +562,21 @@ def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _
     # A pending tag fix comes first: the other transitions start from truthful tags.
     # (A stale archived_to_s3 tag needs no fix of its own: the archive below re-tags.)
     if obs.repair is not None and not (state is ObservedState.ORIGINAL and not obs.archive_current):
-        return Action.REPAIR, REPAIR_STEPS, 0, obs.repair.reason
+        return Action.REPAIR, REPAIR, 0, obs.repair.reason
     if want is DesiredState.DELETED:
         return _to_deleted(obs, original_size)
     if state is ObservedState.ORIGINAL:
-        # A copy the old tool left is verified first (its ETag recomputed from a download of
-        # the original): proven, it is adopted with no upload; else archived again beside it.
-        steps = ADOPT_STEPS if obs.reason == UNVERIFIED_COPY else ARCHIVE_STEPS
+        # A copy the old tool left is verified first by the archive reconciler (its ETag
+        # recomputed from a download of the original): proven, it is adopted with no upload;
+        # else archived again beside it.
         if want is DesiredState.ARCHIVED:
-            return Action.ARCHIVE, steps, original_size, obs.reason
+            return Action.ARCHIVE, ARCHIVE, original_size, obs.reason
         # To placeholder: archive then replace in one item, counted as a replace.
-        return (Action.REPLACE, steps + REPLACE_STEPS[1:], original_size,
+        return (Action.REPLACE, ARCHIVE_THEN_REPLACE, original_size,
                 f"{obs.reason}; archive, then replace")
     if state is ObservedState.ARCHIVED:
         if want is DesiredState.PLACEHOLDER and obs.archive_current:
-            return Action.REPLACE, REPLACE_STEPS, 0, "archived; replace with the placeholder"
+            return Action.REPLACE, REPLACE, 0, "archived; replace with the placeholder"
         return None
     # Placeholder.
     if want is DesiredState.PLACEHOLDER:
@@ -531,36 +588,35 @@ def _to_archived_from_placeholder(
     entry: ObservedEntry, copy_size: int, decision: Decision
 ) -> _Found | None:
     why = "played since replaced" if decision.rule == RESTORE_ON_PLAY else "policy wants it back"
-    return _from_copy(entry, copy_size, why, Action.RESTORE, RESTORE_STEPS,
+    return _from_copy(entry, copy_size, why, Action.RESTORE, RESTORE,
                       "restore from the archive copy")
 
 
 def _recover(entry: ObservedEntry, copy_size: int) -> _Found:
-    return _from_copy(entry, copy_size, EMPTIED, Action.RECOVER, RECOVER_STEPS,
+    return _from_copy(entry, copy_size, EMPTIED, Action.RECOVER, RECOVER,
                       "recover it from the archive copy")
 
 
 def _from_copy(entry: ObservedEntry, copy_size: int, why: str, action: Action,
-               steps: tuple[str, ...], what: str) -> _Found:
+               reconcilers: tuple[str, ...], what: str) -> _Found:
     """Content brought back from the copy (restore, recover): thawed first when it must be."""
     assert entry.archive is not None  # a placeholder or an emptied entry has its copy
     restore = entry.archive.restore
     # A frozen copy must be thawed before anything can read it.
     if restore is RestoreStatus.FROZEN:
-        return Action.THAW, THAW_STEPS, copy_size, f"{why}; thaw the archive copy"
+        return Action.THAW, THAW, copy_size, f"{why}; thaw the archive copy"
     # The thaw was requested: S3 takes hours; report, do nothing.
     if restore is RestoreStatus.THAWING:
         return Action.WAIT, (), 0, f"{why}; {WAIT_THAW}"
     # Readable (a warm class, or thawed): bring the content back.
-    return action, steps, copy_size, f"{why}; {what}"
+    return action, reconcilers, copy_size, f"{why}; {what}"
 
 
 def _to_deleted(obs: Observation, original_size: int) -> _Found | None:
     # Everything is archived (and verified) before the entry is deleted.
     if obs.state is ObservedState.ORIGINAL:
-        return (Action.DELETE, ARCHIVE_STEPS + ("delete",), original_size,
-                f"{obs.reason}; archive, then delete")
-    return Action.DELETE, DELETE_STEPS, 0, f"{obs.state.value}; verify the archive, then delete"
+        return (Action.DELETE, DELETE, original_size, f"{obs.reason}; archive, then delete")
+    return Action.DELETE, DELETE, 0, f"{obs.state.value}; verify the archive, then delete"
 
 
 def stale_items(saved: Plan, fresh: Plan) -> tuple[PlanItem, ...]:

@@ -184,7 +184,7 @@ def _notes(entry: ObservedEntry, placeholder_size: int | None) -> tuple[str, ...
     return tuple(notes)
 
 
-def classify(entry: ObservedEntry, placeholder_size: int | None = None) -> Observation:
+def classify(entry: ObservedEntry, placeholder_size: int | None = None) -> Observation:  # noqa: C901 — design.md's state ladder, one rung per branch; long: the ladder is the table
     """Name the state of ``entry``. ``placeholder_size`` (bytes, when known) only adds a note:
     content of the placeholder's size is not taken for it without proof (design.md inv. 6)."""
     notes = _notes(entry, placeholder_size)

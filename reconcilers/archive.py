@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from policies.durations import format_size
 from policies.errors import IntegrityError, PermanentError
 from policies.layout import legacy_key, original_key, verified_key
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, FlavorFacts
-from reconcilers import adopt, assets, content, manifest
-from reconcilers.base import Context, Outcome
+from reconcilers import adopt, assets, content, manifest, ports
+from reconcilers.base import Context, Needs, Outcome
 from reconcilers.ports import AssetRef, EntryDetails, ObjectInfo
 
 READY = 2
@@ -75,6 +76,13 @@ def copy_matches(info: ObjectInfo | None, original: FlavorFacts) -> bool:
 
 class Archive:
     name = ACTION
+    needs = Needs(
+        steps=("mark_placeholder", "verify_legacy", "record_adopted", "upload", "rehash",
+               "assets", "verify", "tag"),
+        kaltura=ports.ENTRY | ports.FLAVOR_URL | ports.ASSETS | ports.TAGS,
+        s3=ports.S3_READ | ports.S3_LIST | ports.S3_WRITE | ports.S3_UPLOAD | ports.S3_CHECKSUM,
+    )
+    uses: tuple[str, ...] = ()
 
     def run(self, entry_id: str, ctx: Context) -> Outcome:
         entry = ctx.kaltura.entry(entry_id)
@@ -134,7 +142,7 @@ class Archive:
                                                             frozenset({TAG_ARCHIVED})))
 
     def _adopt(self, ctx: Context, entry: EntryDetails, original: FlavorFacts, bare: ObjectInfo,
-               previous: dict | None) -> Outcome | None:
+               previous: dict[str, Any] | None) -> Outcome | None:
         """Prove the bare-id copy holds ``original`` (reconcilers/adopt.py) and record it; None
         when it cannot be proven (the object is left alone and the entry archived beside it)."""
         known = (previous or {}).get("originals", {}).get(original.flavor_id) or {}
@@ -160,7 +168,7 @@ class Archive:
 
     def _upload(
         self, ctx: Context, entry: EntryDetails, original: FlavorFacts, key: str,
-        previous: dict | None,
+        previous: dict[str, Any] | None,
     ) -> tuple[str, int]:
         entry_id = entry.entry_id
         before = {"key": key, "flavor_id": original.flavor_id, "size": original.size_bytes}
@@ -216,7 +224,8 @@ class Archive:
         return sha
 
     def _assets(
-        self, ctx: Context, entry: EntryDetails, record: dict, previous: dict | None
+        self, ctx: Context, entry: EntryDetails, record: dict[str, Any],
+        previous: dict[str, Any] | None,
     ) -> None:
         """Thumbnails, captions and attachments beside the original; then the full manifest."""
         from_kaltura = ctx.kaltura.assets(entry.entry_id)
@@ -251,7 +260,9 @@ class Archive:
             after["size"] = original.size_bytes
 
 
-def _original_record(entry: EntryDetails, original: FlavorFacts, key: str, sha: str) -> dict:
+def _original_record(
+    entry: EntryDetails, original: FlavorFacts, key: str, sha: str
+) -> dict[str, Any]:
     return {
         "flavor_id": original.flavor_id, "key": key, "size_bytes": original.size_bytes,
         "ext": original.file_ext, "sha256": sha, "archived_at": _now_iso(),

@@ -1,6 +1,8 @@
 """The shape every reconciler shares: its Context (ports + settings), its Outcome, its steps.
 
-A reconciler is a small class with a ``name`` and ``run(entry_id, ctx) -> Outcome``. It reads
+A reconciler is a small class with a ``name``, its ``needs`` (the steps it journals, the Kaltura
+actions and S3 permissions it calls — declared beside its behaviour, as Cloud Custodian's
+actions declare theirs) and ``run(entry_id, ctx) -> Outcome``. It reads
 the world fresh through the ports (never trusting the plan's snapshot for a decision that can
 lose data), checks its preconditions, and runs its steps through :meth:`Context.step`, which
 journals the intent before the side effect and the result after it. An outcome is ``done``,
@@ -42,6 +44,7 @@ class Outcome:
     message: str = ""
     bytes: int = 0
     retry_after: float | None = None
+    thawing: bool = False  # waiting on a Glacier restore (hours), not on Kaltura (seconds)
 
     @classmethod
     def done(cls, message: str = "", bytes: int = 0) -> Outcome:
@@ -52,8 +55,25 @@ class Outcome:
         return cls(Result.SKIPPED, message)
 
     @classmethod
-    def waiting(cls, message: str, retry_after: float) -> Outcome:
-        return cls(Result.WAITING, message, retry_after=retry_after)
+    def waiting(cls, message: str, retry_after: float, *, thawing: bool = False) -> Outcome:
+        return cls(Result.WAITING, message, retry_after=retry_after, thawing=thawing)
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What a piece of karchive needs of the outside world, declared beside its behaviour
+    (Cloud Custodian's ``permissions``): the steps it journals, in the order it runs them; the
+    Kaltura actions it calls (``service.action``, lower case, as the session counts them); the
+    IAM actions its S3 calls need (``s3:PutObject``). ``karchive permissions`` prints the IAM
+    policy from these; a test runs each reconciler and compares what it did with them."""
+
+    steps: tuple[str, ...] = ()
+    kaltura: frozenset[str] = frozenset()
+    s3: frozenset[str] = frozenset()
+
+    def __or__(self, other: Needs) -> Needs:
+        steps = self.steps + tuple(s for s in other.steps if s not in self.steps)
+        return Needs(steps, self.kaltura | other.kaltura, self.s3 | other.s3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +107,7 @@ class Settings:
     restore_via: str = "url"  # "url": presigned GET fetched by Kaltura; "upload": chunked upload
     presign_expiry: int = 6 * 3600
     poll_interval: float = 2.0  # how soon to look again at a replacement in flight
+    thaw_poll: float = 300.0  # how soon to look again at a Glacier restore (minutes to hours)
     legacy_placeholder_size: int | None = None  # the Princeton tool's placeholder, in bytes
 
 
@@ -132,8 +153,11 @@ class Context:
 
 class Reconciler(Protocol):
     """One transition. ``run`` is idempotent: called again after any interruption it finds
-    what was already done and continues from there."""
+    what was already done and continues from there. ``needs`` declares what it journals and
+    calls outside; ``uses`` names the reconcilers it runs itself (their needs count too)."""
 
     name: str
+    needs: Needs
+    uses: tuple[str, ...]
 
     def run(self, entry_id: str, ctx: Context) -> Outcome: ...

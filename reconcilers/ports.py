@@ -1,13 +1,19 @@
 """The ports: what reconcilers need from the outside world, as Protocols and plain values.
 
 Reconcilers sit between the controller and the pure core and may import only ``policies``; the
-controller's adapters (``controller/kaltura/write.py``, ``controller/storage/writer.py``,
-``controller/transfer.py``, ``controller/journal.py``, ``controller/metrics.py``) satisfy these
-Protocols structurally. Tests of the reconcilers run them against the real adapters over HTTP;
-the values here are what crosses the seam.
+controller's adapters (``controller/adapters/kaltura/write.py``, ``controller/adapters/storage/``
+``writer.py`` and ``local.py``, ``controller/adapters/kaltura/download.py``,
+``controller/runtime/journal.py``, ``controller/runtime/metrics.py``) satisfy these Protocols
+structurally; ``controller/compose.py`` hands them over in a ``Context``. Tests of the
+reconcilers run them against the real adapters over HTTP; the values here are what crosses the
+seam.
 
 Every method raises the error tree of ``policies.errors`` and nothing else: ``NotFound`` for an
 absent object, ``TransientError`` for a failure worth retrying, ``PermanentError`` otherwise.
+
+Beside each port, what its methods cost outside: the Kaltura actions (``service.action``, lower
+case) and the IAM actions of S3 they call, in small named sets; a reconciler's declaration
+(``reconcilers.base.Needs``) is made of them.
 """
 
 from __future__ import annotations
@@ -115,6 +121,39 @@ class Readable(Protocol):
     def read(self, size: int = -1) -> bytes: ...
 
     def close(self) -> None: ...
+
+
+# The Kaltura actions behind KalturaPort's methods (adapters/kaltura/write.py).
+ENTRY = frozenset({"media.get", "flavorasset.list"})  # entry()
+FLAVOR_URL = frozenset({"flavorasset.geturl"})  # flavor_url(): a download, or a hash of one
+ASSETS = frozenset({  # assets() and asset_url()
+    "thumbasset.list", "caption_captionasset.list", "attachment_attachmentasset.list",
+    "thumbasset.geturl", "caption_captionasset.geturl", "attachment_attachmentasset.geturl"})
+TAGS = frozenset({"media.get", "media.update"})  # add_tags(), remove_tags()
+UPLOAD = frozenset({"uploadtoken.add", "uploadtoken.upload"})  # any *_from_upload, bytes
+UPDATE_CONTENT = frozenset({"media.updatecontent"}) | ENTRY | UPLOAD  # update_content_from_*
+APPROVE = frozenset({"media.approvereplace"})  # approve_replacement()
+THUMB_FROM_BYTES = frozenset({  # set_default_thumb_from_bytes()
+    "thumbasset.add", "thumbasset.setcontent", "thumbasset.setasdefault"}) | UPLOAD
+ADD_CONTENT = frozenset({"media.addcontent"}) | UPLOAD  # add_content_from_*
+ADD_ENTRY = frozenset({"media.add"})  # add_entry()
+ADD_ASSET = frozenset({  # add_asset()
+    "thumbasset.add", "thumbasset.setcontent", "caption_captionasset.add",
+    "caption_captionasset.setcontent", "attachment_attachmentasset.add",
+    "attachment_attachmentasset.setcontent"}) | UPLOAD
+DELETE_ENTRY = frozenset({"baseentry.delete"})  # delete_entry()
+
+# The IAM actions behind ArchivePort's methods on S3 (adapters/storage/writer.py).
+S3_READ = frozenset({"s3:GetObject"})  # head(), get_bytes(), open_read(), presign_get()
+S3_LIST = frozenset({"s3:ListBucket"})  # list_keys()
+S3_WRITE = frozenset({"s3:PutObject"})  # put_bytes()
+S3_UPLOAD = frozenset({  # upload_stream() (multipart, its checksum tag) and abort_stale_uploads()
+    "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload",
+    "s3:ListBucketMultipartUploads", "s3:GetObject"})
+S3_CHECKSUM = frozenset({"s3:GetObject", "s3:GetObjectTagging"})  # get_sha256()
+S3_COPY = frozenset({"s3:GetObject", "s3:PutObject"})  # copy(): HEAD + CopyObject
+S3_THAW = frozenset({"s3:RestoreObject"})  # request_restore()
+S3_DELETE = frozenset({"s3:DeleteObject"})  # delete()
 
 
 @runtime_checkable
@@ -232,13 +271,6 @@ class JournalPort(Protocol):
         error: str | None = None,
     ) -> None: ...
 
-    def pending(self, entry_id: str) -> Mapping[str, Any] | None: ...
-
-    def backoff(self, entry_id: str) -> Any: ...
-
-    def set_backoff(self, entry_id: str, failures: int, until: float, action: str = "") -> None:
-        ...
-
 
 class MetricsPort(Protocol):
     """The slice of controller.runtime.metrics.Metrics that reconcilers and the executor call."""
@@ -270,19 +302,3 @@ class NullMetrics:
     def __getattr__(self, name: str) -> Any:
         # The daemon's Metrics has more methods (copy_duration, thaws...): accept them all.
         return lambda *args, **kwargs: None
-
-
-class NullJournal:
-    """A journal that keeps nothing (unit tests of pure helpers)."""
-
-    def record(self, entry_id: str, action: str, step: str, **kwargs: Any) -> None:
-        pass
-
-    def pending(self, entry_id: str) -> Mapping[str, Any] | None:
-        return None
-
-    def backoff(self, entry_id: str) -> Any:
-        return None
-
-    def set_backoff(self, entry_id: str, failures: int, until: float, action: str = "") -> None:
-        pass

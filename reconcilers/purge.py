@@ -27,9 +27,9 @@ from typing import Any
 
 from policies.errors import IntegrityError, NotFound, PermanentError
 from policies.observed import TAG_REPLACED
-from reconcilers import assets, content, manifest
+from reconcilers import assets, content, manifest, ports
 from reconcilers.archive import Archive
-from reconcilers.base import Context, Outcome
+from reconcilers.base import Context, Needs, Outcome
 from reconcilers.ports import AssetRef, EntryDetails
 
 ACTION = "delete"
@@ -38,6 +38,13 @@ _HASH_CHUNK = 8 << 20
 
 class Purge:
     name = ACTION
+    needs = Needs(
+        steps=("approve", "verify", "assets", "delete"),
+        kaltura=ports.ENTRY | ports.APPROVE | ports.ASSETS | ports.DELETE_ENTRY,
+        s3=ports.S3_READ | ports.S3_LIST | ports.S3_WRITE | ports.S3_CHECKSUM,
+    )
+    # everything is archived (and verified) before the delete
+    uses: tuple[str, ...] = ("archive",)
 
     def run(self, entry_id: str, ctx: Context) -> Outcome:
         try:

@@ -24,8 +24,8 @@ from __future__ import annotations
 from policies.errors import IntegrityError, PermanentError
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED
 from policies.state import DEAD_FLAVOR
-from reconcilers import adopt, content
-from reconcilers.base import Context, Outcome
+from reconcilers import adopt, content, ports
+from reconcilers.base import Context, Needs, Outcome
 from reconcilers.ports import EntryDetails
 from reconcilers.restore import Restore
 from reconcilers.thaw import thaw_first
@@ -37,6 +37,14 @@ CONVERTING = frozenset({0, 1, 4})  # IMPORT, PRECONVERT, PENDING: Kaltura is sti
 
 class Recover:
     name = ACTION
+    needs = Needs(
+        steps=("approve", "add_content", "verify", "retag"),
+        kaltura=(ports.ENTRY | ports.APPROVE | ports.ADD_CONTENT | ports.UPDATE_CONTENT
+                 | ports.FLAVOR_URL | ports.TAGS),
+        s3=ports.S3_READ | ports.S3_LIST | ports.S3_WRITE | ports.S3_CHECKSUM,
+    )
+    # a frozen copy is thawed first; karchive's copy is re-keyed
+    uses: tuple[str, ...] = ("thaw", "restore")
 
     def run(self, entry_id: str, ctx: Context) -> Outcome:
         entry = ctx.kaltura.entry(entry_id)

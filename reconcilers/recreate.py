@@ -20,15 +20,14 @@ from typing import Any
 
 from policies.errors import IntegrityError, PermanentError
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, RestoreStatus
-from reconcilers import content, manifest
-from reconcilers.base import Context, Outcome
+from reconcilers import content, manifest, ports
+from reconcilers.base import Context, Needs, Outcome
 from reconcilers.ports import AssetKind, EntryDetails
 from reconcilers.thaw import Thaw
 
 ACTION = "recreate"
 READY, NO_CONTENT = 2, 7
 FAILED_STATUSES = frozenset({-2, -1})  # ERROR_IMPORTING, ERROR_CONVERTING
-THAW_POLL = 300.0
 _KINDS = (("thumbnails", AssetKind.THUMB), ("captions", AssetKind.CAPTION),
           ("attachments", AssetKind.ATTACHMENT))
 _OUR_TAGS = frozenset({TAG_ARCHIVED, TAG_REPLACED})
@@ -36,8 +35,16 @@ _OUR_TAGS = frozenset({TAG_ARCHIVED, TAG_REPLACED})
 
 class Recreate:
     name = ACTION
+    needs = Needs(
+        steps=("add", "content", "verify", "asset", "recreated"),
+        kaltura=(ports.ADD_ENTRY | ports.ENTRY | ports.ADD_CONTENT | ports.THUMB_FROM_BYTES
+                 | ports.ADD_ASSET),
+        s3=ports.S3_READ | ports.S3_LIST | ports.S3_WRITE,
+    )
+    # a frozen copy is thawed first
+    uses: tuple[str, ...] = ("thaw",)
 
-    def run(self, entry_id: str, ctx: Context) -> Outcome:
+    def run(self, entry_id: str, ctx: Context) -> Outcome:  # noqa: C901 — the recreate steps in order, each resumable after a crash
         """``done`` with the new entry id as its message, or ``waiting`` (thaw, conversion)."""
         document = manifest.read(ctx.archive, ctx.settings.prefix, entry_id)
         if document is None:
@@ -52,7 +59,8 @@ class Recreate:
         if not copy.info.readable:
             if copy.info.restore is RestoreStatus.FROZEN:
                 Thaw().run(entry_id, ctx)
-            return Outcome.waiting(f"thawing the archive copy {copy.key}", THAW_POLL)
+            return Outcome.waiting(f"thawing the archive copy {copy.key}",
+                                   ctx.settings.thaw_poll, thawing=True)
         progress = dict(document.get("recreating") or {})
         if not progress.get("entry_id"):
             progress = {"entry_id": self._add(ctx, entry_id, document), "assets": {}}

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from policies.errors import PermanentError
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED
-from reconcilers import content
+from reconcilers import content, ports
 from reconcilers.archive import Archive
-from reconcilers.base import Context, Outcome
+from reconcilers.base import Context, Needs, Outcome
 from reconcilers.replace import Replace
 from reconcilers.restore import Restore
 
@@ -28,6 +28,10 @@ ACTION = "repair"
 
 class Repair:
     name = ACTION
+    needs = Needs(steps=("approve", "untag_archived", "tag_archived"),
+                  kaltura=ports.ENTRY | ports.TAGS, s3=ports.S3_READ | ports.S3_LIST)
+    # it finishes what they left half done
+    uses: tuple[str, ...] = ("archive", "replace", "restore")
 
     def run(self, entry_id: str, ctx: Context) -> Outcome:
         entry = ctx.kaltura.entry(entry_id)

@@ -19,9 +19,9 @@ import io
 
 from policies.errors import IntegrityError
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED
-from reconcilers import content
+from reconcilers import content, ports
 from reconcilers.archive import Archive
-from reconcilers.base import Context, Outcome
+from reconcilers.base import Context, Needs, Outcome
 from reconcilers.ports import EntryDetails
 
 ACTION = "replace"
@@ -29,6 +29,14 @@ ACTION = "replace"
 
 class Replace:
     name = ACTION
+    needs = Needs(
+        steps=("replace", "approve", "mark_placeholder", "thumbnail", "tag_replaced"),
+        kaltura=(ports.ENTRY | ports.UPDATE_CONTENT | ports.APPROVE | ports.FLAVOR_URL
+                 | ports.THUMB_FROM_BYTES | ports.TAGS),
+        s3=ports.S3_READ | ports.S3_LIST | ports.S3_WRITE,
+    )
+    # a copy nobody proved is archived first
+    uses: tuple[str, ...] = ("archive",)
 
     def run(self, entry_id: str, ctx: Context) -> Outcome:
         placeholder = content.require_placeholder(ctx)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from policies.errors import IntegrityError
 from policies.layout import original_key
 from policies.observed import TAG_REPLACED
-from reconcilers import adopt, content, manifest
-from reconcilers.base import Context, Outcome
+from reconcilers import adopt, content, manifest, ports
+from reconcilers.base import Context, Needs, Outcome
 from reconcilers.ports import EntryDetails
 from reconcilers.thaw import thaw_first
 
@@ -25,6 +25,15 @@ READY = 2
 
 class Restore:
     name = ACTION
+    needs = Needs(
+        steps=("restore", "approve", "verify_legacy", "rekey", "thumbnail", "untag_replaced"),
+        kaltura=(ports.ENTRY | ports.UPDATE_CONTENT | ports.APPROVE | ports.FLAVOR_URL
+                 | ports.THUMB_FROM_BYTES | ports.TAGS),
+        s3=(ports.S3_READ | ports.S3_LIST | ports.S3_WRITE | ports.S3_CHECKSUM | ports.S3_COPY
+            | ports.S3_DELETE),
+    )
+    # a frozen copy is thawed first
+    uses: tuple[str, ...] = ("thaw",)
 
     def run(self, entry_id: str, ctx: Context) -> Outcome:
         entry = ctx.kaltura.entry(entry_id)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from policies.errors import PermanentError
 from policies.observed import RestoreStatus
-from reconcilers import content
-from reconcilers.base import Context, Outcome
+from reconcilers import content, ports
+from reconcilers.base import Context, Needs, Outcome
 
 ACTION = "thaw"
-THAW_POLL = 300.0  # a Glacier restore takes minutes to hours
 
 
 class Thaw:
     name = ACTION
+    needs = Needs(steps=("thaw",), s3=ports.S3_READ | ports.S3_LIST | ports.S3_THAW)
+    uses: tuple[str, ...] = ()
 
     def run(self, entry_id: str, ctx: Context) -> Outcome:
         copy = content.find_copy(ctx, entry_id)
@@ -40,7 +41,9 @@ def thaw_first(ctx: Context, entry_id: str, copy: content.Copy, then: str) -> Ou
     and ``then`` (restore, recovery) follows; None once the copy is readable."""
     if copy.info.restore is RestoreStatus.FROZEN:
         Thaw().run(entry_id, ctx)
-        return Outcome.waiting(f"thaw requested; {then} follows", THAW_POLL)
+        return Outcome.waiting(f"thaw requested; {then} follows", ctx.settings.thaw_poll,
+                               thawing=True)
     if not copy.info.readable:
-        return Outcome.waiting("waiting for the thaw to finish", THAW_POLL)
+        return Outcome.waiting("waiting for the thaw to finish", ctx.settings.thaw_poll,
+                               thawing=True)
     return None

@@ -1,18 +1,24 @@
-"""The directory adapter: owners' status, name and org unit from LDAP, through ldap3.
+"""The LDAP adapter: owners' status, name and org unit from the directory, through ldap3.
 
-An edge of the pipeline. Observation asks ``Directory.lookup`` once per cycle for the distinct
-owners of the catalogue; the answers feed ``ObservedEntry.owner_status`` (the policy's owner
-selector), ``karchive list --with-owner`` and ``karchive owners``. Settings come from the policy
-(``policies.directory.DirectorySettings``).
+An edge of the pipeline. The observation asks :meth:`Directory.lookup` once per page of entries
+for their distinct owners (answers cached for ``cache_ttl``); the answers feed
+``ObservedEntry.owner_status`` (the policy's owner selector), ``karchive list --with-owner`` and
+``karchive owners``. Settings come from the policy (``policies.directory.DirectorySettings``).
 
 Cost: distinct uids are looked up in batches — two searches per batch (see ``_resolve_batch``),
 none for a uid answered within ``cache_ttl``. One connection is bound once and reused; a dropped
-one is replaced on the next attempt.
+one is replaced on the next attempt. Every bind and search is counted
+(``ldap_call("bind" | "search", outcome)``: ``karchive_ldap_calls_total``).
+
+Retries, one level: this adapter's own loop (``_with_retries``: ``directory.retries`` times, with
+backoff), because ldap3 itself never retries a dropped connection and a second attempt must
+bind anew; nothing above it retries.
 
 Failure never turns into a decision: if the directory cannot be reached or refuses us, every uid
 asked is ``unknown`` (which no rule matches, so nothing is archived because LDAP is down), the
 error is logged once per lookup, and ``last_error`` keeps it for health reporting. Errors from
-ldap3 are translated here, and only here, into::
+ldap3 are translated here, by the one table ``ERRORS`` and the result codes, and only here,
+into (each with ``source=ldap``)::
 
     DirectoryError (KarchiveError)
     ├── DirectoryTransientError (TransientError)   unreachable, timed out, dropped, busy: retried
@@ -32,14 +38,22 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ldap3 import NO_ATTRIBUTES, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.conv import escape_filter_chars
 
-from controller.adapters import network as netfail
-from controller.errors import KarchiveError, PermanentError, TransientError, UsageError
+from controller.adapters import network
+from controller.errors import (
+    KarchiveError,
+    PermanentError,
+    Source,
+    TransientError,
+    UsageError,
+    lookup,
+    outcome,
+)
 from policies.directory import UID_PLACEHOLDER, DirectorySettings
 from policies.observed import OwnerStatus
 
@@ -56,6 +70,9 @@ _BACKOFF_CAP = 8.0
 class DirectoryError(KarchiveError):
     """The directory could not answer. The message never contains the bind password."""
 
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message, source=Source.LDAP)
+
 
 class DirectoryTransientError(DirectoryError, TransientError):
     """Worth retrying: the server was unreachable, slow, busy or dropped the connection."""
@@ -67,6 +84,33 @@ class DirectoryPermanentError(DirectoryError, PermanentError):
 
 class DirectoryConfigError(DirectoryPermanentError, UsageError):
     """The settings cannot be used at all; raised when the adapter is built, not per lookup."""
+
+
+# ldap3's exceptions → this adapter's classes, most specific first (lookup); the words are
+# filled by Directory._translate ({what}: the call and its target). Network failures are named
+# by adapters/network.py before this table is read.
+_UNREACHABLE = "unreachable"
+ERRORS: dict[type[BaseException], tuple[type[DirectoryError], str]] = {
+    ldap_exc.LDAPInvalidFilterError: (DirectoryPermanentError,
+                                      "invalid LDAP filter ({exc}): fix directory.active_filter"),
+    ldap_exc.LDAPBindError: (DirectoryPermanentError,
+                             "{what} refused: {kind}: {exc}: check directory.bind_dn and the "
+                             "password"),
+    ldap_exc.LDAPCommunicationError: (DirectoryTransientError, _UNREACHABLE),
+    ldap_exc.LDAPResponseTimeoutError: (DirectoryTransientError, _UNREACHABLE),
+    ldap_exc.LDAPException: (DirectoryPermanentError, "{what} failed: {kind}: {exc}"),
+    OSError: (DirectoryTransientError, _UNREACHABLE),
+}
+LOW_LEVEL = (ldap_exc.LDAPException, OSError)
+
+
+class LdapMetrics(Protocol):
+    def ldap_call(self, operation: str, outcome: str) -> None: ...
+
+
+class _NoMetrics:
+    def ldap_call(self, operation: str, outcome: str) -> None:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +143,10 @@ class Directory:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: LdapMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self._metrics: LdapMetrics = metrics if metrics is not None else _NoMetrics()
         self._password = _read_password(settings)
         self._clock = clock
         self._sleep = sleep
@@ -233,7 +279,7 @@ class Directory:
         conn = self._connection()
         self.searches += 1
         try:
-            with netfail.watch.call(f"the directory {self.settings.url} (search)",
+            with network.watch.call(f"the directory {self.settings.url} (search)",
                                     self.settings.timeout):
                 conn.search(
                     self.settings.base,
@@ -242,15 +288,15 @@ class Directory:
                     attributes=attributes,
                     time_limit=int(self.settings.timeout) or 1,
                 )
-        except ldap_exc.LDAPInvalidFilterError as exc:
-            raise DirectoryPermanentError(
-                f"invalid LDAP filter ({exc}): fix directory.active_filter"
-            ) from exc
-        except (ldap_exc.LDAPCommunicationError, ldap_exc.LDAPResponseTimeoutError) as exc:
-            raise DirectoryTransientError(self._unreachable(exc, "search")) from exc
-        except ldap_exc.LDAPException as exc:
-            raise DirectoryPermanentError(self._describe(exc, "search failed")) from exc
-        self._check_result(conn.result)
+            self._check_result(conn.result)
+        except LOW_LEVEL as exc:
+            error = self._translate(exc, "search")
+            self._metrics.ldap_call("search", outcome(error))
+            raise error from exc
+        except DirectoryError as error:
+            self._metrics.ldap_call("search", outcome(error))
+            raise
+        self._metrics.ldap_call("search", "ok")
         return [
             (item["dn"], item.get("attributes") or {})
             for item in conn.response or []
@@ -290,8 +336,8 @@ class Directory:
             # timeout the policy's: a bind or a search answer; searches also carry it as the
             # server-side time limit.
             server = Server(settings.url, get_info=NONE, tls=tls,
-                            connect_timeout=min(settings.timeout, netfail.CONNECT_TIMEOUT))
-            with netfail.watch.call(f"the directory {settings.url} (bind)", settings.timeout):
+                            connect_timeout=min(settings.timeout, network.CONNECT_TIMEOUT))
+            with network.watch.call(f"the directory {settings.url} (bind)", settings.timeout):
                 self._conn = Connection(
                     server,
                     user=settings.bind_dn,
@@ -301,25 +347,11 @@ class Directory:
                     # ldap3 packs this into SO_RCVTIMEO as a C long (strategy/base.py): an int.
                     receive_timeout=math.ceil(settings.timeout),
                 )
-        except ldap_exc.LDAPBindError as exc:
-            raise DirectoryPermanentError(
-                self._describe(exc, f"bind as {settings.bind_dn or 'anonymous'} refused")
-                + ": check directory.bind_dn and the password"
-            ) from exc
-        except ldap_exc.LDAPSocketOpenError as exc:
-            # ldap3 folds ssl errors into the text of LDAPSocketOpenError (strategy/base.py,
-            # "socket ssl wrapping error: ..."), so the text is all there is to tell a
-            # certificate the trust store rejects — which no retry fixes — from a closed port.
-            if "certificate" in str(exc).lower():
-                raise DirectoryPermanentError(
-                    self._describe(exc, "presented a certificate that is not trusted")
-                    + ": set directory.ca_file to the CA that signed it"
-                ) from exc
-            raise DirectoryTransientError(self._unreachable(exc, "bind")) from exc
-        except (ldap_exc.LDAPCommunicationError, ldap_exc.LDAPResponseTimeoutError) as exc:
-            raise DirectoryTransientError(self._unreachable(exc, "bind")) from exc
-        except ldap_exc.LDAPException as exc:
-            raise DirectoryPermanentError(self._describe(exc, "cannot connect")) from exc
+        except LOW_LEVEL as exc:
+            error = self._translate(exc, "bind")
+            self._metrics.ldap_call("bind", outcome(error))
+            raise error from exc
+        self._metrics.ldap_call("bind", "ok")
         self.binds += 1
         return self._conn
 
@@ -331,18 +363,36 @@ class Directory:
         with contextlib.suppress(ldap_exc.LDAPException, OSError):
             conn.unbind()
 
+    def _translate(self, exc: BaseException, call: str) -> DirectoryError:
+        """The one place an ldap3 failure becomes this adapter's error (the table above)."""
+        error, words = lookup(ERRORS, exc) or (DirectoryPermanentError, "{what} failed: {exc}")
+        what = f"directory {self.settings.url} {call}"
+        if call == "bind" and isinstance(exc, ldap_exc.LDAPBindError):
+            what = f"directory {self.settings.url} bind as {self.settings.bind_dn or 'anonymous'}"
+        # ldap3 folds ssl errors into the text of LDAPSocketOpenError (strategy/base.py,
+        # "socket ssl wrapping error: ..."), so the text is all there is to tell a certificate
+        # the trust store rejects — which no retry fixes — from a closed port.
+        if isinstance(exc, ldap_exc.LDAPSocketOpenError) and "certificate" in str(exc).lower():
+            return DirectoryPermanentError(self._scrub(
+                f"directory {self.settings.url} presented a certificate that is not trusted: "
+                f"{type(exc).__name__}: "
+                f"{exc}: set directory.ca_file to the CA that signed it"))
+        if words == _UNREACHABLE:
+            return error(self._unreachable(exc, call))
+        return error(self._scrub(words.format(what=what, kind=type(exc).__name__, exc=exc)))
+
     def _unreachable(self, exc: BaseException, call: str) -> str:
         """The network's failure in one line (``adapters/network.py``), else ldap3's words."""
-        failure = netfail.diagnose(exc)
+        failure = network.diagnose(exc)
         if failure is None and isinstance(exc, ldap_exc.LDAPResponseTimeoutError):
-            failure = netfail.Failure.READ_TIMEOUT
+            failure = network.Failure.READ_TIMEOUT
         if failure is None:
-            return self._describe(exc, "unreachable")
-        return netfail.describe("the directory", self.settings.url, call, failure,
+            return self._scrub(f"directory {self.settings.url} unreachable: "
+                               f"{type(exc).__name__}: {exc}")
+        return network.describe("the directory", self.settings.url, call, failure,
                                 setting="directory.url", read_timeout=self.settings.timeout)
 
-    def _describe(self, exc: BaseException, what: str) -> str:
-        text = f"directory {self.settings.url} {what}: {type(exc).__name__}: {exc}"
+    def _scrub(self, text: str) -> str:
         if self._password:
             text = text.replace(self._password, "***")  # never echo a secret, whatever ldap3 says
         return text

@@ -1,14 +1,14 @@
-"""Network failures, told apart in one place, and a word while a call keeps us waiting.
+"""The adapters' network table: failures told apart in one place, and a word while we wait.
 
-The three adapters to the outside world (Kaltura: ``kaltura/session.py``; S3:
-``storage/client.py``; LDAP: ``directory.py``) meet the same few ways a network fails, each
-wrapped differently by its library (requests in KalturaClient, urllib3 in botocore, ldap3's own
-socket errors). :func:`diagnose` names the failure from the exception's types — one table, the
-chain of causes walked once — and :func:`describe` turns it into the one line a user reads: the
-service, the endpoint, the call, and what to check. The adapters raise it as
-:class:`policies.errors.NetworkError` once their own retries are spent; nothing above them
-retries it again (one retry level: a hung server costs attempts × timeout once, not a product
-of every layer's attempts).
+Every adapter to the outside world (Kaltura: ``kaltura/session.py`` and ``kaltura/download.py``;
+S3: ``storage/s3.py``; LDAP: ``ldap.py``) meets the same few ways a network fails, each wrapped
+differently by its library (requests in KalturaClient, urllib3 in botocore and the downloads,
+ldap3's own socket errors). :func:`diagnose` names the failure from the exception's types — one
+table, the chain of causes walked once — and :func:`error` turns it into the one line a user
+reads (:func:`describe`: the service, the endpoint, the call, and what to check) as a
+:class:`NetworkError` carrying the adapter's source. The adapters raise it once their own
+retries are spent; nothing above them retries it again (one retry level: a hung server costs
+attempts × timeout once, not a product of every layer's attempts).
 
 :class:`Watch` says, on the ``karchive.network`` log, when a call has had no answer for a few
 seconds and when it will give up, so a plan waiting on a silent server is never silent itself.
@@ -26,6 +26,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
+
+import botocore.exceptions as boto
+import requests.exceptions as req
+import urllib3.exceptions as u3
+
+from controller.errors import NetworkError, Source
 
 log = logging.getLogger("karchive.network")
 
@@ -65,22 +71,15 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         todo += [e for e in inner if isinstance(e, BaseException)]
 
 
-def _timeout_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """(connect timeouts, read timeouts) of the libraries under the adapters."""
-    import botocore.exceptions as boto
-    import requests.exceptions as req
-    import urllib3.exceptions as u3
-
-    return ((req.ConnectTimeout, boto.ConnectTimeoutError, u3.ConnectTimeoutError),
-            (req.ReadTimeout, boto.ReadTimeoutError, u3.ReadTimeoutError, socket.timeout))
+# The timeouts of the libraries under the adapters (KalturaClient's requests, botocore, the
+# downloads' urllib3), by kind.
+CONNECT_TIMEOUTS = (req.ConnectTimeout, boto.ConnectTimeoutError, u3.ConnectTimeoutError)
+READ_TIMEOUTS = (req.ReadTimeout, boto.ReadTimeoutError, u3.ReadTimeoutError, socket.timeout)
 
 
-def diagnose(exc: BaseException) -> Failure | None:
+def diagnose(exc: BaseException) -> Failure | None:  # noqa: C901 — a flat ladder of failure kinds, most specific first
     """Which network failure ``exc`` is, or None when it is not one (an answer, a bug)."""
-    import urllib3.exceptions as u3
-
     found = list(_chain(exc))
-    connect_timeouts, read_timeouts = _timeout_classes()
     # The lowest-level cause names the failure best: look for it first.
     for error in found:
         if isinstance(error, socket.gaierror | u3.NameResolutionError):
@@ -100,10 +99,10 @@ def diagnose(exc: BaseException) -> Failure | None:
     for error in found:
         # urllib3's NewConnectionError subclasses ConnectTimeoutError: a refusal that reached
         # here without its OSError is still no timeout.
-        if isinstance(error, connect_timeouts) and not isinstance(error, u3.NewConnectionError):
+        if isinstance(error, CONNECT_TIMEOUTS) and not isinstance(error, u3.NewConnectionError):
             return Failure.CONNECT_TIMEOUT
     for error in found:
-        if isinstance(error, read_timeouts):
+        if isinstance(error, READ_TIMEOUTS):
             return Failure.READ_TIMEOUT
     for error in found:
         if isinstance(error, ConnectionError | u3.ProtocolError | u3.NewConnectionError):
@@ -143,6 +142,14 @@ def describe(service: str, endpoint: str, call: str, failure: Failure, *, settin
             f"{call} ({attempts} tries)"
     return _ADVICE[failure].format(where=f"{service} at {endpoint}", call=call,
                                    setting=setting, connect=CONNECT_TIMEOUT)
+
+
+def error(service: str, endpoint: str, call: str, failure: Failure, *, setting: str,  # noqa: PLR0913 — keyword-only wording fields
+          source: Source, read_timeout: float | None = None,
+          attempts: int | None = None) -> NetworkError:
+    """The :class:`NetworkError` an adapter raises for ``failure``, worded by :func:`describe`."""
+    return NetworkError(describe(service, endpoint, call, failure, setting=setting,
+                                 read_timeout=read_timeout, attempts=attempts), source=source)
 
 
 class Watch:

@@ -1,6 +1,6 @@
 """The ``karchive`` command line: argument parsing and dispatch, nothing else.
 
-Each sub-command lives in ``controller/commands/<name>.py`` and exposes
+Each sub-command lives in ``controller/cli/<name>.py`` and exposes
 ``register(subparsers) -> None``; it sets ``func`` on its parser, a callable taking the parsed
 namespace and returning the exit code. The list below is explicit on purpose: no import side
 effects decide which commands exist.
@@ -15,24 +15,22 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from controller.cli import (
+    apply,
+    export,
+    owners,
+    permissions,
+    plan,
+    policy,
+    recreate,
+    reports,
+    run,
+    sandbox,
+)
 from controller.errors import UsageError
+from controller.runtime.metrics import version
 
-
-def _commands() -> list:  # type: ignore[type-arg]
-    # Imported here so `karchive --help` stays fast and a broken optional command names itself.
-    from controller.cli import (
-        apply,
-        export,
-        owners,
-        plan,
-        policy,
-        recreate,
-        reports,
-        run,
-        sandbox,
-    )
-
-    return [sandbox, policy, plan, apply, run, reports, owners, recreate, export]
+COMMANDS = (sandbox, policy, plan, apply, run, reports, owners, recreate, export, permissions)
 
 
 class Parser(argparse.ArgumentParser):
@@ -44,15 +42,13 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from controller.runtime.metrics import version
-
     parser = Parser(
         prog="karchive",
         description="Declarative archiving of a Kaltura video library to S3 cold storage.",
     )
     parser.add_argument("--version", action="version", version=f"karchive {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in _commands():
+    for module in COMMANDS:
         module.register(sub)
     return parser
 

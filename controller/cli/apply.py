@@ -1,14 +1,14 @@
-"""``karchive apply [-f policy.yaml] [PLAN_FILE]``: carry out a plan, after a yes.
+"""``karchive apply [-f policy.yaml] [PLAN_FILE]``: the pipeline, then the executor, after a yes.
 
-Without a plan file: observe, diff, show the plan, ask "Do you want to perform these actions?"
-(only ``yes`` proceeds — or, when the plan deletes entries, the typed word ``delete`` or the
-number of entries — unless ``--auto-approve``), then execute it (``controller/executor.py``).
-With a plan file (``karchive plan --out FILE``): the saved plan is applied exactly — only the
-entries it names are observed again (batched ``idIn``), and an item whose entry changed since
-(another fingerprint, or no longer the same action) is refused as stale and listed; the fresh
-items still run, and the exit code is 1.
+Without a plan file: plan (``runtime/pipeline.py``: observe → classify → diff), show it, ask "Do
+you want to perform these actions?" (only ``yes`` proceeds — or, when the plan deletes entries,
+the typed word ``delete`` or the number of entries — unless ``--auto-approve``), then execute it
+(``runtime/executor.py``). With a plan file (``karchive plan --out FILE``): the saved plan is
+applied exactly — only the entries it names are observed again (batched ``idIn``), and an item
+whose entry changed since (another fingerprint, or no longer the same action) is refused as
+stale and listed; the fresh items still run, and the exit code is 1.
 
-One actor: apply takes the daemon's lease (``controller/lease.py``) before it observes, or
+One actor: apply takes the daemon's lease (``adapters/storage/lease.py``) before it observes, or
 refuses in one line while a daemon or another apply holds it, and releases it on the way out.
 SIGINT or SIGTERM before anything changed stops at once; once items run, the first one stops at
 the next safe point (steps under way finish and are journalled, nothing new starts) and says
@@ -17,8 +17,9 @@ so; the exit code is then 128 + the signal's number.
 Progress: one line per finished item on stderr, or JSON lines on stdout with
 ``--json-progress``; items deferred (the cycle's limits, backoff) are summed up at the end, one
 line per reason, rather than one line each. The journal (``--journal``, or ``journal/`` in the
-state directory: ``--state-dir``, see ``controller.runtime.journal``) is shipped to the bucket
-at the end. Exit 0 when everything converged (or waits on Kaltura/S3), 1 otherwise.
+state directory: ``--state-dir``, see ``runtime/state.py``) is shipped to the bucket at the end;
+entries that keep failing back off (the state store). Exit 0 when everything converged (or
+waits on Kaltura/S3), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -28,16 +29,28 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from controller.adapters.storage.lease import LEASE_NAME, CommandLease
+from controller.adapters.storage.lease import CommandLease
+from controller.cli.plan import progress
 from controller.cli.policy import add_policy_option, load
+from controller.compose import Adapters, compose
 from controller.errors import KarchiveError, UsageError
-from controller.runtime.executor import Executor, ItemReport, build_context
-from controller.runtime.journal import Journal, add_state_dir_option, journal_location
-from controller.runtime.progress import NoProgress, Progress
+from controller.runtime.executor import Hooks, ItemReport, RunReport, Timing, execute
+from controller.runtime.journal import Journal
+from controller.runtime.metrics import CallCounter
+from controller.runtime.pipeline import Pipeline
+from controller.runtime.state import (
+    StateStore,
+    add_state_dir_option,
+    journal_location,
+    state_dir,
+)
+from policies.plan import Action, Plan, PlanFormatError, PlanItem, Target, stale_items
+from policies.schema import Policy
 
 LEASE_SECONDS = 60.0
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
@@ -65,49 +78,36 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.set_defaults(func=run)
 
 
-def _observe(policy: Any, session: Any, s3: Any, quiet: bool, ids: list[str] | None) -> Any:
-    """A fresh plan: of every entry, or (a saved plan's) just ``ids``."""
-    from controller.runtime.observe import CallCounter, observe
-    from policies.plan import diff
-
-    progress = NoProgress() if quiet else Progress("observed")
-    seen = observe(session, s3, policy, progress, counter=CallCounter(), entry_ids=ids)
-    return diff(seen.entries, policy, seen.observed_at, seen.placeholder_size)
+def _read_plan(args: argparse.Namespace, policy: Policy) -> Plan | None:
+    """The saved plan named on the command line (None without one), or one line why not."""
+    if not args.plan_file:
+        return None
+    try:
+        saved = Plan.from_json(Path(args.plan_file).read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read plan file {args.plan_file} ({exc.strerror}); "
+                         "write one with `karchive plan --out FILE`") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{args.plan_file}: not a plan file (not UTF-8 text at byte "
+                         f"{exc.start}); write one with `karchive plan --out FILE`") from None
+    except PlanFormatError as exc:
+        raise UsageError(f"{args.plan_file}: {exc}") from None
+    if saved.target != Target.of(policy):
+        raise UsageError(f"{args.plan_file} was made for {saved.target}, not for this "
+                         f"policy's {Target.of(policy)}; plan again with this policy")
+    return saved
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.adapters.kaltura.session import KalturaSession
-    from controller.adapters.storage import backend
-    from controller.adapters.storage.backend import connect
-    from policies.plan import Plan, PlanFormatError, Target
-
     policy = load(args.policy)
-    saved: Plan | None = None
-    if args.plan_file:
-        try:
-            saved = Plan.from_json(Path(args.plan_file).read_bytes().decode("utf-8"))
-        except OSError as exc:
-            raise UsageError(f"cannot read plan file {args.plan_file} ({exc.strerror}); "
-                             "write one with `karchive plan --out FILE`") from None
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"{args.plan_file}: not a plan file (not UTF-8 text at byte "
-                             f"{exc.start}); write one with `karchive plan --out FILE`") from None
-        except PlanFormatError as exc:
-            raise UsageError(f"{args.plan_file}: {exc}") from None
-        if saved.target != Target.of(policy):
-            raise UsageError(f"{args.plan_file} was made for {saved.target}, not for this "
-                             f"policy's {Target.of(policy)}; plan again with this policy")
+    saved = _read_plan(args, policy)
     out = sys.stderr if args.json_progress else sys.stdout
     stop = _Signals()
     try:
-        metrics = _metrics()
-        session = KalturaSession(policy.kaltura, metrics=metrics)
-        s3 = connect(policy.storage)
-        lease = backend.lease(policy.storage, s3, f"{policy.storage.prefix}{LEASE_NAME}",
-                              duration=LEASE_SECONDS)
+        adapters = compose(policy, metrics=CallCounter())
+        lease = adapters.lease(duration=LEASE_SECONDS)
         with stop, CommandLease(lease, policy.storage.location) as held:
-            report, stale, early = _apply(args, policy, saved, session, s3, metrics, out, stop,
-                                          held)
+            report, stale, early = _apply(args, adapters, saved, out, stop, held)
             lost = held.lost  # read before the release on the way out makes it so
     except _Interrupted as exc:
         print(f"karchive: stopped by {exc.name} before anything was changed", file=sys.stderr)
@@ -115,14 +115,23 @@ def run(args: argparse.Namespace) -> int:
     except KarchiveError as exc:
         print(f"karchive: error: {exc}", file=sys.stderr)
         return 1
-    if early is not None:
-        return early
+    if early is not None or report is None:
+        return early or 0
+    return _finish(report, stale, stop, lost, out)
+
+
+def _finish(report: RunReport, stale: tuple[PlanItem, ...], stop: _Signals, lost: bool,
+            out: TextIO) -> int:
+    """The run's last lines, and its exit code."""
+    if report.ship_error is not None:
+        print(f"karchive: warning: journal not shipped to the archive ({report.ship_error})",
+              file=sys.stderr)
     for line in report.deferrals():
         print(line, file=out)
     print(report.summary(), file=out)
     if stale:
         print(f"{len(stale)} stale item(s) refused: run `karchive plan` again.", file=out)
-    if stop.name is not None or (early is None and lost):
+    if stop.name is not None or lost:
         why = f"{stop.name}" if stop.name is not None else "the lease was lost"
         print(f"Stopped by {why} at a safe point: the steps under way finished, nothing new "
               "started; run `karchive apply` again to continue.", file=out)
@@ -130,23 +139,27 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.ok and not stale else 1
 
 
-def _apply(args: argparse.Namespace, policy: Any, saved: Any, session: Any, s3: Any,
-           metrics: Any, out: Any, stop: _Signals, held: CommandLease
-           ) -> tuple[Any, tuple[Any, ...], int | None]:
+def _plan(args: argparse.Namespace, adapters: Adapters, saved: Plan | None
+          ) -> tuple[Plan, tuple[PlanItem, ...]]:
+    """A fresh plan of every entry; or a saved plan with its stale items taken out (only the
+    entries it names are observed again)."""
+    pipeline = Pipeline(adapters, progress=progress(args.quiet))
+    if saved is None:
+        return pipeline.run().plan, ()
+    ids = sorted({item.entry_id for item in saved.changes})
+    fresh = pipeline.run(entry_ids=ids).plan if ids else saved
+    stale = stale_items(saved, fresh)
+    stale_ids = {(i.entry_id, i.action) for i in stale}
+    keep = tuple(i for i in saved.items if (i.entry_id, i.action) not in stale_ids)
+    return Plan(keep, saved.planned_at, saved.observed_count, saved.target), stale
+
+
+def _apply(args: argparse.Namespace, adapters: Adapters, saved: Plan | None, out: TextIO,
+           stop: _Signals, held: CommandLease
+           ) -> tuple[RunReport | None, tuple[PlanItem, ...], int | None]:
     """Plan (or re-check a saved plan), ask, execute: the run report, the stale items of a
     saved plan, and the exit code when nothing ran (None when the plan was executed)."""
-    from policies.plan import Plan, stale_items
-
-    stale: tuple[Any, ...] = ()
-    if saved is None:
-        plan = _observe(policy, session, s3, args.quiet, None)
-    else:
-        ids = sorted({item.entry_id for item in saved.changes})
-        fresh = _observe(policy, session, s3, args.quiet, ids) if ids else saved
-        stale = stale_items(saved, fresh)
-        stale_ids = {(i.entry_id, i.action) for i in stale}
-        keep = tuple(i for i in saved.items if (i.entry_id, i.action) not in stale_ids)
-        plan = Plan(keep, saved.planned_at, saved.observed_count, saved.target)
+    plan, stale = _plan(args, adapters, saved)
     for item in stale:
         print(f"! stale {item.action.value} {item.entry_id}: the entry changed since the "
               "plan was saved; refused (plan again)", file=out)
@@ -158,14 +171,13 @@ def _apply(args: argparse.Namespace, policy: Any, saved: Any, session: Any, s3: 
         print("Apply cancelled.", file=out)
         return None, stale, 1
     journal = Journal(journal_location(args))
-    ctx = build_context(policy, session, s3, metrics=metrics, journal=journal,
-                        restore_via=args.restore_via)
-    executor = Executor(ctx, policy, wait_timeout=args.wait,
-                        on_item=_progress(args.json_progress),
-                        should_stop=lambda: stop.name is not None or held.lost)
+    hooks = Hooks(should_stop=lambda: stop.name is not None or held.lost,
+                  on_item=_progress(args.json_progress))
     stop.acting = True  # from here a signal stops at the next safe point
-    report = executor.run(plan)
-    journal.ship_or_warn(ctx.archive, policy.storage.prefix)
+    with StateStore.open(state_dir(args.state_dir)) as state:
+        report = execute(plan, adapters, journal, backoffs=state.backoffs,
+                         timing=Timing(wait_timeout=args.wait), hooks=hooks,
+                         restore_via=args.restore_via)
     return report, stale, None
 
 
@@ -210,21 +222,8 @@ class _Signals:
               "finish, nothing new starts)", file=sys.stderr, flush=True)
 
 
-def _metrics() -> Any:
-    try:
-        from controller.runtime.metrics import NullMetrics
-
-        return NullMetrics()
-    except ImportError:  # pragma: no cover - the metrics module ships with the controller
-        from reconcilers.ports import NullMetrics as Fallback
-
-        return Fallback()
-
-
-def _confirmed(out: Any, plan: Any) -> bool:
+def _confirmed(out: TextIO, plan: Plan) -> bool:
     """A yes; for a plan that deletes entries, the typed word ``delete`` or their number."""
-    from policies.plan import Action
-
     deletes = plan.count(Action.DELETE)
     print(file=out)
     try:
@@ -239,12 +238,12 @@ def _confirmed(out: Any, plan: Any) -> bool:
     return answer == "yes"
 
 
-def _is_terminal(out: Any) -> bool:
+def _is_terminal(out: TextIO) -> bool:
     isatty = getattr(out, "isatty", None)
     return bool(isatty and isatty())
 
 
-def _progress(as_json: bool) -> Any:
+def _progress(as_json: bool) -> Callable[[ItemReport], None]:
     def show(item: ItemReport) -> None:
         if as_json:
             sys.stdout.write(json.dumps(asdict(item)) + "\n")

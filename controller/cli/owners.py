@@ -4,7 +4,7 @@
     karchive owners -f policy.yaml < list.tsv > enriched.tsv
 
 The directory settings come from the policy's ``directory:`` section; the work is done by
-``controller.runtime.owners.enrich_tsv`` over ``controller.adapters.ldap.Directory``.
+``runtime/owners.py`` (``enrich_tsv``) over the LDAP adapter ``controller/compose.py`` builds.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from controller.cli.policy import add_policy_option, load
+from controller.compose import compose
 from controller.errors import UsageError
 from controller.runtime.owners import DEFAULT_OWNER_COLUMN, enrich_tsv
 
@@ -31,14 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from controller.adapters.ldap import Directory
-
     policy = load(args.policy)
     if policy.directory is None:
         raise UsageError(
             f"{args.policy}: no 'directory:' section; add one (url, base, active_filter) "
             "to look owners up"
         )
-    with Directory(policy.directory) as directory:
-        enrich_tsv(sys.stdin, sys.stdout, directory, column=args.column)
+    adapters = compose(policy, owners=True)
+    assert adapters.directory is not None
+    try:
+        enrich_tsv(sys.stdin, sys.stdout, adapters.directory, column=args.column)
+    finally:
+        adapters.close()
     return 0

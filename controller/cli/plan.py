@@ -1,4 +1,4 @@
-"""``karchive plan``: observe, diff against the policy, print what ``apply`` would do.
+"""``karchive plan``: the pipeline (observe → classify → diff), printed; nothing applied.
 
 Terraform's contract, for people and for scripts: a listing (``+ archive``, ``~ replace``,
 ``← restore``, ``! unhealthy``) and a summary line, or "No changes."; ``--json`` prints the plan
@@ -17,8 +17,11 @@ import tempfile
 from pathlib import Path
 
 from controller.cli.policy import add_policy_option, load
+from controller.compose import compose
 from controller.errors import KarchiveError
-from controller.runtime.progress import NoProgress, Progress
+from controller.runtime.metrics import CallCounter
+from controller.runtime.pipeline import Pipeline
+from controller.runtime.progress import NoProgress, Progress, ProgressSink
 
 EXIT_CHANGES = 2
 
@@ -56,18 +59,21 @@ def fail(exc: BaseException | str) -> int:
     return 1
 
 
-def run(args: argparse.Namespace) -> int:
-    from controller.runtime.observe import observe_policy
-    from policies.plan import diff
+def progress(quiet: bool) -> ProgressSink:
+    """The observation's progress on stderr, unless ``--quiet``."""
+    return NoProgress() if quiet else Progress("observed")
 
+
+def run(args: argparse.Namespace) -> int:
     policy = load(args.policy)
-    progress = NoProgress() if args.quiet else Progress("observed")
     try:
-        observation = observe_policy(policy, progress=progress)
+        adapters = compose(policy, metrics=CallCounter())
+        try:
+            plan = Pipeline(adapters, progress=progress(args.quiet)).run().plan
+        finally:
+            adapters.close()
     except KarchiveError as exc:
         return fail(exc)
-    plan = diff(observation.entries, policy, observation.observed_at,
-                observation.placeholder_size)
     if args.out:
         try:
             write_atomically(args.out, plan.to_json())

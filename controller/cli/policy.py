@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from controller.errors import UsageError
+from policies.loader import PolicyError, check_policy, load_policy
 from policies.schema import Policy
 
 DEFAULT_POLICY = "policy.yaml"
@@ -19,8 +20,6 @@ DEFAULT_POLICY = "policy.yaml"
 
 def load(path: str | Path) -> Policy:
     """The validated policy at ``path``; any problem becomes a one-line UsageError."""
-    from policies.loader import PolicyError, load_policy
-
     try:
         return load_policy(path)
     except PolicyError as exc:
@@ -47,8 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _validate(args: argparse.Namespace) -> int:
     """Structure and values, without the environment (a CI lint needs no secret): unset
     variables are one note; with ``--env`` they are an error, all named in one line."""
-    from policies.loader import PolicyError, check_policy
-
     try:
         unset = check_policy(args.file)
     except PolicyError as exc:

@@ -4,16 +4,11 @@ Same filters as the old tool (``--tag`` with ``!`` to negate, ``--category``, ``
 ``--status``, ``--created-within`` / ``--created-before`` / ``--played-within`` /
 ``--unplayed-for DURATION``, ``--id``, ``--idfile``, ``--max-entries``), built into the policy's own
 ``Match`` through ``policies.selectors.Selection``, so a report shows exactly the entries a rule
-with the same selectors would take. Each row adds what karchive knows beyond the old tool: the
-observed state (``policies.state.classify``) and the policy's desired state. ``list`` keeps the old
-TSV columns first so existing spreadsheets keep working. Every count and every ``state`` column
-is the one ``policies.counts`` defines (the plan and ``/metrics`` show the same figures):
-``health`` adds ``managed`` (an unhealthy entry karchive manages or touched: ``yes``; one left
-with no content that the plan recovers from its copy: ``recovering``; one it only reports:
-``no``) and exits 1 when any selected entry is unhealthy and managed — what
-``karchive_entries_unhealthy{scope="managed"}`` counts and the alert fires on. ``stats`` adds
-the archive's size by storage class and a monthly cost estimate (``policies.costs``, from the
-policy's ``costs:`` prices). Reads only, like ``plan``.
+with the same selectors would take. The command runs the pipeline (``runtime/pipeline.py``) over
+the selected entries, builds the rows from each entry's assessment (``runtime/reports.py``) and
+prints them (TSV, CSV or JSON); ``health`` exits 1 when any selected entry is unhealthy and
+managed — what ``karchive_entries_unhealthy{scope="managed"}`` counts and the alert fires on.
+Reads only, like ``plan``.
 """
 
 from __future__ import annotations
@@ -22,35 +17,33 @@ import argparse
 import csv
 import json
 import sys
-from collections import Counter
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from controller.cli.plan import fail
+from controller.cli.plan import fail, progress
 from controller.cli.policy import add_policy_option, load
+from controller.compose import compose
 from controller.errors import KarchiveError, UsageError
-from controller.runtime.progress import NoProgress, Progress
-from policies.costs import Holding
-from policies.counts import reported_state
+from controller.runtime.metrics import CallCounter
+from controller.runtime.pipeline import Pipeline
+from controller.runtime.reports import (
+    HEALTH_COLUMNS,
+    LIST_COLUMNS,
+    OWNER_COLUMNS,
+    OwnerColumns,
+    Report,
+    flatten,
+    health_rows,
+    list_rows,
+    stats,
+)
 from policies.durations import format_size
-from policies.observed import TAG_ARCHIVED, TAG_REPLACED, ObservedEntry
-from policies.schema import ENTRY_STATUSES, Policy
-from policies.state import ObservedState, classify
+from policies.plan import Assessment
+from policies.schema import Policy
+from policies.selectors import Selection, SelectionError
 
-LIST_COLUMNS = (
-    "last_played_date", "plays", "entry_id", "status", "archived_to_s3", "flavors_deleted",
-    "created_date", "created", "creator_id", "category_ids", "categories", "state", "desired",
-)  # fmt: skip
-HEALTH_COLUMNS = (
-    "entry_id", "status-ok", "original", "orig_status", "archived_to_s3", "flavors_deleted",
-    "created_date", "s3-size", "orig_KB", "size_match", "state", "message", "managed",
-)  # fmt: skip
-_STATUS_NAMES = {number: name.upper() for name, number in ENTRY_STATUSES.items()}
-
-# The hook for ``list --with-owner``: user ids -> {user id: (status, name, org_unit)}.
-OwnerColumns = Callable[[Iterable[str]], Mapping[str, tuple[str, str, str]]]
-OWNER_COLUMNS = ("owner_status", "owner_name", "owner_org_unit")
+__all__ = ["LIST_COLUMNS", "register", "write_rows"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -92,9 +85,7 @@ def add_selector_options(parser: argparse.ArgumentParser) -> None:
     add("--max-entries", type=int, metavar="N", help="report at most N entries")
 
 
-def _selection(args: argparse.Namespace, now: int) -> Any:
-    from policies.selectors import Selection, SelectionError
-
+def _selection(args: argparse.Namespace, now: int) -> Selection:
     options = {
         "tags": args.tag, "categories": args.category, "plays_below": args.plays,
         "statuses": args.status, "created_within": args.created_within,
@@ -107,51 +98,23 @@ def _selection(args: argparse.Namespace, now: int) -> Any:
         raise UsageError(str(exc)) from None
 
 
-class Report:
-    """One observation, filtered by the selectors: each entry's states, the plan of exactly
-    these entries, and its census (``policies.counts``)."""
-
-    def __init__(self, policy: Policy, entries: Sequence[ObservedEntry], now: int,
-                 placeholder_size: int | None,
-                 holdings: Mapping[str, Holding] | None = None) -> None:
-        from policies.desired import desired_state
-        from policies.plan import Action, diff
-
-        self.policy = policy
-        self.now = now
-        self.placeholder_size = placeholder_size
-        self.entries = entries
-        self.holdings = dict(holdings or {})
-        self.observed = {e.entry_id: classify(e, placeholder_size) for e in entries}
-        self.desired = {e.entry_id: desired_state(e, policy, now) for e in entries}
-        self.plan = diff(entries, policy, now, placeholder_size)
-        self.census = self.plan.census
-        self.actions = {i.entry_id: i.action.value for i in self.plan.items}
-        self.listed_unhealthy = {i.entry_id for i in self.plan.items
-                                 if i.action is Action.UNHEALTHY}
-
-    def state(self, entry: ObservedEntry) -> str:
-        """The entry's state as every report counts it."""
-        return reported_state(entry, self.observed[entry.entry_id],
-                              self.actions.get(entry.entry_id)).value
-
-
 def _observe(args: argparse.Namespace) -> Report:
-    from controller.runtime.observe import observe_policy
-
+    """The pipeline over the entries the filters select; the report of their assessments."""
     policy = load(args.policy)
-    import time
-
     selection = _selection(args, int(time.time()))
     overrides = None
     if args.id and len(args.id) <= 500 and not args.idfile:
         overrides = {"idIn": ",".join(args.id)}  # Kaltura narrows the walk itself
-    progress = NoProgress() if args.quiet else Progress("observed")
-    observation = observe_policy(policy, progress=progress, filter_overrides=overrides)
-    entries = [e for e in observation.entries if selection(e)]
-    if args.max_entries is not None:
-        entries = entries[: max(0, args.max_entries)]
-    return Report(policy, entries, observation.observed_at, observation.placeholder_size,
+    limit = max(0, args.max_entries) if args.max_entries is not None else None
+    selected: list[Assessment] = []
+    adapters = compose(policy, metrics=CallCounter())
+    try:
+        planned = Pipeline(adapters, progress=progress(args.quiet)).run(
+            filter_overrides=overrides, select=selection, limit=limit, each=selected.append)
+    finally:
+        adapters.close()
+    observation = planned.observation
+    return Report(policy, selected, planned.plan, observation.placeholder_size,
                   observation.holdings)
 
 
@@ -165,33 +128,6 @@ def _guarded(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
             return fail(exc)
 
     return run
-
-
-def _date(stamp: int | None) -> str:
-    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d") if stamp else ""
-
-
-def list_rows(report: Report, owners: OwnerColumns | None = None) -> list[dict[str, Any]]:
-    """The ``list`` rows; ``owners`` (the ``--with-owner`` hook) appends OWNER_COLUMNS."""
-    found = owners([e.user_id or e.creator_id for e in report.entries]) if owners else {}
-    rows = []
-    for e in report.entries:
-        row: dict[str, Any] = {
-            "last_played_date": _date(e.last_played_at), "plays": e.plays,
-            "entry_id": e.entry_id, "status": _STATUS_NAMES.get(e.status, str(e.status)),
-            "archived_to_s3": TAG_ARCHIVED in e.tags, "flavors_deleted": TAG_REPLACED in e.tags,
-            "created_date": _date(e.created_at), "created": e.created_at,
-            "creator_id": e.creator_id,
-            "category_ids": ",".join(str(c) for c in sorted(e.category_ids)),
-            "categories": ",".join(e.categories),
-            "state": report.state(e),
-            "desired": report.desired[e.entry_id].state.value,
-        }  # fmt: skip
-        if owners is not None:
-            info = found.get(e.user_id or e.creator_id, ("unknown", "", ""))
-            row.update(zip(OWNER_COLUMNS, info, strict=True))
-        rows.append(row)
-    return rows
 
 
 def write_rows(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, out: TextIO) -> None:
@@ -219,13 +155,14 @@ def _owner_lookup(policy: Policy) -> OwnerColumns:
     if policy.directory is None:
         raise UsageError("--with-owner needs a 'directory:' section in the policy (url, base, "
                          "active_filter); see policy.yaml")
-    from controller.adapters.ldap import Directory
-
-    settings = policy.directory
 
     def lookup(user_ids: Iterable[str]) -> Mapping[str, tuple[str, str, str]]:
-        with Directory(settings) as directory:
-            found = directory.lookup(user_ids)
+        adapters = compose(policy, owners=True)
+        assert adapters.directory is not None
+        try:
+            found = adapters.directory.lookup(user_ids)
+        finally:
+            adapters.close()
         return {uid: (info.status.value, info.name, info.org_unit) for uid, info in found.items()}
 
     return lookup
@@ -237,103 +174,12 @@ def _count(args: argparse.Namespace) -> int:
     return 0
 
 
-def health_rows(report: Report) -> list[dict[str, Any]]:
-    rows = []
-    for e in report.entries:
-        observation = report.observed[e.entry_id]
-        original, copy = e.original, e.archive
-        size_match: Any = ""
-        if original is not None and copy is not None:
-            size_match = original.size_bytes == copy.size_bytes
-        message = "; ".join((observation.reason, *observation.notes))
-        unhealthy = observation.state is ObservedState.UNHEALTHY
-        managed = ""
-        if unhealthy:
-            # "recovering": emptied, and the plan brings it back from its copy (counted as
-            # restoring, policies.counts); "yes": a ! line of the plan; "no": reported only.
-            managed = ("yes" if e.entry_id in report.listed_unhealthy
-                       else "recovering" if report.state(e) == ObservedState.RESTORING.value
-                       else "no")
-        rows.append({
-            "entry_id": e.entry_id,
-            "status-ok": observation.state is not ObservedState.UNHEALTHY,
-            "original": original.flavor_id if original else "",
-            "orig_status": original.status if original else "",
-            "archived_to_s3": TAG_ARCHIVED in e.tags, "flavors_deleted": TAG_REPLACED in e.tags,
-            "created_date": _date(e.created_at),
-            "s3-size": copy.size_bytes if copy else "",
-            "orig_KB": original.size_bytes // 1024 if original else "",
-            "size_match": size_match, "state": report.state(e), "message": message,
-            "managed": managed,
-        })  # fmt: skip
-    return rows
-
-
 @_guarded
 def _health(args: argparse.Namespace) -> int:
     report = _observe(args)
     rows = health_rows(report)
     write_rows(rows, HEALTH_COLUMNS, args.format, sys.stdout)
     return 1 if report.census.unhealthy_managed else 0
-
-
-def stats(report: Report) -> dict[str, Any]:
-    """Counts by created year and last-played year, entries by state (``policies.counts``),
-    storage in Kaltura and in the archive, what the policy would free, and the cost estimate."""
-    from policies.costs import estimate
-    from policies.plan import Action
-
-    by_created = Counter(_date(e.created_at)[:4] for e in report.entries)
-    by_played = Counter(_date(e.last_played_at)[:4] or "never" for e in report.entries)
-    census, plan = report.census, report.plan
-    freeing = {i.entry_id for i in plan.changes if i.action in (Action.REPLACE, Action.DELETE)}
-    placeholder = report.placeholder_size or 0
-    freed = sum(max(0, e.stored_bytes - placeholder) for e in report.entries
-                if e.entry_id in freeing)
-    totals = plan.totals()
-    storage = report.policy.storage
-    copies = [i.bytes for i in plan.changes
-              if i.action in (Action.ARCHIVE, Action.REPLACE, Action.DELETE) and i.bytes]
-    thaws = [i.bytes for i in plan.changes if i.action is Action.THAW]
-    holdings = report.holdings
-    return {
-        "entries": census.entries,
-        "by_created_year": dict(sorted(by_created.items())),
-        "by_last_played_year": dict(sorted(by_played.items())),
-        "by_state": dict(census.by_state),
-        "unhealthy": {"managed": census.unhealthy_managed,
-                      "unmanaged": census.unhealthy_unmanaged},
-        "thaws_in_progress": census.thaws_in_progress,
-        "placeholders": census.by_state[ObservedState.PLACEHOLDER.value],
-        "pending_changes": {name: amount.count for name, amount in totals.actions.items()},
-        "kaltura_bytes": sum(e.stored_bytes for e in report.entries),
-        "bytes_policy_would_free": freed,
-        "entries_policy_would_replace": len(freeing),
-        "archive": {
-            "objects": sum(h.objects for h in holdings.values()),
-            "bytes": sum(h.bytes for h in holdings.values()),
-            "by_storage_class": {name: {"objects": h.objects, "bytes": h.bytes}
-                                 for name, h in sorted(holdings.items())},
-        },
-        "costs": estimate(holdings, report.policy.costs, storage_class=storage.storage_class,
-                          tier=storage.restore.tier, copy_sizes=copies, thaw_bytes=sum(thaws),
-                          thaws=len(thaws), kaltura_bytes_freed=freed),
-    }
-
-
-def _flatten(figures: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str, Any]]:
-    """(metric, key, value) rows: a mapping of plain values is one metric with a row per key;
-    deeper mappings name their metric with dots (``archive.by_storage_class.GLACIER``)."""
-    rows: list[tuple[str, str, Any]] = []
-    for name, value in figures.items():
-        metric = f"{prefix}{name}"
-        if not isinstance(value, Mapping):
-            rows.append((metric, "", value))
-        elif all(not isinstance(v, Mapping) for v in value.values()):
-            rows += [(metric, str(key), v) for key, v in value.items()]
-        else:
-            rows += _flatten(value, f"{metric}.")
-    return rows
 
 
 @_guarded
@@ -346,7 +192,7 @@ def _stats(args: argparse.Namespace) -> int:
     sep = "\t" if args.format == "tsv" else ","
     out = sys.stdout
     out.write(f"metric{sep}key{sep}value\n")
-    for metric, key, value in _flatten(figures):
+    for metric, key, value in flatten(figures):
         out.write(f"{metric}{sep}{key}{sep}{'' if value is None else value}\n")
     costs, archive = figures["costs"], figures["archive"]
     print(f"Kaltura holds {format_size(figures['kaltura_bytes'])}; the policy would free "

@@ -4,7 +4,7 @@
 Defaults come from the environment where a container needs them changed without a new command
 line (the Dockerfile sets ``KARCHIVE_METRICS_ADDRESS=0.0.0.0``): ``KARCHIVE_POLICY``,
 ``KARCHIVE_METRICS_ADDRESS``, ``KARCHIVE_METRICS_PORT``, ``KARCHIVE_LOG_FORMAT``, and
-``KARCHIVE_STATE_DIR`` for the journal (``controller.runtime.journal``).
+``KARCHIVE_STATE_DIR`` for the journal and the state store (``runtime/state.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from pathlib import Path
 from types import FrameType
 
 from controller.cli.policy import DEFAULT_POLICY
-from controller.runtime.journal import add_state_dir_option
+from controller.runtime import logs
+from controller.runtime.daemon import Daemon, DaemonSettings
+from controller.runtime.state import add_state_dir_option
 
 DEFAULT_PORT = 9464
 
@@ -79,9 +81,6 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.runtime import logs
-    from controller.runtime.daemon import Daemon, DaemonSettings
-
     scrubber = logs.configure(args.log_format)
     for secret in logs.secrets_from_env(os.environ):
         scrubber.add(secret)

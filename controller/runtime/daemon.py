@@ -1,26 +1,30 @@
-"""The daemon behind ``karchive run``: the reconciliation loop, for ever, on the policy's schedule.
+"""The daemon behind ``karchive run``: the pipeline, for ever, on the policy's schedule.
 
-One cycle is the whole pipeline (design.md "Layout"), with the daemon's duties around it:
+One cycle is the whole pipeline (``runtime/pipeline.py``), with the daemon's duties around it:
 
-    reload policy.yaml if it changed  (invalid: log one line, count it, keep the last good one)
+    reload policy.yaml if it changed  (runtime/reload.py: invalid → one line, counted, the last
+                                       good one kept)
+    → the adapters for it              (controller/compose.py, rebuilt when its connection
+                                       settings change)
     → suspend?   (paused gauge: observe and report, change nothing)
     → the lease  (standby when another daemon holds it: observe and report, change nothing)
-    → observe → diff → export metrics (entries by state, pending changes, thaws)
-    → execute the plan, unless plan-only, paused or standby.
+    → observe → classify → diff        (Pipeline.run; each assessment also feeds the thaw clock,
+                                       runtime/thaws.py)
+    → export metrics (the plan's census, pending changes)
+    → execute the plan (runtime/executor.py), unless plan-only, paused or standby.
 
-APScheduler (3.x ``BackgroundScheduler``) fires the cycle on the policy's ``schedule`` (interval
-or cron, with jitter), a faster restore check that runs a cycle only while thaws or restores are
-in flight, the lease renewal (so a long copy never outlives the lease) and a heartbeat for
-``/healthz``. Cycles never overlap: ``max_instances=1`` and ``coalesce`` on the job, and a lock
-shared by the two jobs that start cycles. SIGTERM/SIGINT set the stop event: scheduling stops,
-the executor reaches a safe point (it checks the same event) within the grace period, the lease
-is released, and the process exits 0.
+APScheduler fires the cycle on the policy's ``schedule`` (``runtime/schedule.py``), with a faster
+restore check that runs a cycle only while thaws or restores are in flight, the lease renewal
+(so a long copy never outlives the lease) and a heartbeat for ``/healthz``
+(``runtime/http.py``). Cycles never overlap: ``max_instances=1`` and ``coalesce`` on the job,
+and a lock shared by the two jobs that start cycles. SIGTERM/SIGINT set the stop event:
+scheduling stops, the executor reaches a safe point (it checks the same event) within the grace
+period, the lease is released, and the process exits 0. When a cycle fails, the system to blame
+is the error's ``source`` (``controller/errors.py``), never a guess from its words.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import logging
 import threading
 import time
@@ -29,17 +33,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.adapters.storage.lease import LEASE_NAME, Lease
-from controller.errors import KarchiveError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+
+from controller.adapters.storage.lease import LeasePort
+from controller.compose import Adapters, compose
+from controller.errors import KarchiveError, Source
+from controller.runtime import schedule
+from controller.runtime.executor import Hooks, ItemReport, RunReport, execute
 from controller.runtime.http import Checks, MetricsServer
-from controller.runtime.journal import JOURNAL_DIR, Journal, state_dir
-from controller.runtime.metrics import Metrics
-from policies.observed import RestoreStatus
+from controller.runtime.journal import Journal
+from controller.runtime.metrics import CallCounter, Metrics
+from controller.runtime.pipeline import Pipeline
+from controller.runtime.reload import PolicySource
+from controller.runtime.state import JOURNAL_DIR, StateStore, ensure_dir, state_dir
+from controller.runtime.thaws import ThawClock
+from policies.plan import Action, Plan
 from policies.schema import Policy
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+__all__ = ["Daemon", "DaemonSettings", "PolicySource"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,62 +69,7 @@ class DaemonSettings:
     interval: float | None = None  # overrides the policy's schedule (demos, tests)
     lease_duration: float = 60.0
     heartbeat: float = HEARTBEAT_SECONDS
-    state_dir: Path | None = None  # the journal's home (journal.state_dir decides)
-
-
-class PolicySource:
-    """policy.yaml as the daemon sees it: re-read when its bytes change, the last good kept."""
-
-    def __init__(self, path: Path, metrics: Metrics) -> None:
-        self.path = path
-        self._metrics = metrics
-        self._stamp: tuple[int, int] | None = None  # (mtime_ns, size): a cheap "changed?"
-        self._digest = ""
-        self.policy: Policy | None = None
-        self.error: str | None = None  # the last rejected edit, until a good one replaces it
-
-    def refresh(self) -> bool:
-        """Re-read the file if it changed; True when a new valid policy took effect."""
-        from policies.loader import PolicyError, parse_policy
-
-        try:
-            stat = self.path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
-            if stamp == self._stamp:
-                return False
-            data = self.path.read_bytes()
-        except OSError as exc:
-            return self._reject(f"{self.path}: cannot read the policy ({exc.strerror}); "
-                                "check the path given with -f")
-        self._stamp = stamp
-        digest = hashlib.sha256(data).hexdigest()
-        if digest == self._digest:
-            return False  # touched, not changed
-        self._digest = digest
-        try:
-            text = data.decode("utf-8")
-            policy = parse_policy(text, str(self.path), base_dir=self.path.parent)
-        except UnicodeDecodeError:
-            return self._reject(f"{self.path}: the policy is not UTF-8 text; save it as UTF-8")
-        except PolicyError as exc:
-            return self._reject(str(exc))
-        first = self.policy is None
-        self.policy, self.error = policy, None
-        self._metrics.edit_rejected(False)
-        log.info("policy loaded" if first else "policy reloaded",
-                 extra={"policy": str(self.path), "rules": len(policy.rules),
-                        "sha256": digest[:12]})
-        return True
-
-    def _reject(self, message: str) -> bool:
-        self.error = message
-        self._metrics.reload_failed()
-        self._metrics.edit_rejected(self.policy is not None)  # an older policy is in force
-        if self.policy is None:
-            log.error("policy invalid: %s", message)
-        else:
-            log.error("policy edit rejected, the last good policy stays in force: %s", message)
-        return False
+    state_dir: Path | None = None  # the journal's and the state store's home (runtime/state.py)
 
 
 @dataclass(slots=True)
@@ -137,14 +97,14 @@ class Daemon:
         self.stop_event = threading.Event()
         self.status = _Status()
         self._cycle_lock = threading.Lock()
-        self._policy_key: tuple[Any, ...] | None = None  # what the session/clients were made for
-        self._session: Any = None
-        self._s3: Any = None
-        self._lease: Lease | None = None
-        self._scheduler: Any = None
+        self._policy_key: tuple[Any, ...] | None = None  # what the adapters were made for
+        self._adapters: Adapters | None = None
+        self._lease: LeasePort | None = None
+        self._state: StateStore | None = None
+        self._scheduler: BackgroundScheduler | None = None
         self._schedule_key: tuple[Any, ...] | None = None
         self._last_shape: frozenset[tuple[str, Any]] = frozenset()
-        self._thaw_seen: dict[str, float] = {}  # entry id -> when first seen thawing (unix)
+        self._thaws = ThawClock(self.metrics.restore_wait)
 
     # -- the probes -----------------------------------------------------------------------------
     def liveness(self) -> tuple[bool, Checks]:
@@ -203,41 +163,36 @@ class Daemon:
             self._cycle_lock.release()
 
     def _cycle(self, reason: str) -> bool:
-        from controller.runtime.observe import _Tee, observe
-        from policies.plan import diff
-
         self.tick()
         self.source.refresh()
         policy = self.source.policy
         if policy is None:
             return False  # nothing good to run on yet; the error was logged and counted
         self._adopt(policy)
+        adapters = self._adapters
+        assert adapters is not None
         self.metrics.paused(policy.suspend)
 
         # Plan-only writes nothing, not even the lease object (design.md invariant 5).
         acting = False
         if not self.settings.plan_only:
             acting = self._hold_lease() and not policy.suspend
-        # A fresh tally per cycle (the observation's own figures) that forwards to /metrics.
-        counter = _Tee(self.metrics)
-        self._session.metrics = counter
         try:
-            observation = observe(self._session, self._s3, policy, counter=counter)
+            planned = Pipeline(adapters).run(each=self._thaws.see)
         except KarchiveError as exc:
             self._blame(exc)
             raise
+        self._thaws.cycle_done()
         self.status.kaltura = self.status.s3 = "ok"
         self.status.observed = True
 
-        plan = diff(observation.entries, policy, observation.observed_at,
-                    observation.placeholder_size)
+        plan, observation = planned.plan, planned.observation
         # The counts of policies.counts, as the plan and the reports show them.
         self.metrics.observed(plan.census)
         self.metrics.pending(Counter(item.action.value for item in plan.changes))
-        self._track_thaws(observation.entries)
         self.status.in_flight = _in_flight(plan)
         log.info("observed %d entries in %.1fs (%d Kaltura calls, %d S3 calls): %s",
-                 len(observation.entries), observation.seconds, observation.kaltura_calls,
+                 observation.entries, observation.seconds, observation.kaltura_calls,
                  observation.s3_calls, plan.summary(),
                  extra={"why": reason, "acting": acting})
         if not acting:
@@ -248,60 +203,35 @@ class Daemon:
             self._last_shape = shape
             return True
         self._last_shape = frozenset()
-        return self._execute(plan, policy)
+        return self._execute(plan, adapters)
 
-    def _execute(self, plan: Any, policy: Policy) -> bool:
+    def _execute(self, plan: Plan, adapters: Adapters) -> bool:
         if not plan.has_changes:
             return True
-        from controller.runtime import executor
-
-        report = executor.run_plan(
-            plan, policy, session=self._session, s3=self._s3, metrics=self.metrics,
-            should_stop=self._should_stop, on_item=self._on_item, journal=self._journal(),
-        )
-        for line in report.deferrals():
-            log.info("%s", line)
+        hooks = Hooks(should_stop=self._should_stop, on_item=self._on_item)
+        report = execute(plan, adapters, self._journal(), backoffs=self._store().backoffs,
+                         hooks=hooks)
+        _log_report(report)
         if report.refused:
-            # The guard's reason is the operator's next step (check the observation or raise
-            # a limit): say it, every cycle, until it is dealt with.
             self.metrics.error("guard_refused")
-            log.warning("apply refused: %s", report.refused)
-        elif not report.ok:
-            # Failed items are counted per action (transitions_total{result="failed"}) and
-            # backed off by the executor; the cycle itself completed, so the loop is healthy.
-            log.warning("%s Failed entries are logged above.", report.summary())
-        else:
-            log.info("%s", report.summary())
         return True
 
     def _journal(self) -> Journal:
-        """The journal, read afresh each cycle so backoffs written by other runs count."""
-        return Journal(state_dir(self.settings.state_dir) / JOURNAL_DIR)
+        """This cycle's journal: its lines are shipped at the cycle's end."""
+        return Journal(self._state_dir() / JOURNAL_DIR)
 
-    def _track_thaws(self, entries: Any) -> None:
-        """How long each thaw took, into ``karchive_restore_wait_seconds``: from the thaw
-        request (this daemon's, or the first cycle that found one under way) to the first
-        cycle that sees the copy thawed (precise to a restore-check interval). A thaw whose
-        entry vanished or whose copy froze again is dropped, not observed."""
-        from policies.counts import thawing
+    def _state_dir(self) -> Path:
+        return state_dir(self.settings.state_dir)
 
-        now = time.time()
-        copies = {e.entry_id: e.archive for e in entries if e.archive is not None}
-        for entry_id in list(self._thaw_seen):
-            copy = copies.get(entry_id)
-            if copy is not None and copy.restore is RestoreStatus.THAWING:
-                continue
-            since = self._thaw_seen.pop(entry_id)
-            if copy is not None and copy.restore is RestoreStatus.THAWED:
-                self.metrics.restore_wait(now - since)
-        for entry in entries:
-            if thawing(entry):
-                self._thaw_seen.setdefault(entry.entry_id, now)
+    def _store(self) -> StateStore:
+        """The state store, opened once: the backoffs of every earlier cycle and run."""
+        if self._state is None:
+            self._state = StateStore.open(ensure_dir(self._state_dir()))
+        return self._state
 
-    def _on_item(self, item: Any) -> None:
+    def _on_item(self, item: ItemReport) -> None:
         """The executor's report of one item: a thaw requested starts its restore wait."""
-        if item.action == "thaw" and item.result == "done":
-            self._thaw_seen.setdefault(item.entry_id, time.time())
+        self._thaws.requested(item.entry_id, item.action, item.result)
 
     def _should_stop(self) -> bool:
         """The executor's safe-point check: shutting down, or no longer the lease holder."""
@@ -315,21 +245,19 @@ class Daemon:
         return "standby: another daemon holds the lease"
 
     def _adopt(self, policy: Policy) -> None:
-        """(Re)build the Kaltura session, the S3 client and the lease when their settings
-        changed, and the schedule when it changed."""
+        """(Re)build the adapters and the lease when their settings changed
+        (``controller/compose.py``), and the schedule when it changed."""
         key = (policy.kaltura, policy.storage.location, policy.storage.prefix,
-               policy.storage.endpoint_url, policy.storage.region)
+               policy.storage.endpoint_url, policy.storage.region, policy.directory,
+               policy.uses_owner_status())
         if key != self._policy_key:
-            from controller.adapters.kaltura.session import KalturaSession
-            from controller.adapters.storage import backend
-
             if self._lease is not None:
                 self._lease.release()
-            self._session = KalturaSession(policy.kaltura, metrics=self.metrics)
-            self._s3 = backend.connect(policy.storage)
-            self._lease = backend.lease(policy.storage, self._s3,
-                                        f"{policy.storage.prefix}{LEASE_NAME}",
-                                        duration=self.settings.lease_duration)
+            if self._adapters is not None:
+                self._adapters.close()
+            # One tally for /metrics; the pipeline reads each observation's own share of it.
+            self._adapters = compose(policy, metrics=CallCounter(self.metrics))
+            self._lease = self._adapters.lease(duration=self.settings.lease_duration)
             self._policy_key = key
         self._reschedule(policy)
 
@@ -362,49 +290,17 @@ class Daemon:
         self.metrics.heartbeat()
 
     def _blame(self, exc: KarchiveError) -> None:
-        text = str(exc)
-        where = "s3" if ("s3" in text.lower() or "bucket" in text.lower()) else "kaltura"
-        setattr(self.status, where, text)
+        """The failed system's readiness check says why, by the error's source. (An error with
+        no source is karchive's own finding in what the walk returned: Kaltura's side.)"""
+        where = "s3" if exc.source in (Source.S3, Source.DIRECTORY) else "kaltura"
+        setattr(self.status, where, str(exc))
 
     # -- scheduling -----------------------------------------------------------------------------
     def _interval_seconds(self) -> float:
-        if self.settings.interval is not None:
-            return self.settings.interval
-        policy = self.source.policy
-        if policy is None:
-            return 3600.0
-        schedule = policy.schedule
-        if schedule.interval is not None:
-            return float(schedule.interval.seconds)
-        from apscheduler.triggers.cron import CronTrigger
+        return schedule.interval_seconds(self.source.policy, self.settings.interval)
 
-        trigger = CronTrigger.from_crontab(schedule.cron or "", timezone="UTC")
-        first = trigger.get_next_fire_time(None, _utcnow())
-        if first is None:
-            return 3600.0
-        second = trigger.get_next_fire_time(first, first + dt.timedelta(seconds=1))
-        return (second - first).total_seconds() if second else 3600.0
-
-    def _triggers(self, policy: Policy) -> tuple[Any, Any]:
-        from apscheduler.triggers.cron import CronTrigger
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        schedule = policy.schedule
-        jitter = int(schedule.jitter.seconds) or None
-        if self.settings.interval is not None:
-            interval = self.settings.interval
-            main: Any = IntervalTrigger(seconds=interval, jitter=_capped(jitter, interval))
-            check = IntervalTrigger(seconds=max(1.0, interval / 2))
-            return main, check
-        if schedule.cron is not None:
-            main = CronTrigger.from_crontab(schedule.cron, timezone="UTC")
-            main.jitter = jitter  # from_crontab takes no jitter; the trigger honours the field
-        else:
-            assert schedule.interval is not None
-            interval = schedule.interval.seconds
-            main = IntervalTrigger(seconds=interval, jitter=_capped(jitter, interval))
-        check = IntervalTrigger(seconds=schedule.restore_check_interval.seconds)
-        return main, check
+    def _triggers(self, policy: Policy) -> tuple[BaseTrigger, BaseTrigger]:
+        return schedule.triggers(policy, self.settings.interval)
 
     def _reschedule(self, policy: Policy) -> None:
         key = (policy.schedule, self.settings.interval)
@@ -419,26 +315,18 @@ class Daemon:
         self._schedule_key = key
 
     def start_scheduler(self) -> None:
-        from apscheduler.schedulers.background import BackgroundScheduler
-        from apscheduler.triggers.interval import IntervalTrigger
-
         policy = self.source.policy
         assert policy is not None, "start the scheduler once a policy is loaded"
-        scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
-            "coalesce": True, "max_instances": 1, "misfire_grace_time": None,
-        })
         main, check = self._triggers(policy)
-        # The first cycle runs at once, so /readyz turns green without waiting an interval.
-        scheduler.add_job(self.cycle, main, id="cycle", next_run_time=_utcnow())
-        scheduler.add_job(self.restore_check, check, id="restore-check")
-        scheduler.add_job(self.renew_lease, IntervalTrigger(
-            seconds=max(1.0, self.settings.lease_duration / 3)), id="lease")
-        scheduler.add_job(self.tick, IntervalTrigger(seconds=self.settings.heartbeat),
-                          id="heartbeat")
-        self._scheduler = scheduler
+        self._scheduler = schedule.scheduler({
+            "cycle": (self.cycle, main),
+            "restore-check": (self.restore_check, check),
+            "lease": (self.renew_lease, schedule.every(max(1.0, self.settings.lease_duration / 3))),
+            "heartbeat": (self.tick, schedule.every(self.settings.heartbeat)),
+        }, first="cycle")
         self._schedule_key = (policy.schedule, self.settings.interval)
         self.metrics.schedule_interval(self._interval_seconds())
-        scheduler.start()
+        self._scheduler.start()
 
     # -- the process ----------------------------------------------------------------------------
     def run(self) -> int:
@@ -447,7 +335,9 @@ class Daemon:
         if self.source.policy is None:
             return 1  # the one-line error is logged; a daemon never starts on a broken policy
         try:
-            self._journal()  # an unwritable state directory is said now, not at the first copy
+            # An unwritable state directory is said now, not at the first copy.
+            self._journal()
+            self._store()
         except KarchiveError as exc:
             log.error("%s", exc)
             return 1
@@ -459,23 +349,22 @@ class Daemon:
             self.stop_event.wait()
             log.info("stopping: no new cycles; in-flight steps get %.0fs to reach a safe point",
                      self.settings.grace_period)
+            assert self._scheduler is not None
             self._scheduler.shutdown(wait=False)
             if self._cycle_lock.acquire(timeout=self.settings.grace_period):
                 self._cycle_lock.release()
             else:
                 log.warning("grace period over with a cycle still running; exiting anyway "
-                            "(the journal lets the next run resume)")
+                            "(the next run observes again and finishes what this one began)")
         finally:
             if self._lease is not None:
                 self._lease.release()
+            if self._adapters is not None:
+                self._adapters.close()
             self.metrics.leader(False)
             server.stop()
         log.info("stopped")
         return 0
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _reason(exc: BaseException) -> str:
@@ -483,14 +372,28 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__.lower()
 
 
-def _in_flight(plan: Any) -> int:
-    from policies.plan import Action
-
+def _in_flight(plan: Plan) -> int:
     busy = (Action.THAW, Action.RESTORE, Action.WAIT)
     return sum(1 for i in plan.items if i.action in busy)
 
 
-def _log_plan(plan: Any, why: str, limit: int = 1000) -> None:
+def _log_report(report: RunReport) -> None:
+    """A cycle's execution in the log: deferrals, then what came of it."""
+    for line in report.deferrals():
+        log.info("%s", line)
+    if report.refused:
+        # The guard's reason is the operator's next step (check the observation or raise a
+        # limit): say it, every cycle, until it is dealt with.
+        log.warning("apply refused: %s", report.refused)
+    elif not report.ok:
+        # Failed items are counted per action (transitions_total{result="failed"}) and backed
+        # off by the executor; the cycle itself completed, so the loop is healthy.
+        log.warning("%s Failed entries are logged above.", report.summary())
+    else:
+        log.info("%s", report.summary())
+
+
+def _log_plan(plan: Plan, why: str, limit: int = 1000) -> None:
     """The diff, one line an item with its entry id as a field (capped: a first run on 200,000
     entries must not write 200,000 lines every cycle)."""
     changes = [i for i in plan.items if i.action.executable]
@@ -503,11 +406,3 @@ def _log_plan(plan: Any, why: str, limit: int = 1000) -> None:
                         "rule": item.rule, "bytes": item.bytes})
     if len(changes) > limit:
         log.info("... and %d more", len(changes) - limit)
-
-
-def _capped(jitter: int | None, interval: float) -> int | None:
-    """Jitter of at most half the interval: a 5 min policy jitter on a 10 s ``--interval`` would
-    otherwise delay every cycle by minutes, and cycles would stop looking periodic at all."""
-    if jitter is None:
-        return None
-    return min(jitter, int(interval // 2)) or None

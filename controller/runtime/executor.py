@@ -1,25 +1,32 @@
-"""The executor: runs a Plan's items through their reconcilers, safely and in bounded parallel.
+"""The executor, the act stage of the pipeline: a Plan's items through their reconcilers.
 
-``apply`` and the daemon hand it a Plan. Before anything moves, a guard refuses a plan that
-looks like a wrong observation (an empty catalogue; more replaces than ``max_replace_share`` of
-the entries observed). Then items run on ``limits.concurrency`` workers, with:
+``apply`` and the daemon hand it the plan ``runtime/pipeline.py`` made; ``recreate`` hands it one
+request. Before anything moves, a guard refuses a plan that looks like a wrong observation (an
+empty catalogue; more replaces than ``max_replace_share`` of the entries observed). Then items
+run on ``limits.concurrency`` workers, each through the reconcilers it names
+(``reconcilers.registry.chain``), with:
 
 - per-cycle limits (``transitions_per_cycle``, ``bytes_per_cycle``): the rest is deferred;
-- per-entry exponential backoff, capped, reset on success and kept in the journal so a daemon
-  remembers a failing entry across cycles and restarts: an entry still backing off is deferred;
-- retries of ``TransientError`` inside a step (capped exponential backoff, full jitter) — Kaltura's
-  ACTION_BLOCKED is paced by the session itself, never retried in a tight loop, and a
-  ``NetworkError`` was retried by its adapter already, so it fails the item at once;
+- per-entry exponential backoff, capped, reset on success and kept in the state store
+  (``runtime/state.py``) so a daemon remembers a failing entry across cycles and restarts: an
+  entry still backing off is deferred;
+- retries of a ``TransientError`` karchive itself met inside a step (capped exponential
+  backoff, full jitter). An error an adapter raised has been through that adapter's one retry
+  level already (``controller.errors.retried``: it names its source): it fails the item at
+  once, and the entry backs off — one level of retries, never a product of levels;
 - a timeout per step: a step that overruns is reported failed and its worker abandoned;
-- ``waiting`` outcomes (a replacement Kaltura has not swapped yet) re-queued after their
-  ``retry_after`` without holding a worker, until ``wait_timeout``; then reported as waiting;
+- ``waiting`` outcomes (a replacement Kaltura has not swapped yet, a thaw) re-queued after their
+  ``retry_after`` without holding a worker, until ``wait_timeout`` (or until ``on_wait`` says
+  stop); then reported as waiting;
 - a stop check (``should_stop``) before each new step: a daemon shutting down lets in-flight
   steps finish and starts nothing new.
+
+What happened is recorded as it happens: every step in the journal (``Context.step``), every
+result in the metrics (``transitions_total``) and in the run's :class:`RunReport`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import logging
@@ -30,18 +37,18 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Protocol
 
+from controller.compose import Adapters
+from controller.errors import KarchiveError, PermanentError, TransientError, retried
 from controller.runtime.journal import Journal
 from controller.runtime.logs import for_entry
-from policies.errors import KarchiveError, NetworkError, PermanentError, TransientError
-from policies.plan import Action, Plan, PlanItem
+from controller.runtime.state import Backoffs
+from policies.plan import Action, Plan
 from policies.schema import Policy
 from policies.totals import BYTES_LIMIT, TRANSITIONS_LIMIT, CycleLimits, admit
-from reconcilers.base import Context, Outcome, Placeholder, Reconciler, Result, Settings
-from reconcilers.ports import NullMetrics
-from reconcilers.registry import chain
+from reconcilers.base import Context, Outcome, Reconciler, Result
+from reconcilers.registry import chain as registry_chain
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +81,8 @@ class ItemReport:
 class RunReport:
     items: list[ItemReport] = field(default_factory=list)
     refused: str | None = None  # the guard's one-line reason
+    shipped: str | None = None  # the key the journal was shipped to (None: nothing shipped)
+    ship_error: str | None = None  # why the journal could not be shipped (the run went on)
 
     def count(self, result: str) -> int:
         return sum(1 for item in self.items if item.result == result)
@@ -114,206 +123,205 @@ def guard(plan: Plan, policy: Policy) -> str | None:
     return None
 
 
-def load_placeholder(policy: Policy, base_dir: Path | None = None) -> Placeholder | None:
-    """The placeholder video's bytes (a local file) or its URL and bytes (fetched once)."""
-    location = policy.placeholder
-    if not location:
-        return None
-    if "://" in location and not location.startswith("file://"):
-        from controller.adapters.kaltura.download import fetch_small
+class Work(Protocol):
+    """What the executor runs: a plan's item, or one request (``recreate``)."""
 
-        return Placeholder(location.rsplit("/", 1)[-1] or "placeholder.mp4",
-                           fetch_small(location), url=location)
-    path = Path(location.removeprefix("file://"))
-    if not path.is_absolute() and base_dir is not None and not path.exists():
-        path = base_dir / path
-    try:
-        return Placeholder(path.name, path.read_bytes())
-    except OSError as exc:
-        raise PermanentError(f"cannot read the placeholder video {str(path)!r} "
-                             f"({exc.strerror}); fix `placeholder:` in the policy") from None
+    @property
+    def entry_id(self) -> str: ...
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def reconcilers(self) -> tuple[str, ...]: ...
+
+    @property
+    def bytes(self) -> int: ...
 
 
-def settings_from(policy: Policy, *, restore_via: str = "url") -> Settings:
-    storage = policy.storage
-    return Settings(
-        partner_id=policy.kaltura.partner_id,
-        prefix=storage.prefix,
-        layout=storage.layout,
-        storage_class=storage.storage_class.value,
-        part_size=policy.limits.part_size,
-        restore_tier=storage.restore.tier.value,
-        restore_days=storage.restore.days,
-        restore_via=restore_via,
-        legacy_placeholder_size=policy.legacy_placeholder_size,
-    )
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One entry through named reconcilers, outside any plan (``karchive recreate``)."""
+
+    entry_id: str
+    action: str
+    reconcilers: tuple[str, ...]
+    bytes: int = 0
 
 
-def build_context(
-    policy: Policy, session: Any, s3: Any, *, metrics: Any = None, journal: Any = None,
-    placeholder: Placeholder | None = None, restore_via: str = "url",
-    parallel_parts: int = 4,
-) -> Context:
-    """The reconcilers' Context over the real adapters. ``s3`` is the storage handle of
-    ``controller.adapters.storage.backend.connect`` (a boto3 client, or a directory archive)."""
-    from controller.adapters.kaltura.download import HttpSource
-    from controller.adapters.kaltura.write import KalturaWriter
-    from controller.adapters.storage import backend
+def _never() -> bool:
+    return False
 
-    return Context(
-        kaltura=KalturaWriter(session),
-        archive=backend.archive(policy.storage, s3, parallel_parts=parallel_parts,
-                                metrics=metrics),
-        source=HttpSource(timeout=policy.kaltura.timeout),
-        journal=journal if journal is not None else Journal(),
-        settings=settings_from(policy, restore_via=backend.restore_via(policy.storage,
-                                                                        restore_via)),
-        placeholder=placeholder if placeholder is not None else load_placeholder(policy),
-        metrics=metrics if metrics is not None else NullMetrics(),
-    )
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How long the executor waits, and how it retries what karchive itself met."""
+
+    step_timeout: float = 3600.0  # one reconciler's run; longer is a hung step
+    wait_timeout: float = 600.0  # how long an item may keep waiting (a swap, a thaw)
+    attempts: int = 4  # tries of a transient condition a reconciler found itself
+    retry_base: float = 1.0
+    retry_cap: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """What the executor tells its caller, and asks it."""
+
+    should_stop: Callable[[], bool] = _never  # checked before each new step
+    on_item: Callable[[ItemReport], None] | None = None  # each item's final report
+    # Each time an item waits: True to keep waiting (up to wait_timeout), False to report it
+    # waiting now (recreate without --wait, on a thaw).
+    on_wait: Callable[[Work, Outcome], bool] | None = None
+    log_results: bool = True  # one log line per item (the daemon; a command prints its own)
+
+
+Chain = Callable[[Work], tuple[Reconciler, ...]]
 
 
 @dataclass(order=True)
 class _Task:
     ready_at: float
     seq: int
-    item: PlanItem = field(compare=False)
+    item: Work = field(compare=False)
     index: int = field(compare=False, default=0)  # which reconciler of the chain
     deadline: float = field(compare=False, default=0.0)
 
 
 class Executor:
-    """Runs plan items; one instance per run (or per daemon cycle)."""
+    """Runs work items; one instance per run (or per daemon cycle). ``backoffs`` None: no
+    memory of failures (a one-off request)."""
 
-    def __init__(
-        self,
-        ctx: Context,
-        policy: Policy,
-        *,
-        step_timeout: float = 3600.0,
-        wait_timeout: float = 600.0,
-        attempts: int = 4,
-        retry_base: float = 1.0,
-        retry_cap: float = 30.0,
-        should_stop: Callable[[], bool] = lambda: False,
-        on_item: Callable[[ItemReport], None] | None = None,
-        clock: Callable[[], float] = time.time,
-        chain: Callable[[PlanItem], tuple[Reconciler, ...]] = chain,
-    ) -> None:
+    def __init__(self, ctx: Context, policy: Policy, *, backoffs: Backoffs | None = None,
+                 timing: Timing = Timing(), hooks: Hooks = Hooks(),  # noqa: B008 — frozen
+                 chain: Chain = registry_chain, clock: Callable[[], float] = time.time) -> None:
         self.ctx = ctx
         self.policy = policy
-        self.journal = ctx.journal
+        self.backoffs = backoffs
         self.metrics = ctx.metrics
-        self.step_timeout = step_timeout
-        self.wait_timeout = wait_timeout
-        self.attempts = attempts
-        self.retry_base = retry_base
-        self.retry_cap = retry_cap
-        self.should_stop = should_stop
-        self.on_item = on_item or (lambda report: None)
-        self.clock = clock
+        self.timing = timing
+        self.hooks = hooks
         self.chain = chain
+        self.clock = clock
         self._lock = threading.Lock()
 
     # -- selection -----------------------------------------------------------------------------
 
-    def select(self, items: Iterable[PlanItem], report: RunReport) -> list[PlanItem]:
+    def select(self, items: Iterable[Work], report: RunReport) -> list[Work]:
         """Items to run now; the rest deferred (backoff, then the cycle's limits, as
         ``policies.totals.admit`` defines them) and reported as such."""
-        candidates: list[PlanItem] = []
+        candidates: list[Work] = []
         now = self.clock()
         for item in items:
             if not self.chain(item):
                 self._report(report, ItemReport(
-                    item.entry_id, item.action.value, "refused",
-                    f"no reconciler for {item.action.value} in this version of karchive"))
+                    item.entry_id, item.action, "refused",
+                    f"no reconciler for {item.action} in this version of karchive"))
                 continue
-            backoff = self.journal.backoff(item.entry_id)
+            backoff = self.backoffs.get(item.entry_id) if self.backoffs is not None else None
             if backoff is not None and backoff.until > now:
                 self._report(report, ItemReport(
-                    item.entry_id, item.action.value, "deferred",
+                    item.entry_id, item.action, "deferred",
                     f"backing off after {backoff.failures} failures, "
                     f"until {time.strftime('%H:%M:%S', time.gmtime(backoff.until))} UTC",
                     why=DEFER_BACKOFF))
                 continue
             candidates.append(item)
-        chosen: list[PlanItem] = []
+        chosen: list[Work] = []
         for item, limit in admit(candidates, CycleLimits.of(self.policy.limits)):
             if limit is None:
                 chosen.append(item)
             else:
-                self._report(report, ItemReport(item.entry_id, item.action.value, "deferred",
+                self._report(report, ItemReport(item.entry_id, item.action, "deferred",
                                                 f"{limit} reached", why=limit))
         return chosen
 
     # -- running -------------------------------------------------------------------------------
 
-    def run(self, plan: Plan, items: Iterable[PlanItem] | None = None) -> RunReport:
-        report = RunReport()
+    def run(self, plan: Plan) -> RunReport:
+        """The plan's changes, unless the guard refuses the plan."""
         refused = guard(plan, self.policy)
         if refused is not None:
-            report.refused = refused
-            return report
-        todo = self.select(plan.changes if items is None else items, report)
+            return RunReport(refused=refused)
+        return self.run_items(plan.changes)
+
+    def run_items(self, items: Iterable[Work]) -> RunReport:
+        report = RunReport()
+        todo = self.select(items, report)
         seq = itertools.count()
-        queue: list[_Task] = []
         start = self.clock()
-        for item in todo:
-            heapq.heappush(queue, _Task(start, next(seq), item, 0, start + self.wait_timeout))
+        queue = [_Task(start, next(seq), item, 0, start + self.timing.wait_timeout)
+                 for item in todo]
+        heapq.heapify(queue)
         running: dict[Future[Outcome], tuple[_Task, float]] = {}
-        workers = self.policy.limits.concurrency
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="apply")
+        pool = ThreadPoolExecutor(self.policy.limits.concurrency, thread_name_prefix="apply")
         abandoned = False
         try:
             while queue or running:
-                now = self.clock()
-                stopping = self.should_stop()
-                while queue and not stopping and len(running) < workers \
-                        and queue[0].ready_at <= now:
-                    task = heapq.heappop(queue)
-                    running[pool.submit(self._attempt, task)] = (task, time.monotonic())
+                stopping = self.hooks.should_stop()
+                self._start_ready(queue, running, pool, stopping)
                 if stopping and not running:
-                    for task in queue:
-                        self._report(report, ItemReport(task.item.entry_id,
-                                                        task.item.action.value, "deferred",
-                                                        "stopped before it started",
-                                                        why=DEFER_STOPPING))
-                    queue.clear()
+                    self._defer_all(queue, report)
                     break
-                timeout = 0.5
-                if queue and not stopping:
-                    timeout = max(0.01, min(timeout, queue[0].ready_at - now))
-                done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task, _started = running.pop(future)
-                    follow = self._settle(task, future, report)
-                    if follow is not None:
-                        heapq.heappush(queue, follow)
-                for future, (task, started) in list(running.items()):
-                    if time.monotonic() - started > self.step_timeout:
-                        running.pop(future)
-                        abandoned = True
-                        self._failed(task.item, report, PermanentError(
-                            f"step timed out after {self.step_timeout:.0f} s"))
+                self._collect(queue, running, report, stopping)
+                abandoned = self._abandon_overdue(running, report) or abandoned
         finally:
             # A step that overran its timeout is left to finish (or hang) on its own thread.
             pool.shutdown(wait=not (running or abandoned), cancel_futures=True)
         return report
 
+    def _start_ready(self, queue: list[_Task], running: dict[Future[Outcome], tuple[_Task, float]],
+                     pool: ThreadPoolExecutor, stopping: bool) -> None:
+        now = self.clock()
+        while queue and not stopping and len(running) < self.policy.limits.concurrency \
+                and queue[0].ready_at <= now:
+            task = heapq.heappop(queue)
+            running[pool.submit(self._attempt, task)] = (task, time.monotonic())
+
+    def _defer_all(self, queue: list[_Task], report: RunReport) -> None:
+        for task in queue:
+            self._report(report, ItemReport(task.item.entry_id, task.item.action, "deferred",
+                                            "stopped before it started", why=DEFER_STOPPING))
+        queue.clear()
+
+    def _collect(self, queue: list[_Task], running: dict[Future[Outcome], tuple[_Task, float]],
+                 report: RunReport, stopping: bool) -> None:
+        """Wait a little for a running step; settle the ones that finished."""
+        timeout = 0.5
+        if queue and not stopping:
+            timeout = max(0.01, min(timeout, queue[0].ready_at - self.clock()))
+        done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            task, _started = running.pop(future)
+            follow = self._settle(task, future, report)
+            if follow is not None:
+                heapq.heappush(queue, follow)
+
+    def _abandon_overdue(self, running: dict[Future[Outcome], tuple[_Task, float]],
+                         report: RunReport) -> bool:
+        abandoned = False
+        for future, (task, started) in list(running.items()):
+            if time.monotonic() - started > self.timing.step_timeout:
+                running.pop(future)
+                abandoned = True
+                self._failed(task.item, report, PermanentError(
+                    f"step timed out after {self.timing.step_timeout:.0f} s"))
+        return abandoned
+
     def _attempt(self, task: _Task) -> Outcome:
-        """One reconciler of the chain, transient failures retried with capped backoff."""
+        """One reconciler of the chain; a transient condition karchive met itself is retried
+        with capped backoff, one an adapter raised (already retried there) is not."""
         reconciler = self.chain(task.item)[task.index]
+        timing = self.timing
         attempt = 0
         while True:
             attempt += 1
             try:
                 return reconciler.run(task.item.entry_id, self.ctx)
-            except NetworkError:
-                raise  # its adapter retried it already: one retry level, then the backoff
             except TransientError as exc:
-                if attempt >= self.attempts or self.should_stop():
+                if retried(exc) or attempt >= timing.attempts or self.hooks.should_stop():
                     raise
-                ceiling = min(self.retry_cap, self.retry_base * 2 ** (attempt - 1))
+                ceiling = min(timing.retry_cap, timing.retry_base * 2 ** (attempt - 1))
                 time.sleep(exc.delay if exc.delay is not None else random.uniform(0, ceiling))
 
     def _settle(self, task: _Task, future: Future[Outcome], report: RunReport) -> _Task | None:
@@ -328,8 +336,10 @@ class Executor:
             return None
         now = self.clock()
         if outcome.result is Result.WAITING:
-            if now + (outcome.retry_after or 0) > task.deadline or self.should_stop():
-                self._report(report, ItemReport(item.entry_id, item.action.value, "waiting",
+            keep = self.hooks.on_wait(item, outcome) if self.hooks.on_wait else True
+            if not keep or now + (outcome.retry_after or 0) > task.deadline \
+                    or self.hooks.should_stop():
+                self._report(report, ItemReport(item.entry_id, item.action, "waiting",
                                                 outcome.message))
                 return None
             return _Task(now + (outcome.retry_after or 1.0), task.seq, item, task.index,
@@ -339,51 +349,54 @@ class Executor:
         self._succeeded(item, outcome, report)
         return None
 
-    def _succeeded(self, item: PlanItem, outcome: Outcome, report: RunReport) -> None:
-        backoff = self.journal.backoff(item.entry_id)
-        if backoff is not None:
-            self.journal.set_backoff(item.entry_id, 0, 0.0, item.action.value)
-        self.metrics.transition(item.action.value, outcome.result.value)
-        for_entry(log, item.entry_id, action=item.action.value).info(
-            "%s %s%s", item.action.value, outcome.result.value,
-            f": {outcome.message}" if outcome.message else "")
-        self._report(report, ItemReport(item.entry_id, item.action.value, outcome.result.value,
+    def _succeeded(self, item: Work, outcome: Outcome, report: RunReport) -> None:
+        if self.backoffs is not None and self.backoffs.get(item.entry_id) is not None:
+            self.backoffs.set(item.entry_id, 0, 0.0, item.action)
+        self.metrics.transition(item.action, outcome.result.value)
+        if self.hooks.log_results:
+            for_entry(log, item.entry_id, action=item.action).info(
+                "%s %s%s", item.action, outcome.result.value,
+                f": {outcome.message}" if outcome.message else "")
+        self._report(report, ItemReport(item.entry_id, item.action, outcome.result.value,
                                         outcome.message, outcome.bytes))
 
-    def _failed(self, item: PlanItem, report: RunReport, exc: KarchiveError) -> None:
-        backoff = self.journal.backoff(item.entry_id)
+    def _failed(self, item: Work, report: RunReport, exc: KarchiveError) -> None:
+        backoff = self.backoffs.get(item.entry_id) if self.backoffs is not None else None
         failures = (backoff.failures if backoff is not None else 0) + 1
         delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1))
-        self.journal.set_backoff(item.entry_id, failures, self.clock() + delay, item.action.value)
-        self.metrics.transition(item.action.value, "failed")
+        if self.backoffs is not None:
+            self.backoffs.set(item.entry_id, failures, self.clock() + delay, item.action)
+        self.metrics.transition(item.action, "failed")
         self.metrics.error(type(exc).__name__)
-        for_entry(log, item.entry_id, action=item.action.value).warning(
-            "%s failed (%d in a row; next try in %.0fs): %s", item.action.value, failures, delay,
-            exc)
-        self._report(report, ItemReport(item.entry_id, item.action.value, "failed", str(exc)))
+        if self.hooks.log_results:
+            for_entry(log, item.entry_id, action=item.action).warning(
+                "%s failed (%d in a row; next try in %.0fs): %s", item.action, failures, delay,
+                exc)
+        self._report(report, ItemReport(item.entry_id, item.action, "failed", str(exc)))
 
     def _report(self, report: RunReport, item: ItemReport) -> None:
         with self._lock:
             report.items.append(item)
-        self.on_item(item)
+        if self.hooks.on_item is not None:
+            self.hooks.on_item(item)
 
 
-def run_plan(
-    plan: Plan,
-    policy: Policy,
-    *,
-    session: Any,
-    s3: Any,
-    metrics: Any = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    journal: Journal | None = None,
-    on_item: Callable[[ItemReport], None] | None = None,
-) -> RunReport:
-    """The daemon's entry point: run ``plan``, ship the journal, and say how it went."""
-    journal = journal if journal is not None else Journal()
-    ctx = build_context(policy, session, s3, metrics=metrics, journal=journal)
-    report = Executor(ctx, policy, should_stop=should_stop, on_item=on_item).run(plan)
-    # The local journal keeps every line; a failed ship is not a failed cycle.
-    with contextlib.suppress(KarchiveError):
-        journal.ship(ctx.archive, policy.storage.prefix)
+def execute(plan: Plan, adapters: Adapters, journal: Journal, *, backoffs: Backoffs | None,
+            timing: Timing = Timing(), hooks: Hooks = Hooks(),  # noqa: B008 — frozen values
+            restore_via: str = "url") -> RunReport:
+    """What ``apply`` and the daemon run: the plan through the reconcilers over ``adapters``,
+    then this run's journal shipped to the archive (a failed ship is said in the report, and
+    is no failed run: the local journal keeps every line)."""
+    ctx = adapters.context(journal, restore_via=restore_via)
+    report = Executor(ctx, adapters.policy, backoffs=backoffs, timing=timing,
+                      hooks=hooks).run(plan)
+    ship(journal, ctx, report)
     return report
+
+
+def ship(journal: Journal, ctx: Context, report: RunReport) -> None:
+    """Ship this run's journal lines to the archive, into ``report``."""
+    try:
+        report.shipped = journal.ship(ctx.archive, ctx.settings.prefix)
+    except KarchiveError as exc:
+        report.ship_error = str(exc)

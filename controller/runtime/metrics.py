@@ -1,10 +1,12 @@
-"""Every Prometheus metric karchive exports, defined here and nowhere else.
+"""Every Prometheus metric karchive exports, defined here and nowhere else; and the call tally.
 
-The daemon builds one :class:`Metrics` and hands it to the adapters, the executor and the
-reconcilers; they call its methods (``s3_call``, ``transition``, ``bytes_archived`` ...) and never
-touch prometheus-client themselves. Code run outside the daemon (``karchive plan``, ``apply``)
-passes :class:`NullMetrics`; tests that want to see what was recorded pass
-:class:`RecordingMetrics`.
+The recording end of the pipeline, with the journal. The daemon builds one :class:`Metrics`
+and ``controller/compose.py`` hands it to the adapters, the executor and the reconcilers; they
+call its methods (``kaltura_call``, ``s3_call``, ``ldap_call``, ``transition``,
+``bytes_archived`` ...) and never touch prometheus-client themselves. Code run outside the daemon
+(``karchive plan``, ``apply``) passes :class:`NullMetrics`; tests that want to see what was
+recorded pass :class:`RecordingMetrics`. :class:`CallCounter` sits in front of any of them and
+keeps the calls in memory too, so an observation can say what it cost.
 
 Naming follows Prometheus conventions (design.md "Interfaces users expect"): the ``karchive_``
 prefix, base units (seconds, bytes), ``_total`` on counters, and never an entry id as a label
@@ -30,6 +32,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from controller.adapters.kaltura.session import SUB_CALL_PREFIX
 from policies.counts import Census
 
 PREFIX = "karchive"
@@ -59,7 +62,7 @@ def version() -> str:
 class Metrics:
     """The live metrics of one daemon. Thread-safe (prometheus-client locks each child)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:  # long: families
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         p = PREFIX
@@ -86,6 +89,9 @@ class Metrics:
                                 ["operation", "outcome"], registry=r)
         self._s3 = Counter(f"{p}_s3_calls_total", "S3 API calls, by operation and outcome.",
                            ["operation", "outcome"], registry=r)
+        self._ldap = Counter(f"{p}_ldap_calls_total",
+                             "LDAP operations (bind, search), by operation and outcome.",
+                             ["operation", "outcome"], registry=r)
         self._archived = Counter(f"{p}_archived_bytes_total",
                                  "Bytes copied from Kaltura into the archive.", registry=r)
         self._restored = Counter(f"{p}_restored_bytes_total",
@@ -132,6 +138,9 @@ class Metrics:
 
     def s3_call(self, operation: str, outcome: str) -> None:
         self._s3.labels(operation, outcome).inc()
+
+    def ldap_call(self, operation: str, outcome: str) -> None:
+        self._ldap.labels(operation, outcome).inc()
 
     # -- what the executor did ------------------------------------------------------------------
     def transition(self, action: str, result: str) -> None:
@@ -217,6 +226,7 @@ class NullMetrics:
 
     def kaltura_call(self, operation: str, outcome: str) -> None: ...
     def s3_call(self, operation: str, outcome: str) -> None: ...
+    def ldap_call(self, operation: str, outcome: str) -> None: ...
     def transition(self, action: str, result: str) -> None: ...
     def bytes_archived(self, n: int) -> None: ...
     def bytes_restored(self, n: int) -> None: ...
@@ -256,3 +266,55 @@ class RecordingMetrics(NullMetrics):
     def of(self, method: str) -> list[tuple[Any, ...]]:
         """The argument tuples of every call to ``method``, in order."""
         return [args for name, args in self.calls if name == method]
+
+
+class CallCounter:
+    """A metrics sink that counts every adapter call in memory, and passes each on to
+    ``inner`` (the daemon's :class:`Metrics`, or nothing): what one observation cost."""
+
+    def __init__(self, inner: Any = None) -> None:
+        self.inner = inner if inner is not None else NullMetrics()
+        self.kaltura: dict[tuple[str, str], int] = {}
+        self.s3: dict[tuple[str, str], int] = {}
+        self.ldap: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def _count(self, table: dict[tuple[str, str], int], key: tuple[str, str]) -> None:
+        with self._lock:
+            table[key] = table.get(key, 0) + 1
+
+    def kaltura_call(self, operation: str, outcome: str) -> None:
+        self._count(self.kaltura, (operation, outcome))
+        self.inner.kaltura_call(operation, outcome)
+
+    def s3_call(self, operation: str, outcome: str) -> None:
+        self._count(self.s3, (operation, outcome))
+        self.inner.s3_call(operation, outcome)
+
+    def ldap_call(self, operation: str, outcome: str) -> None:
+        self._count(self.ldap, (operation, outcome))
+        self.inner.ldap_call(operation, outcome)
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else a metrics sink offers (transition, bytes_archived ...) goes through.
+        return getattr(self.inner, name)
+
+    @property
+    def kaltura_total(self) -> int:
+        """HTTP requests to Kaltura (a multirequest is one, whatever its sub-calls did)."""
+        with self._lock:
+            return sum(n for (_op, outcome), n in self.kaltura.items()
+                       if not outcome.startswith(SUB_CALL_PREFIX))
+
+    @property
+    def s3_total(self) -> int:
+        with self._lock:
+            return sum(self.s3.values())
+
+    def snapshot(self) -> dict[str, int]:
+        """Every count as ``"kaltura:media.list:ok" -> n``."""
+        with self._lock:
+            return {f"{source}:{op}:{outcome}": n
+                    for source, table in (("kaltura", self.kaltura), ("s3", self.s3),
+                                          ("ldap", self.ldap))
+                    for (op, outcome), n in table.items()}

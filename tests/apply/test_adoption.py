@@ -15,9 +15,9 @@ import pytest
 from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World, upload_new_version
 from boto3.s3.transfer import TransferConfig
 
-from controller.adapters.kaltura.session import KalturaSession
-from controller.adapters.storage.s3 import make_s3_client
-from controller.runtime.observe import CallCounter, observe
+from controller.compose import compose
+from controller.runtime.metrics import CallCounter
+from controller.runtime.pipeline import Pipeline
 from policies.loader import load_policy
 from policies.state import ObservedState, classify
 
@@ -39,9 +39,10 @@ def _princeton_copy(world: World, entry_id: str, data: bytes, tmp_path) -> str:
 def _observed(world: World, entry_id: str):
     policy = load_policy(world.policy)
     counter = CallCounter()
-    seen = observe(KalturaSession(policy.kaltura, metrics=counter),
-                   make_s3_client(policy.storage), policy, counter=counter, entry_ids=[entry_id])
-    return seen.entries[0], counter
+    kept = []
+    Pipeline(compose(policy, metrics=counter)).run(
+        entry_ids=[entry_id], each=lambda assessment: kept.append(assessment.entry))
+    return kept[0], counter
 
 
 @pytest.mark.parametrize("layout", ["entry-folder", "legacy"])

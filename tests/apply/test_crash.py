@@ -19,7 +19,7 @@ import time
 
 from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World
 
-from controller.runtime.journal import Journal
+from controller.runtime import journal
 
 KILLS = 20
 ENTRIES = 30
@@ -72,7 +72,7 @@ def test_apply_killed_at_random_instants_never_loses_a_video_and_then_converges(
             killed += 1
         process.wait(timeout=30)
         # Read right after this kill: a later run may already finish what it interrupted.
-        mid_step += bool(Journal(world.journal).interrupted())
+        mid_step += bool(journal.interrupted(world.journal))
         lost = _never_neither(world, truth)
         assert lost == [], f"after kill {kill + 1}: neither content nor copy for {lost}"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB
 
-from controller.adapters.storage.backend import FileLease, directory_inventory
-from controller.adapters.storage.local import META_DIR, TMP_MARK, FileArchive
+from controller.adapters.storage.lease import FileLease
+from controller.adapters.storage.local import META_DIR, TMP_MARK, FileArchive, directory_inventory
 from policies.errors import Conflict, IntegrityError
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from apply_world import MiB, World, sha_of
 
-from controller.adapters.kaltura.session import KalturaSession
-from controller.adapters.storage.backend import connect
 from controller.cli import main
-from controller.runtime.executor import build_context
+from controller.compose import compose
+from controller.runtime.journal import Journal
 from policies.errors import PermanentError
 from policies.loader import load_policy
 from reconcilers.base import Result
@@ -130,7 +129,7 @@ def test_a_run_killed_between_the_delete_and_its_journal_line_converges(make_wor
     done, stranger = world.purgeable(2)
     world.write_policy(_rule([done]), storage_class="STANDARD", extra="allow_delete: true")
     policy = load_policy(world.policy)
-    ctx = build_context(policy, KalturaSession(policy.kaltura), connect(policy.storage))
+    ctx = compose(policy).context(Journal())
     assert Purge().run(done, ctx).result is Result.DONE
     # As if killed right after baseEntry.delete: no deleted_at in the manifest.
     key = f"karchive/{done}/manifest.json"

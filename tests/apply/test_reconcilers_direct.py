@@ -9,9 +9,8 @@ import time
 
 from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World
 
-from controller.adapters.kaltura.session import KalturaSession
-from controller.adapters.storage.s3 import make_s3_client
-from controller.runtime.executor import build_context
+from controller.compose import compose
+from controller.runtime.journal import Journal
 from policies.loader import load_policy
 from reconcilers.archive import Archive
 from reconcilers.base import Context, Result
@@ -23,8 +22,7 @@ from reconcilers.thaw import Thaw
 
 def _context(world: World, **kw) -> Context:
     policy = load_policy(world.policy)
-    return build_context(policy, KalturaSession(policy.kaltura), make_s3_client(policy.storage),
-                         **kw)
+    return compose(policy).context(Journal(), **kw)
 
 
 def _until_done(reconciler, entry_id: str, ctx: Context, world: World, limit: float = 30.0):

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 from apply_world import MiB, World, sha_of
 
-from controller.adapters.kaltura.session import KalturaSession
-from controller.adapters.storage.backend import connect
 from controller.cli import main
-from controller.runtime.executor import build_context
+from controller.compose import compose
+from controller.runtime.journal import Journal
 from policies.loader import load_policy
 from reconcilers.purge import Purge
 
@@ -64,7 +63,7 @@ def test_a_purged_entry_is_recreated_with_its_metadata_captions_and_attachments(
     world.write_policy(world.ids_rule([entry_id], "deleted"), storage_class="GLACIER",
                        directory=root, extra="allow_delete: true")
     policy = load_policy(world.policy)
-    ctx = build_context(policy, KalturaSession(policy.kaltura), connect(policy.storage))
+    ctx = compose(policy).context(Journal())
     Purge().run(entry_id, ctx)
     assert world.entry(entry_id).status == 3
 

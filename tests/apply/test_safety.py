@@ -17,9 +17,8 @@ from apply_world import (
     upload_new_version,
 )
 
-from controller.adapters.kaltura.session import KalturaSession
-from controller.adapters.storage.s3 import make_s3_client
-from controller.runtime.executor import build_context
+from controller.compose import compose
+from controller.runtime.journal import Journal
 from policies.errors import IntegrityError
 from policies.loader import load_policy
 from reconcilers.replace import Replace
@@ -35,7 +34,7 @@ def _edit_same_size(world: World, client, entry_id: str) -> bytes:
 
 def _context(world: World):
     policy = load_policy(world.policy)
-    return build_context(policy, KalturaSession(policy.kaltura), make_s3_client(policy.storage))
+    return compose(policy).context(Journal())
 
 
 def test_a_video_edited_after_archival_with_the_same_size_is_archived_again_never_lost(

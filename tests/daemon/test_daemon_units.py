@@ -11,7 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from botocore.config import Config
 
-from controller.adapters.kaltura.session import KalturaSession
+from controller.compose import compose
 from controller.runtime.daemon import Daemon, DaemonSettings, PolicySource
 from controller.runtime.metrics import Metrics
 from policies.schema import Policy
@@ -156,8 +156,9 @@ def test_a_cycle_that_cannot_reach_the_outside_fails_without_killing_the_loop(
 
 
 def _offline(daemon: Daemon, policy: Policy) -> None:
-    """The real clients, pointed at a closed port, with no retries."""
-    daemon._session = KalturaSession(policy.kaltura, max_attempts=1)
-    daemon._s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
-                              aws_access_key_id="x", aws_secret_access_key="y",
-                              config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    """The real adapters, the bucket's client pointed at a closed port, with no retries (the
+    bucket is listed first, so Kaltura is never asked)."""
+    dead = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="y",
+                        config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    daemon._adapters = compose(policy, metrics=daemon.metrics, s3_client=dead)

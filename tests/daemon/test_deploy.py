@@ -149,9 +149,10 @@ def test_the_kustomization_lists_the_manifests_and_the_servicemonitor_names_the_
 def test_the_example_policy_acts_on_its_first_run_on_the_sandbox(
     sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from controller.compose import compose
     from controller.runtime.executor import guard
-    from controller.runtime.observe import observe_policy
-    from policies.plan import Action, diff
+    from controller.runtime.pipeline import Pipeline
+    from policies.plan import Action
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(name, sandbox.env()[name])
@@ -159,7 +160,6 @@ def test_the_example_policy_acts_on_its_first_run_on_the_sandbox(
     policy = parse_policy(text, "configmap:policy.yaml", environ=sandbox.env())
     policy = policy.model_copy(update={"storage": policy.storage.model_copy(
         update={"endpoint_url": sandbox.env()["AWS_ENDPOINT_URL"]})})
-    seen = observe_policy(policy)
-    plan = diff(seen.entries, policy, seen.observed_at, seen.placeholder_size)
+    plan = Pipeline(compose(policy)).run().plan
     assert plan.count(Action.REPLACE) > 0
     assert guard(plan, policy) is None  # the guard lets it through: the first run acts

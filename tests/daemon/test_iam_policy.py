@@ -1,12 +1,15 @@
-"""docs/deploy.md's IAM policy grants exactly the S3 actions karchive's code calls.
+"""The IAM policy: the declarations, the S3 seam's code and docs/deploy.md agree.
 
-The operations are found in the code, not in a list kept by hand: every attribute of an S3
-client that the S3 seam (``controller/adapters/storage/``, the lease included) reads is resolved
-against a real boto3 client — its API operations (``put_object`` is PutObject), boto3's managed
-helpers (``copy``), and the operation names handed to ``get_paginator`` and
-``generate_presigned_url``. Those map to IAM actions by AWS's table ("Actions defined by Amazon
-S3" in the Service Authorization Reference). No other module may call an S3 client, so the seam
-is the whole story.
+Three independent sources must say the same thing. The declarations (each reconciler's
+``needs``, the observation's, the lease's, the journal's) generate the policy ``karchive
+permissions`` prints; docs/deploy.md must show exactly that output. And the operations the code
+calls are found in the code, not in a list kept by hand: every attribute of an S3 client that
+the S3 seam (``controller/adapters/storage/``, the lease included) reads is resolved against a
+real boto3 client — its API operations (``put_object`` is PutObject), boto3's managed helpers
+(``copy``), and the operation names handed to ``get_paginator`` and ``generate_presigned_url``.
+Those map to IAM actions by AWS's table ("Actions defined by Amazon S3" in the Service
+Authorization Reference), and must be exactly the declared ones. No other module may call an
+S3 client, so the seam is the whole story.
 """
 
 from __future__ import annotations
@@ -18,31 +21,17 @@ from pathlib import Path
 
 import boto3
 
+from controller.adapters.storage import s3
+from controller.cli import main
+from controller.runtime.permissions import iam_policy, needs, render
+
 ROOT = Path(__file__).resolve().parents[2]
 SEAM = sorted((ROOT / "controller" / "adapters" / "storage").glob("*.py"))
 # The names the seam gives its boto3 clients: `self.client`, `self.data`, `client`, `self.s3`.
 CLIENT_NAMES = ("client", "data", "s3")
 
-# API operation -> the IAM action that authorises it (Service Authorization Reference, S3).
-IAM_ACTION = {
-    "ListObjectsV2": "s3:ListBucket",
-    "HeadBucket": "s3:ListBucket",
-    "HeadObject": "s3:GetObject",
-    "GetObject": "s3:GetObject",
-    "PutObject": "s3:PutObject",
-    "CopyObject": "s3:PutObject",
-    "CreateMultipartUpload": "s3:PutObject",
-    "UploadPart": "s3:PutObject",
-    "UploadPartCopy": "s3:PutObject",
-    "CompleteMultipartUpload": "s3:PutObject",
-    "AbortMultipartUpload": "s3:AbortMultipartUpload",
-    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
-    "ListParts": "s3:ListMultipartUploadParts",
-    "DeleteObject": "s3:DeleteObject",
-    "RestoreObject": "s3:RestoreObject",
-    "GetObjectTagging": "s3:GetObjectTagging",
-    "PutObjectTagging": "s3:PutObjectTagging",
-}
+# API operation -> the IAM action that authorises it: the S3 seam's own table.
+IAM_ACTION = s3.IAM_ACTION
 # boto3's managed transfers, in the operations they send: copy is HeadObject of the source, then
 # CopyObject, or a multipart copy past its threshold (s3transfer/copies.py).
 MANAGED = {
@@ -109,6 +98,21 @@ def test_the_seam_calls_operations_this_test_knows() -> None:
     operations = operations_in_code()
     assert {"ListObjectsV2", "PutObject", "RestoreObject"} <= operations  # it sees the code
     assert operations <= set(IAM_ACTION), sorted(operations - set(IAM_ACTION))
+
+
+def test_the_declarations_name_exactly_what_the_seams_code_calls() -> None:
+    called = {IAM_ACTION[op] for op in operations_in_code()}
+    declared = set(needs().s3)
+    assert declared == called, {"called, not declared": sorted(called - declared),
+                                "declared, never called": sorted(declared - called)}
+
+
+def test_the_documented_policy_is_what_karchive_permissions_prints(capsys) -> None:
+    assert main(["permissions", "--bucket", "example-kaltura-archive"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed) == documented_policy()
+    assert printed.strip() == render(iam_policy("example-kaltura-archive"))
+    assert f"```json\n{printed.strip()}\n```" in (ROOT / "docs" / "deploy.md").read_text()
 
 
 def test_the_documented_policy_grants_exactly_what_the_code_calls() -> None:

@@ -11,13 +11,13 @@ from dataclasses import replace
 
 import pytest
 from KalturaClient.Plugins.Core import KalturaMediaEntry
-from test_observe_support import admin, aws_env, calls, write_policy
+from test_observe_support import admin, aws_env, calls, observed, write_policy
 
 from controller.adapters.kaltura.read import PAGE_SIZE, flavors_for, iter_entries
 from controller.adapters.kaltura.session import KalturaSession
 from controller.adapters.storage.s3 import make_s3_client
 from controller.errors import KarchiveError, PermanentError, TransientError
-from controller.runtime.observe import CallCounter, observe
+from controller.runtime.metrics import CallCounter
 from policies.loader import load_policy
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED
 from policies.state import (
@@ -54,8 +54,7 @@ def policy(tmp_path, sandbox, monkeypatch):
 
 def _observe(sandbox, policy, counter=None):
     counter = counter or CallCounter()
-    session = KalturaSession(policy.kaltura, metrics=counter)
-    return observe(session, make_s3_client(policy.storage), policy, counter=counter), counter
+    return observed(policy, counter), counter
 
 
 def test_observation_matches_the_catalogue_entry_by_entry(sandbox, policy):
@@ -243,7 +242,7 @@ def test_an_unreachable_s3_is_an_error_not_an_empty_archive(sandbox, tmp_path, m
     policy = load_policy(write_policy(tmp_path, sandbox, endpoint="http://127.0.0.1:9"))
     s3 = make_s3_client(policy.storage, max_attempts=1)
     with pytest.raises(KarchiveError):
-        observe(KalturaSession(policy.kaltura), s3, policy)
+        observed(policy, s3_client=s3)
 
 
 def test_an_entry_folder_copy_wins_over_a_legacy_object_and_keeps_its_flavor_id(
@@ -356,9 +355,7 @@ def test_a_saved_plans_entries_are_observed_in_id_batches_against_one_bucket_lis
     whole, whole_counter = _observe(sandbox, policy)
     ids = [e.entry_id for e in whole.entries][:700]
     counter = CallCounter()
-    session = KalturaSession(policy.kaltura, metrics=counter)
-    some = observe(session, make_s3_client(policy.storage), policy, counter=counter,
-                   entry_ids=ids)
+    some = observed(policy, counter, entry_ids=ids)
     wanted = set(ids)
     assert {e.entry_id: e for e in some.entries} == {e.entry_id: e for e in whole.entries
                                                      if e.entry_id in wanted}

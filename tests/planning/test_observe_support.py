@@ -1,13 +1,22 @@
 """Helpers for the observation, plan and report tests (no tests here): a policy file for a
-started sandbox, the sandbox's per-action call counters, and the bucket's listing."""
+started sandbox, the sandbox's per-action call counters, the bucket's listing, and one pass of
+the pipeline with every entry it assessed."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.compose import compose
+from controller.runtime.metrics import CallCounter
+from controller.runtime.pipeline import Pipeline
+from policies.observed import ObservedEntry
+from policies.plan import Plan
+from policies.schema import Policy
 from sandbox.catalogue import PLACEHOLDER_CONTENT
 from sandbox.runner import Sandbox
 
@@ -81,3 +90,26 @@ def bucket_listing(s3: Any, bucket: str) -> list[tuple[str, str, int]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         keys += [(o["Key"], o["ETag"], o["Size"]) for o in page.get("Contents", ())]
     return sorted(keys)
+
+
+@dataclass
+class Seen:
+    """One pass of the pipeline, with what it observed (tests want the entries themselves)."""
+
+    entries: list[ObservedEntry]
+    plan: Plan
+    heads: int
+    placeholder_size: int | None
+    observed_at: int
+
+
+def observed(policy: Policy, counter: CallCounter | None = None, *, s3_client: Any = None,
+             entry_ids: Sequence[str] | None = None) -> Seen:
+    """The pipeline over the real adapters, every assessed entry kept."""
+    adapters = compose(policy, metrics=counter if counter is not None else CallCounter(),
+                       s3_client=s3_client)
+    kept: list[ObservedEntry] = []
+    planned = Pipeline(adapters).run(entry_ids=entry_ids,
+                                     each=lambda assessment: kept.append(assessment.entry))
+    stats = planned.observation
+    return Seen(kept, planned.plan, stats.heads, stats.placeholder_size, stats.observed_at)

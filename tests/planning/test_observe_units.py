@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from controller.adapters.kaltura.session import Pacer
-from controller.adapters.storage.inventory import _parse_restore_header, restore_status
+from controller.adapters.storage.inventory import parse_restore_header
 from controller.adapters.storage.s3 import translate
 from controller.errors import NotFound, PermanentError, TransientError
 from controller.runtime.progress import Progress
@@ -23,7 +23,7 @@ from policies.layout import (
     original_key,
     parse_key,
 )
-from policies.observed import RestoreStatus
+from policies.observed import RestoreStatus, restore_status
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_keys_of_no_entry_archive_are_ignored(key):
 def test_storage_class_and_restore_state_map_to_restore_status(
     storage_class, in_progress, expiry, expected
 ):
-    assert restore_status(storage_class, in_progress, expiry) is expected
+    assert restore_status(storage_class, bool(in_progress), bool(expiry)) is expected
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_storage_class_and_restore_state_map_to_restore_status(
     ],
 )
 def test_restore_header_is_read(header, expected):
-    assert _parse_restore_header(header) == expected
+    assert parse_restore_header(header) == expected
 
 
 class FakeTime:

@@ -22,6 +22,7 @@ from planning_factory import (
 
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, ObservedEntry, RestoreStatus
 from policies.plan import (
+    CHAINS,
     Action,
     Plan,
     PlanFormatError,
@@ -52,49 +53,51 @@ def only_item(subject: ObservedEntry, state: str | None) -> PlanItem | None:
     return plan.items[0] if plan.items else None
 
 
-UPLOAD = ("upload", "verify", "tag")
+ARCHIVE, REPLACE, BOTH = ("archive",), ("replace",), ("archive", "replace")
 FROZEN, THAWING, THAWED, READABLE = (RestoreStatus.FROZEN, RestoreStatus.THAWING,
                                      RestoreStatus.THAWED, RestoreStatus.READABLE)
 
 
 @pytest.mark.parametrize(
-    ("subject", "want", "action", "steps", "size"),
+    ("subject", "want", "action", "reconcilers", "size"),
     [
-        (entry(), "archived", Action.ARCHIVE, UPLOAD, VIDEO_SIZE),
+        (entry(), "archived", Action.ARCHIVE, ARCHIVE, VIDEO_SIZE),
         # Original to placeholder: archive and replace in one item, counted as a replace.
-        (entry(), "placeholder", Action.REPLACE, (*UPLOAD, "replace", "tag_replaced"), VIDEO_SIZE),
-        (archived(), "placeholder", Action.REPLACE, ("verify", "replace", "tag_replaced"), 0),
+        (entry(), "placeholder", Action.REPLACE, BOTH, VIDEO_SIZE),
+        (archived(), "placeholder", Action.REPLACE, REPLACE, 0),
         # Edited after archival (same size, new flavor): archived again, never replaced.
         (archived(flavors=(flavor(flavor_id="0_edited01"),)), "archived", Action.ARCHIVE,
-         UPLOAD, VIDEO_SIZE),
+         ARCHIVE, VIDEO_SIZE),
         (archived(flavors=(flavor(flavor_id="0_edited01"),)), "placeholder", Action.REPLACE,
-         (*UPLOAD, "replace", "tag_replaced"), VIDEO_SIZE),
+         BOTH, VIDEO_SIZE),
         (placeholder(archive=archive(restore=FROZEN)), "archived", Action.THAW, ("thaw",),
          VIDEO_SIZE),
         (placeholder(archive=archive(restore=THAWING)), "archived", Action.WAIT, (), 0),
         (placeholder(archive=archive(restore=THAWED)), "archived", Action.RESTORE,
-         ("restore", "untag_replaced"), VIDEO_SIZE),
+         ("restore",), VIDEO_SIZE),
         (placeholder(archive=archive(restore=READABLE)), "archived", Action.RESTORE,
-         ("restore", "untag_replaced"), VIDEO_SIZE),
+         ("restore",), VIDEO_SIZE),
         # A stale tag with no copy: the archive re-tags, no separate repair needed.
-        (entry(tags=frozenset({TAG_ARCHIVED})), "archived", Action.ARCHIVE, UPLOAD, VIDEO_SIZE),
+        (entry(tags=frozenset({TAG_ARCHIVED})), "archived", Action.ARCHIVE, ARCHIVE, VIDEO_SIZE),
         # An interrupted archive (copy, no tag): just the tag.
-        (entry(archive=archive()), "archived", Action.REPAIR, ("retag",), 0),
-        (entry(archive=archive()), "placeholder", Action.REPAIR, ("retag",), 0),
+        (entry(archive=archive()), "archived", Action.REPAIR, ("repair",), 0),
+        (entry(archive=archive()), "placeholder", Action.REPAIR, ("repair",), 0),
         (placeholder(flavors=(flavor(flavor_id="0_back0001"),)), "archived", Action.REPAIR,
-         ("retag",), 0),
+         ("repair",), 0),
         (archived(replacement_status=1), "placeholder", Action.WAIT, (), 0),
-        (entry(), "deleted", Action.DELETE, (*UPLOAD, "delete"), VIDEO_SIZE),
-        (archived(), "deleted", Action.DELETE, ("verify", "delete"), 0),
-        (placeholder(), "deleted", Action.DELETE, ("verify", "delete"), 0),
+        # A deletion archives (and verifies) everything itself first.
+        (entry(), "deleted", Action.DELETE, ("delete",), VIDEO_SIZE),
+        (archived(), "deleted", Action.DELETE, ("delete",), 0),
+        (placeholder(), "deleted", Action.DELETE, ("delete",), 0),
         (entry(status=-1), "archived", Action.UNHEALTHY, (), 0),
     ],
 )
-def test_transitions(subject: ObservedEntry, want: str, action: Action, steps: tuple[str, ...],
-                     size: int) -> None:
+def test_transitions(subject: ObservedEntry, want: str, action: Action,
+                     reconcilers: tuple[str, ...], size: int) -> None:
     item = only_item(subject, want)
     assert item is not None
-    assert (item.action, item.steps, item.bytes) == (action, steps, size)
+    assert (item.action, item.reconcilers, item.bytes) == (action, reconcilers, size)
+    assert not reconcilers or reconcilers in CHAINS
     assert item.to_state is DesiredState(want)
     assert item.rule == "r"
     assert item.fingerprint == fingerprint(subject)
@@ -319,7 +322,7 @@ def test_json_round_trip_is_exact() -> None:
     plan = mixed_plan()
     text = plan.to_json()
     document = json.loads(text)
-    assert document["format_version"] == 2
+    assert document["format_version"] == 3
     assert document["target"] == {"partner_id": plan.target.partner_id,
                                   "location": plan.target.location,
                                   "prefix": plan.target.prefix}
@@ -358,18 +361,18 @@ def test_the_json_summary_holds_the_tables_figures() -> None:
         ("{", "not a plan file: invalid JSON at line 1; write it with 'karchive plan --out FILE'"),
         ("[]", "not a plan file: expected a JSON object"),
         ('{"format_version": 1}', "plan format_version 1 is not supported (this karchive "
-         "reads 2); plan again"),
-        ('{"format_version": 2, "planned_at": 1}', "damaged plan file ('items'); plan again"),
-        ('{"format_version": 2, "planned_at": 1, "observed_count": 1, "items": []}',
+         "reads 3); plan again"),
+        ('{"format_version": 3, "planned_at": 1}', "damaged plan file ('items'); plan again"),
+        ('{"format_version": 3, "planned_at": 1, "observed_count": 1, "items": []}',
          "damaged plan file ('target'); plan again"),
-        ('{"format_version": 2, "planned_at": true, "observed_count": 1, "items": [], '
+        ('{"format_version": 3, "planned_at": true, "observed_count": 1, "items": [], '
          '"target": {"partner_id": 1, "location": "b", "prefix": ""}}',
          "damaged plan file (expected a whole number, got True); plan again"),
-        ('{"format_version": 2, "planned_at": 1, "observed_count": 1, "items": [], '
+        ('{"format_version": 3, "planned_at": 1, "observed_count": 1, "items": [], '
          '"target": {"partner_id": 1, "location": "b"}}',
          "damaged plan file (target must be {partner_id, location, prefix}); plan again"),
         ("[" * 100_000, "not a plan file: JSON nested too deeply"),
-        ('{"format_version": 2, "planned_at": 1, "observed_count": 0, "items": [], '
+        ('{"format_version": 3, "planned_at": 1, "observed_count": 0, "items": [], '
          '"target": {"partner_id": 1, "location": "b", "prefix": ""}}',
          "damaged plan file ('summary'); plan again"),
     ],

@@ -8,7 +8,7 @@ import pytest
 
 from controller.adapters.storage.writer import MAX_PARTS, MiB, part_size_for
 from controller.runtime.executor import guard
-from controller.runtime.journal import Journal, scrub
+from controller.runtime.journal import Journal, interrupted, scrub
 from policies.observed import TAG_ARCHIVED
 from policies.plan import Action, Plan, PlanItem
 from policies.schema import DesiredState
@@ -56,10 +56,9 @@ def test_an_intent_without_its_result_is_an_interrupted_step(tmp_path) -> None:
     journal.record("0_aaaaaaaa", "archive", "upload", result="intent", before={"key": "k"})
     journal.record("0_bbbbbbbb", "archive", "upload", result="intent")
     journal.record("0_bbbbbbbb", "archive", "upload", result="ok", after={"sha256": "x"})
-    reread = Journal(tmp_path)  # a new process after a kill
-    assert reread.pending("0_aaaaaaaa")["step"] == "upload"
-    assert reread.pending("0_bbbbbbbb") is None
-    assert set(reread.interrupted()) == {"0_aaaaaaaa"}
+    found = interrupted(tmp_path)  # an audit after a kill
+    assert set(found) == {"0_aaaaaaaa"}
+    assert found["0_aaaaaaaa"]["step"] == "upload"
 
 
 def test_a_line_cut_by_a_kill_is_skipped_and_the_rest_is_read(tmp_path) -> None:
@@ -68,7 +67,7 @@ def test_a_line_cut_by_a_kill_is_skipped_and_the_rest_is_read(tmp_path) -> None:
     path = next(tmp_path.glob("*.jsonl"))
     with path.open("a", encoding="utf-8") as handle:
         handle.write('{"ts": "2026-01-01T00:00:00Z", "entry_id": "0_aaaa')  # half a line
-    assert Journal(tmp_path).pending("0_aaaaaaaa")["action"] == "replace"
+    assert interrupted(tmp_path)["0_aaaaaaaa"]["action"] == "replace"
 
 
 def test_each_line_holds_the_promised_fields(tmp_path) -> None:
@@ -79,15 +78,6 @@ def test_each_line_holds_the_promised_fields(tmp_path) -> None:
     assert set(line) == {"ts", "entry_id", "action", "step", "before", "after", "result",
                          "error"}
     assert line["after"] == {"tags": [TAG_ARCHIVED]}
-
-
-def test_backoff_is_remembered_across_runs_and_reset(tmp_path) -> None:
-    journal = Journal(tmp_path)
-    journal.set_backoff("0_aaaaaaaa", 3, 1_000.0, "archive")
-    backoff = Journal(tmp_path).backoff("0_aaaaaaaa")
-    assert backoff is not None and (backoff.failures, backoff.until) == (3, 1_000.0)
-    journal.set_backoff("0_aaaaaaaa", 0, 0.0, "archive")
-    assert Journal(tmp_path).backoff("0_aaaaaaaa") is None
 
 
 def test_the_journal_ships_this_runs_lines_under_log(tmp_path) -> None:

@@ -1,5 +1,6 @@
 """The executor's scheduling, with stand-in reconcilers (the real ones are exercised end to end
-in tests/apply): retries, backoff remembered in the journal, waiting, limits, timeouts, stop."""
+in tests/apply): retries, backoff remembered in the state store, waiting, limits, timeouts,
+stop."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.runtime.executor import Executor
+from controller.runtime.executor import Executor, Hooks, Timing
 from controller.runtime.journal import Journal
-from policies.errors import IntegrityError, NetworkError, TransientError
+from controller.runtime.state import StateStore
+from policies.errors import IntegrityError, NetworkError, Source, TransientError
 from policies.loader import parse_policy
 from policies.plan import Action, Plan, PlanItem
 from policies.schema import DesiredState
@@ -34,7 +36,7 @@ def _policy(count: int = 100, size: str = "1TiB"):
 
 def _item(n: int, size: int = 0) -> PlanItem:
     return PlanItem(f"0_{n:08d}", Action.ARCHIVE, ObservedState.ORIGINAL, DesiredState.ARCHIVED,
-                    ("upload",), "rule", size, "why", "f")
+                    ("archive",), "rule", size, "why", "f")
 
 
 class Scripted:
@@ -54,12 +56,20 @@ class Scripted:
         return self.script(entry_id, n)
 
 
-def _executor(tmp_path: Path, reconciler: Scripted, policy=None, **kw) -> Executor:
-    journal = Journal(tmp_path)
+def _executor(tmp_path: Path, reconciler: Scripted, policy=None, *, should_stop=None,
+              **timing) -> Executor:
+    journal = Journal(tmp_path / "journal")
     ctx = Context(kaltura=None, archive=None, source=None, journal=journal,  # type: ignore[arg-type]
                   settings=Settings(partner_id=100), metrics=NullMetrics())
-    return Executor(ctx, policy or _policy(), chain=lambda item: (reconciler,),
-                    retry_base=0.001, retry_cap=0.01, **kw)
+    hooks = Hooks(should_stop=should_stop) if should_stop is not None else Hooks()
+    return Executor(ctx, policy or _policy(), backoffs=_state(tmp_path).backoffs,
+                    timing=Timing(retry_base=0.001, retry_cap=0.01, **timing), hooks=hooks,
+                    chain=lambda item: (reconciler,))
+
+
+def _state(tmp_path: Path) -> StateStore:
+    """The state store a new process would open (each call: a new connection to the file)."""
+    return StateStore.open(tmp_path)
 
 
 def _plan(*items: PlanItem) -> Plan:
@@ -86,6 +96,22 @@ def test_a_network_failure_its_adapter_retried_is_not_retried_again(tmp_path: Pa
     report = _executor(tmp_path, reconciler).run(_plan(_item(1)))
     assert [i.result for i in report.items] == ["failed"]
     assert reconciler.calls == {"0_00000001": 1}  # one level of retries: the adapter's
+
+
+@pytest.mark.parametrize("source", list(Source))
+def test_a_transient_error_an_adapter_raised_is_not_retried_again(tmp_path: Path,
+                                                                   source: Source) -> None:
+    # An error naming its source came through that adapter's one retry level already (S3's
+    # botocore retries, the Kaltura session's loop ...): the entry backs off instead.
+    def script(entry_id: str, n: int) -> Outcome:
+        raise TransientError("SlowDown, try again later", source=source)
+
+    reconciler = Scripted(script)
+    report = _executor(tmp_path, reconciler).run(_plan(_item(1)))
+    assert [i.result for i in report.items] == ["failed"]
+    assert reconciler.calls == {"0_00000001": 1}
+    backoff = _state(tmp_path).backoffs.get("0_00000001")
+    assert backoff is not None and backoff.failures == 1
 
 
 def test_deferrals_are_reported_one_line_per_reason(tmp_path: Path) -> None:
@@ -126,10 +152,10 @@ def test_a_failure_is_logged_with_its_entry_and_next_try(
 
 
 def test_success_resets_the_backoff(tmp_path: Path) -> None:
-    Journal(tmp_path).set_backoff("0_00000001", 2, 0.0, "archive")  # expired backoff
+    _state(tmp_path).backoffs.set("0_00000001", 2, 0.0, "archive")  # expired backoff
     reconciler = Scripted(lambda entry_id, n: Outcome.done())
     _executor(tmp_path, reconciler).run(_plan(_item(1)))
-    assert Journal(tmp_path).backoff("0_00000001") is None
+    assert _state(tmp_path).backoffs.get("0_00000001") is None
 
 
 def test_a_waiting_item_is_requeued_without_blocking_the_others(tmp_path: Path) -> None:

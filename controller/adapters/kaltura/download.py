@@ -1,4 +1,4 @@
-"""The download side of a copy: a resumable HTTP range reader of a Kaltura download URL.
+"""The downloads from Kaltura: a resumable HTTP range reader of a download URL (the SourcePort).
 
 The archive reconciler streams an original flavor from ``flavorAsset.getUrl``'s URL straight into
 an S3 multipart upload, so this reader is the only thing between Kaltura's bytes and the archive.
@@ -7,6 +7,12 @@ raises. A connection cut mid-stream is resumed with ``Range: bytes=N-`` (the dow
 serves 206 + Content-Range); a server that announces another length, or a body that ends early
 and cannot be resumed, raises — a truncated download is never handed on as complete (the tool we
 replace treated partial files as done).
+
+Errors, one table: the answer's HTTP status (``STATUSES``) or, when no answer came, urllib3's
+and the socket's failures (``LOW_LEVEL``), each with ``source=kaltura`` (these are Kaltura's
+serve URLs). Retries, one level, here: the reader resumes a cut stream up to ``max_resumes``
+times without progress, :func:`fetch_small` tries a small file ``SMALL_ATTEMPTS`` times; urllib3
+itself retries nothing (``retries=False``), and nothing above retries what this raised.
 """
 
 from __future__ import annotations
@@ -19,11 +25,28 @@ from typing import Any
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ProxySchemeUnsupported
 
-from policies.errors import IntegrityError, NotFound, PermanentError, TransientError
+from controller.adapters import network
+from controller.errors import (
+    IntegrityError,
+    KarchiveError,
+    NotFound,
+    PermanentError,
+    Source,
+    TransientError,
+)
 
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _READ_CHUNK = 1 << 20
+SMALL_ATTEMPTS = 3  # a thumbnail or caption cut short is fetched again, whole
+# The answer's status → the tree (anything else but 200/206 is permanent).
+STATUSES: dict[int, type[KarchiveError]] = {
+    404: NotFound, 416: IntegrityError, 429: TransientError,
+    **{status: TransientError for status in range(500, 600)},
+}
+# What a request can raise when no answer came: resumed (or tried again), then transient.
+LOW_LEVEL = (Urllib3Error, ProxySchemeUnsupported, OSError)
 
 _pool_lock = threading.Lock()
 _pools: dict[tuple[float, int], urllib3.PoolManager] = {}
@@ -112,10 +135,10 @@ class RangeReader:
             if self._response is None:
                 self._open()
             try:
-                chunk = self._response.read(min(limit, _READ_CHUNK))
-            except (Urllib3Error, OSError) as exc:
+                chunk: bytes = self._response.read(min(limit, _READ_CHUNK))
+            except LOW_LEVEL as exc:
                 self._resume_after(
-                    f"connection broken after {self.position} bytes ({type(exc).__name__})"
+                    f"connection broken after {self.position} bytes ({_failure(exc)})"
                 )
                 continue
             if chunk:
@@ -123,7 +146,8 @@ class RangeReader:
                 self._stalled = 0
                 if self.position > self.size:
                     raise IntegrityError(
-                        f"{redact_url(self.url)} sent more than the {self.size} bytes announced"
+                        f"{redact_url(self.url)} sent more than the {self.size} bytes announced",
+                        source=Source.KALTURA,
                     )
                 return chunk
             # An empty read before ``size`` bytes: the body ended early (a cut connection).
@@ -135,7 +159,7 @@ class RangeReader:
         if self._stalled > self._max_resumes:
             raise TransientError(
                 f"download of {redact_url(self.url)} failed: {why}; gave up after "
-                f"{self._max_resumes} resumes without progress"
+                f"{self._max_resumes} resumes without progress", source=Source.KALTURA,
             )
         self.resumes += 1
         time.sleep(min(self._backoff * 2 ** (self._stalled - 1), 10.0))
@@ -146,8 +170,8 @@ class RangeReader:
             response = _pool(self._timeout).request(
                 "GET", self.url, headers=headers, preload_content=False, decode_content=False
             )
-        except (Urllib3Error, OSError) as exc:
-            self._resume_after(f"cannot connect ({type(exc).__name__})")
+        except LOW_LEVEL as exc:
+            self._resume_after(f"cannot connect ({_failure(exc)})")
             return
         try:
             self._check(response)
@@ -160,16 +184,17 @@ class RangeReader:
         """The response must be the bytes we asked for, of the length Kaltura announced."""
         status = response.status
         where = redact_url(self.url)
-        if status == 404:
-            raise NotFound(f"{where} is not there (HTTP 404)")
-        if status == 429 or status >= 500:
-            raise TransientError(f"{where} answered HTTP {status}")
+        if status == 416:
+            raise IntegrityError(f"{where} is shorter than the {self.size} bytes announced",
+                                 source=Source.KALTURA)
+        _check_status(status, where, allowed=(200, 206))
         if self.position == 0 and status == 200:
             length = response.headers.get("Content-Length")
             if length is None or int(length) != self.size:
                 raise IntegrityError(
                     f"{where} announces {length} bytes, Kaltura's flavor has {self.size}; "
-                    "the flavor changed or the download is wrong: archive it again later"
+                    "the flavor changed or the download is wrong: archive it again later",
+                    source=Source.KALTURA,
                 )
             return
         if status == 206:
@@ -181,12 +206,13 @@ class RangeReader:
             ):
                 raise IntegrityError(
                     f"{where} answered range {response.headers.get('Content-Range')!r} to "
-                    f"bytes={self.position}- of {self.size}: refusing a mismatched resume"
+                    f"bytes={self.position}- of {self.size}: refusing a mismatched resume",
+                    source=Source.KALTURA,
                 )
             return
-        if status == 416:
-            raise IntegrityError(f"{where} is shorter than the {self.size} bytes announced")
-        raise PermanentError(f"{where} answered HTTP {status} (expected 200 or 206)")
+        # A 200 to a Range request: the server ignored it, and a resume cannot be trusted.
+        raise PermanentError(f"{where} answered HTTP {status} (expected 206 to a resume)",
+                             source=Source.KALTURA)
 
     def _finish(self) -> None:
         self._drop()
@@ -213,30 +239,58 @@ class HttpSource:
         return fetch_small(url, timeout=self._timeout)
 
 
-def fetch_small(url: str, *, timeout: float = 60.0, limit: int = 64 << 20) -> bytes:
-    """Download a small asset (thumbnail, caption, attachment) whole, refusing a short body."""
+def fetch_small(url: str, *, timeout: float = 60.0, limit: int = 64 << 20,
+                attempts: int = SMALL_ATTEMPTS, backoff: float = 0.5) -> bytes:
+    """Download a small asset (thumbnail, caption, attachment) whole, refusing a short body;
+    a transient failure is tried again (this adapter's one retry level)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _fetch_once(url, timeout, limit)
+        except TransientError:
+            if attempt >= attempts:
+                raise
+            time.sleep(min(backoff * 2 ** (attempt - 1), 10.0))
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _fetch_once(url: str, timeout: float, limit: int) -> bytes:
+    where = redact_url(url)
     try:
         response = _pool(timeout).request("GET", url, preload_content=False)
-    except (Urllib3Error, OSError) as exc:
-        raise TransientError(f"cannot download {redact_url(url)} ({type(exc).__name__})") from exc
+    except LOW_LEVEL as exc:
+        raise TransientError(f"cannot download {where} ({_failure(exc)})",
+                             source=Source.KALTURA) from exc
     try:
-        if response.status == 404:
-            raise NotFound(f"{redact_url(url)} is not there (HTTP 404)")
-        if response.status >= 500:
-            raise TransientError(f"{redact_url(url)} answered HTTP {response.status}")
-        if response.status != 200:
-            raise PermanentError(f"{redact_url(url)} answered HTTP {response.status}")
+        _check_status(response.status, where, allowed=(200,))
         try:
             data = response.read(limit + 1)
-        except (Urllib3Error, OSError) as exc:
-            raise TransientError(f"download of {redact_url(url)} was cut") from exc
+        except LOW_LEVEL as exc:
+            raise TransientError(f"download of {where} was cut",
+                                 source=Source.KALTURA) from exc
         length = response.headers.get("Content-Length")
         if length is not None and int(length) != len(data):
-            raise TransientError(
-                f"download of {redact_url(url)} was cut at {len(data)} of {length} bytes"
-            )
+            raise TransientError(f"download of {where} was cut at {len(data)} of {length} bytes",
+                                 source=Source.KALTURA)
         if len(data) > limit:
-            raise PermanentError(f"{redact_url(url)} is larger than {limit} bytes")
+            raise PermanentError(f"{where} is larger than {limit} bytes", source=Source.KALTURA)
         return data
     finally:
         response.release_conn()
+
+
+def _check_status(status: int, where: str, *, allowed: tuple[int, ...]) -> None:
+    """The answer's status by the table; one of ``allowed`` passes, anything else the table
+    does not name is permanent."""
+    if status in allowed:
+        return
+    error = STATUSES.get(status, PermanentError)
+    what = f"is not there (HTTP {status})" if error is NotFound else f"answered HTTP {status}"
+    if status not in STATUSES and allowed == (200, 206):
+        what += " (expected 200 or 206)"
+    raise error(f"{where} {what}", source=Source.KALTURA)
+
+
+def _failure(exc: BaseException) -> str:
+    """What the network did, in the words of the network table when it names it."""
+    failure = network.diagnose(exc)
+    return failure.value if failure is not None else type(exc).__name__

@@ -1,6 +1,6 @@
 """Observation queries: every entry of the partner and its flavors, in O(N/500) calls.
 
-The observer (``controller/observe.py``) walks :func:`iter_entries` and asks
+The observer (``controller/runtime/observe.py``) walks :func:`iter_entries` and asks
 :func:`flavors_for` about each page; both go through the one :class:`KalturaSession`.
 
 Why the walk is shaped this way (reference/kaltura-api.md §5):
@@ -29,8 +29,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from KalturaClient.Plugins.Core import (
+    KalturaFilterPager,
+    KalturaFlavorAssetFilter,
+    KalturaMediaEntryFilter,
+)
+
 from controller.adapters.kaltura.session import KalturaSession
-from controller.errors import KarchiveError, PermanentError
+from controller.errors import KarchiveError, PermanentError, Source
 from policies.observed import FlavorFacts, ObservedEntry
 
 PAGE_SIZE = 500  # Kaltura's pager ceiling: a larger pageSize is clamped silently
@@ -125,13 +131,12 @@ def to_flavor(asset: Any) -> FlavorFacts:
 
 
 def _entry_filter(overrides: Mapping[str, Any] | None) -> Any:
-    from KalturaClient.Plugins.Core import KalturaMediaEntryFilter
-
     flt = KalturaMediaEntryFilter()
     flt.statusIn = OBSERVED_STATUSES
     for name, value in (overrides or {}).items():
         if not hasattr(flt, name):
-            raise PermanentError(f"media.list has no filter field {name!r}")
+            raise PermanentError(f"media.list has no filter field {name!r}",
+                                 source=Source.KALTURA)
         setattr(flt, name, value)
     # The walk owns the order: everything below depends on it.
     flt.orderBy = "+createdAt"
@@ -139,8 +144,6 @@ def _entry_filter(overrides: Mapping[str, Any] | None) -> Any:
 
 
 def _list(session: KalturaSession, flt: Any, page_index: int = 1) -> tuple[list[Any], int]:
-    from KalturaClient.Plugins.Core import KalturaFilterPager
-
     pager = KalturaFilterPager()
     pager.pageSize = PAGE_SIZE
     pager.pageIndex = page_index
@@ -188,7 +191,7 @@ def iter_entries(
         if cursor <= _RELATIVE_TIME_LIMIT:
             raise PermanentError(
                 f"media.list returned createdAt {cursor}, which Kaltura would read as a relative "
-                "time; the catalogue's dates look wrong"
+                "time; the catalogue's dates look wrong", source=Source.KALTURA,
             )
 
 
@@ -225,7 +228,7 @@ def _walk_second(
     # More than 10,000 entries in one second, or an unstable order: refuse to claim completeness.
     raise PermanentError(
         f"could not list every entry created at {second} (Kaltura reports {total}); "
-        "the observation would be incomplete"
+        "the observation would be incomplete", source=Source.KALTURA,
     )
 
 
@@ -233,8 +236,6 @@ def _walk_second(
 
 
 def _flavor_call(entry_ids: Sequence[str], page_index: int) -> Any:
-    from KalturaClient.Plugins.Core import KalturaFilterPager, KalturaFlavorAssetFilter
-
     flt = KalturaFlavorAssetFilter()
     flt.entryIdIn = ",".join(entry_ids)
     pager = KalturaFilterPager()

@@ -9,11 +9,15 @@ through :meth:`KalturaSession.call` or :meth:`KalturaSession.multirequest`, whic
   run ahead of ours);
 - pace each action class with a token bucket (limits from the policy's ``rate_limits``), halving
   the class's rate for a while after ``ACTION_BLOCKED`` — pacing, never a tight retry loop;
-- translate ``KalturaException`` / ``KalturaClientException`` into karchive's error tree once,
-  retry the transient ones with capped exponential backoff and full jitter;
+- translate every failure (``KalturaException``, ``KalturaClientException``, what requests
+  lets through) into karchive's error tree in one place — the tables ``CODES`` and
+  ``CLIENT_CODES`` read by :func:`translate` —, each with ``source=kaltura``, and retry the
+  transient ones with capped exponential backoff and full jitter. This loop is the one retry
+  level for Kaltura's API: KalturaClient's own retry decorator never sees these failures (it
+  wraps them first), and nothing above the session retries what it raised;
 - give every call a short connect timeout and a read timeout by kind (``read_timeout``): a
   session start answers in a second, a page of 500 entries may take the policy's
-  ``kaltura.timeout``; a network failure (``controller.adapters.network``) is retried at most
+  ``kaltura.timeout``; a network failure (``adapters/network.py``) is retried at most
   ``NETWORK_ATTEMPTS`` times here and nowhere else, then raised as one line naming the URL and
   what to check — a silent server fails a plan in about half a minute, not five;
 - count calls by operation and outcome through an injected metrics object;
@@ -29,6 +33,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+import requests.exceptions
+import urllib3.exceptions
+from KalturaClient import KalturaClient, KalturaConfiguration
+from KalturaClient.exceptions import KalturaClientException, KalturaException
+
 from controller.adapters import network as netfail
 from controller.errors import (
     Conflict,
@@ -37,20 +46,19 @@ from controller.errors import (
     NotFound,
     PermanentError,
     RateLimited,
+    Source,
     TransientError,
+    outcome,
 )
 from policies.durations import Rate
 from policies.schema import KalturaSettings
 
 T = TypeVar("T")
 
-# KalturaClientException codes (KalturaClient/exceptions.py): connection failed, a non-XML body
-# (an HTML gateway page), read failures and timeouts, an XML body without <result> (empty body).
-_TRANSIENT_CLIENT_CODES = frozenset({-2, -4, -5, -8, -9, -10})
-_CONFLICT_CODES = frozenset({"ENTRY_REPLACEMENT_ALREADY_EXISTS"})
 _SESSION_ADMIN = 2  # KalturaSessionType.ADMIN
 # Outcome prefix of a failed sub-call of a multirequest (not an HTTP request of its own).
 SUB_CALL_PREFIX = "multirequest_"
+
 # Read timeouts by call kind, capped by the policy's kaltura.timeout: a session start is tiny;
 # lists (500 entries, or a multirequest of flavor lists) get the whole timeout; any other
 # call (a get, a tag write, a content swap request) answers in well under 30 s.
@@ -70,6 +78,39 @@ def read_timeout(label: str, configured: float) -> float:
     if label.lower().endswith(".list"):
         return configured
     return min(configured, OTHER_READ_TIMEOUT)
+
+
+class _InvalidKs(PermanentError):
+    """The server refused the KS: renewed once by the session, permanent if it happens again."""
+
+
+class _Unanswered(TransientError):
+    """The network failed a call (``failure``); retried by :meth:`KalturaSession._run` and then
+    raised as the one-line :class:`NetworkError`."""
+
+    def __init__(self, failure: netfail.Failure, call: str) -> None:
+        super().__init__(f"Kaltura {failure.value} ({call})", source=Source.KALTURA)
+        self.failure = failure
+        self.call = call
+
+
+# Kaltura's error codes (KalturaException.code; reference/kaltura-api.md §3) → the tree; any
+# code ending in _NOT_FOUND is NotFound; every other code is permanent.
+CODES: dict[str, type[KarchiveError]] = {
+    "ACTION_BLOCKED": RateLimited,  # paced, then retried
+    "INVALID_KS": _InvalidKs,  # renewed once, then retried
+    "ENTRY_REPLACEMENT_ALREADY_EXISTS": Conflict,
+}
+NOT_FOUND_SUFFIX = "_NOT_FOUND"
+# KalturaClientException codes (KalturaClient/exceptions.py) worth retrying: connection failed,
+# a non-XML body (an HTML gateway page), read failures and timeouts, an XML body without
+# <result> (an empty body). Every other client code is permanent.
+CLIENT_CODES: dict[int, type[KarchiveError]] = {
+    code: TransientError for code in (-2, -4, -5, -8, -9, -10)}
+# What a call can raise under the session: the client's two exceptions, and what requests and
+# urllib3 let through unwrapped (a body cut mid-read).
+LOW_LEVEL = (KalturaException, KalturaClientException, requests.exceptions.RequestException,
+             urllib3.exceptions.HTTPError, urllib3.exceptions.ProxySchemeUnsupported, OSError)
 
 
 class Metrics(Protocol):
@@ -170,7 +211,7 @@ class Pacer:
 class KalturaSession:
     """A paced, self-renewing admin session over one ``KalturaClient``."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 — keyword-only retry knobs and clocks, injected by tests
         self,
         settings: KalturaSettings,
         *,
@@ -205,8 +246,6 @@ class KalturaSession:
         """The process's KalturaClient with a fresh KS set (started or renewed as needed)."""
         with self._lock:
             if self._client is None:
-                from KalturaClient import KalturaClient, KalturaConfiguration
-
                 config = KalturaConfiguration(self.settings.service_url)
                 config.requestTimeout = (netfail.CONNECT_TIMEOUT, self.settings.timeout)
                 self._client = KalturaClient(config)
@@ -219,8 +258,6 @@ class KalturaSession:
         return secret.get_secret_value() if secret is not None else ""
 
     def _start_ks(self) -> None:
-        from KalturaClient.exceptions import KalturaClientException, KalturaException
-
         client = self._client
         # An expired KS sent along with session.start could be refused: start without one.
         client.requestConfiguration.pop("ks", None)
@@ -237,12 +274,13 @@ class KalturaSession:
             if exc.code == "START_SESSION_ERROR":
                 raise PermanentError(
                     f"Kaltura refused the admin secret for partner {self.settings.partner_id}; "
-                    "check kaltura.admin_secret and kaltura.partner_id in the policy"
-                ) from None
+                    "check kaltura.admin_secret and kaltura.partner_id in the policy",
+                    source=Source.KALTURA) from None
             raise self._translate(exc, "session.start") from None
-        except KalturaClientException as exc:
-            self.metrics.kaltura_call("session.start", "transient")
-            raise self._translate(exc, "session.start") from None
+        except LOW_LEVEL as exc:
+            error = self._translate(exc, "session.start")
+            self.metrics.kaltura_call("session.start", outcome(error))
+            raise error from None
         self.metrics.kaltura_call("session.start", "ok")
         self._ks = ks.decode() if isinstance(ks, bytes) else str(ks)
         client.setKs(self._ks)
@@ -273,7 +311,7 @@ class KalturaSession:
         """
         return self._run(label, 1, lambda client: fn(client))
 
-    def multirequest(
+    def multirequest(  # noqa: C901 — one pass over the answers: transport, envelope and per-call failures, counted where found
         self, label: str, fns: Sequence[Callable[[Any], object]]
     ) -> list[Any]:
         """Queue ``fn(client)`` for each of ``fns`` into one multirequest (one HTTP call).
@@ -283,8 +321,6 @@ class KalturaSession:
         transiently (throttled, INVALID_KS) are sent again, alone together, with the same backoff
         as :meth:`call`; a failure of the whole request is retried or raised like :meth:`call`.
         """
-        from KalturaClient.exceptions import KalturaException
-
         service, _, action = label.partition(".")
         results: list[Any] = [None] * len(fns)
         pending = list(range(len(fns)))
@@ -313,7 +349,7 @@ class KalturaSession:
                 if isinstance(answer, KalturaException):
                     answer = self._translate(answer, label)
                     # The HTTP request counted as "multirequest"; this is one slot of it.
-                    self.metrics.kaltura_call(label, SUB_CALL_PREFIX + _outcome(answer))
+                    self.metrics.kaltura_call(label, SUB_CALL_PREFIX + outcome(answer))
                     if isinstance(answer, _InvalidKs) and attempt == 1:
                         saw_invalid_ks = True
                         retry.append(index)
@@ -333,9 +369,7 @@ class KalturaSession:
             pending = retry
         return results
 
-    def _run(self, label: str, weight: int, fn: Callable[[Any], T], what: str = "") -> T:
-        from KalturaClient.exceptions import KalturaClientException, KalturaException
-
+    def _run(self, label: str, weight: int, fn: Callable[[Any], T], what: str = "") -> T:  # noqa: C901 — the adapter's one retry loop; each branch is a row of its retry table
         operation = what or label
         service, _, action = label.partition(".")
         renewed = False
@@ -353,10 +387,8 @@ class KalturaSession:
                 except KarchiveError as exc:
                     error = exc  # from session.start, which counted itself
                     counted = True
-                except (KalturaException, KalturaClientException) as exc:
+                except LOW_LEVEL as exc:
                     error = self._translate(exc, label)
-                except Exception as exc:  # requests errors the client did not wrap
-                    error = TransientError(self._scrub(f"{label}: {exc}"))
                 else:
                     self.metrics.kaltura_call(operation, "ok")
                     return result
@@ -368,7 +400,7 @@ class KalturaSession:
                 attempt -= 1
                 continue
             if not counted:
-                self.metrics.kaltura_call(operation, _outcome(error))
+                self.metrics.kaltura_call(operation, outcome(error))
             if isinstance(error, RateLimited):
                 self.pacer.penalise(service, action)
             if isinstance(error, _Unanswered):
@@ -386,7 +418,8 @@ class KalturaSession:
         wait = read_timeout(error.call, self.settings.timeout)
         return NetworkError(self._scrub(netfail.describe(
             "Kaltura", self.settings.service_url, error.call, error.failure,
-            setting="kaltura.service_url", read_timeout=wait, attempts=attempts)))
+            setting="kaltura.service_url", read_timeout=wait, attempts=attempts)),
+            source=Source.KALTURA)
 
     def _backoff(self, attempt: int, error: TransientError) -> float:
         if error.delay is not None:
@@ -403,51 +436,28 @@ class KalturaSession:
         return text
 
     def _translate(self, exc: BaseException, label: str) -> KarchiveError:
-        """Map a KalturaClient failure to karchive's tree (the one place this happens)."""
-        from KalturaClient.exceptions import KalturaClientException, KalturaException
-
-        if isinstance(exc, KalturaException):
-            code = str(exc.code)
-            message = self._scrub(f"{label}: {exc.message} ({code})")
-            if code == "ACTION_BLOCKED":
-                return RateLimited(message)
-            if code == "INVALID_KS":
-                return _InvalidKs(message)
-            if code.endswith("_NOT_FOUND"):
-                return NotFound(message)
-            if code in _CONFLICT_CODES:
-                return Conflict(message)
-            return PermanentError(message)
-        failure = netfail.diagnose(exc)
-        if isinstance(exc, KalturaClientException) and failure is not None:
-            return _Unanswered(failure, label)
-        if isinstance(exc, KalturaClientException):
-            message = self._scrub(f"{label}: {exc.message} (client code {exc.code})")
-            if int(exc.code) in _TRANSIENT_CLIENT_CODES:
-                return TransientError(message)
-            return PermanentError(message)
-        return PermanentError(self._scrub(f"{label}: {exc}"))
+        """A failure of the call ``label`` as karchive's error, scrubbed of the KS and secret."""
+        return translate(exc, label, self._scrub)
 
 
-class _Unanswered(TransientError):
-    """The network failed a call (``failure``); retried by :meth:`KalturaSession._run` and then
-    raised as the one-line :class:`NetworkError`."""
-
-    def __init__(self, failure: netfail.Failure, call: str) -> None:
-        super().__init__(f"Kaltura {failure.value} ({call})")
-        self.failure = failure
-        self.call = call
-
-
-class _InvalidKs(PermanentError):
-    """The server refused the KS: renewed once by the session, permanent if it happens again."""
-
-
-def _outcome(error: KarchiveError) -> str:
-    if isinstance(error, RateLimited):
-        return "rate_limited"
-    if isinstance(error, TransientError):
-        return "transient"
-    if isinstance(error, NotFound):
-        return "not_found"
-    return "error"
+def translate(exc: BaseException, label: str, scrub: Callable[[str], str] = str
+              ) -> KarchiveError:
+    """The one place a KalturaClient failure becomes karchive's error: the tables above,
+    the network table for what never got an answer (``adapters/network.py``); ``source``
+    kaltura on all of them."""
+    if isinstance(exc, KalturaException):
+        code = str(exc.code)
+        message = scrub(f"{label}: {exc.message} ({code})")
+        error = CODES.get(code) or (NotFound if code.endswith(NOT_FOUND_SUFFIX)
+                                    else PermanentError)
+        return error(message, source=Source.KALTURA)
+    failure = netfail.diagnose(exc)
+    if failure is not None:
+        return _Unanswered(failure, label)
+    if isinstance(exc, KalturaClientException):
+        message = scrub(f"{label}: {exc.message} (client code {exc.code})")
+        error = CLIENT_CODES.get(int(exc.code), PermanentError)
+        return error(message, source=Source.KALTURA)
+    # What requests or urllib3 let through unwrapped, with no network failure named: a body
+    # cut mid-read, a protocol hiccup; worth another try.
+    return TransientError(scrub(f"{label}: {type(exc).__name__}: {exc}"), source=Source.KALTURA)

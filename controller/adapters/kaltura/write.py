@@ -1,10 +1,12 @@
 """Kaltura mutations and the fresh reads the reconcilers need: the ``KalturaPort`` adapter.
 
-Every call goes through the one :class:`KalturaSession` (pacing, retries, error translation).
-What this module adds is the meaning of each mutation:
+Every call goes through the one :class:`KalturaSession` (pacing, retries, error translation,
+counting). What this module adds is the meaning of each mutation:
 
 - tags are changed as a set (add / remove) and read back: Kaltura normalises tags, and a person
-  may edit them in the KMC at the same instant, so success means "the tag is now there";
+  may edit them in the KMC at the same instant, so success means "the tag is now there". A
+  change that did not stick is made again here (``TAG_ATTEMPTS``), not by the executor: the
+  session retries failed calls, this module retries answers that say the change was lost;
 - ``media.updateContent`` with a ``KalturaUrlResource`` (Kaltura fetches a presigned S3 URL
   itself) or a ``KalturaUploadedFileTokenResource`` (a chunked ``uploadToken.upload`` streamed
   from a source, no local file). The replacement is asynchronous (reference/kaltura-api.md §8):
@@ -17,14 +19,35 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from KalturaClient.Plugins.Attachment import (
+    KalturaAttachmentAsset,
+    KalturaAttachmentAssetFilter,
+)
+from KalturaClient.Plugins.Caption import (
+    KalturaCaptionAsset,
+    KalturaCaptionAssetFilter,
+)
+from KalturaClient.Plugins.Core import (
+    KalturaFilterPager,
+    KalturaFlavorAssetFilter,
+    KalturaMediaEntry,
+    KalturaMediaType,
+    KalturaThumbAsset,
+    KalturaThumbAssetFilter,
+    KalturaUploadedFileTokenResource,
+    KalturaUploadToken,
+    KalturaUrlResource,
+)
 
 from controller.adapters.kaltura.read import int_of, split_tags, to_flavor, value_of
 from controller.adapters.kaltura.session import KalturaSession
-from policies.errors import IntegrityError, PermanentError, TransientError
+from controller.errors import IntegrityError, PermanentError, Source, TransientError
 from reconcilers.ports import AssetKind, AssetRef, EntryDetails, Readable
 
+TAG_ATTEMPTS = 3  # a tag change read back without it (a concurrent KMC edit) is made again
 UPLOAD_CHUNK = 8 << 20  # uploadToken.upload has a hard-coded 10 s socket timeout (reference §1)
 DEFAULT_THUMB_TAG = "default_thumb"
 THUMB_READY, THUMB_ERROR = 2, -1  # KalturaThumbAssetStatus
@@ -49,8 +72,6 @@ class KalturaWriter:
 
     def entry(self, entry_id: str) -> EntryDetails:
         """The entry and its flavors, read now (two calls)."""
-        from KalturaClient.Plugins.Core import KalturaFilterPager, KalturaFlavorAssetFilter
-
         media = self.session.call("media.get", lambda c: c.media.get(entry_id))
         flt = KalturaFlavorAssetFilter()
         flt.entryIdEqual = entry_id
@@ -88,10 +109,6 @@ class KalturaWriter:
 
     def assets(self, entry_id: str) -> tuple[AssetRef, ...]:
         """Thumbnails, captions and attachments of the entry (three list calls)."""
-        from KalturaClient.Plugins.Attachment import KalturaAttachmentAssetFilter
-        from KalturaClient.Plugins.Caption import KalturaCaptionAssetFilter
-        from KalturaClient.Plugins.Core import KalturaFilterPager, KalturaThumbAssetFilter
-
         pager = KalturaFilterPager()
         pager.pageSize = _PAGE
         found: list[AssetRef] = []
@@ -143,8 +160,6 @@ class KalturaWriter:
     # -- tags ----------------------------------------------------------------------------------
 
     def _set_tags(self, entry_id: str, change: Any) -> frozenset[str]:
-        from KalturaClient.Plugins.Core import KalturaMediaEntry
-
         current = split_tags(value_of(self.session.call(
             "media.get", lambda c: c.media.get(entry_id)).tags, ""))
         wanted = change(current)
@@ -157,23 +172,25 @@ class KalturaWriter:
             "media.get", lambda c: c.media.get(entry_id)).tags, ""))
 
     def add_tags(self, entry_id: str, tags: frozenset[str]) -> frozenset[str]:
-        after = self._set_tags(entry_id, lambda current: current | tags)
-        if not tags <= after:
-            raise TransientError(f"tags {sorted(tags - after)} did not stick on {entry_id}")
-        return after
+        for _attempt in range(TAG_ATTEMPTS):
+            after = self._set_tags(entry_id, lambda current: current | tags)
+            if tags <= after:
+                return after
+        raise TransientError(f"tags {sorted(tags - after)} did not stick on {entry_id}",
+                             source=Source.KALTURA)
 
     def remove_tags(self, entry_id: str, tags: frozenset[str]) -> frozenset[str]:
-        after = self._set_tags(entry_id, lambda current: current - tags)
-        if tags & after:
-            raise TransientError(f"tags {sorted(tags & after)} are still on {entry_id}")
-        return after
+        for _attempt in range(TAG_ATTEMPTS):
+            after = self._set_tags(entry_id, lambda current: current - tags)
+            if not tags & after:
+                return after
+        raise TransientError(f"tags {sorted(tags & after)} are still on {entry_id}",
+                             source=Source.KALTURA)
 
     # -- content -------------------------------------------------------------------------------
 
     def update_content_from_url(self, entry_id: str, url: str) -> EntryDetails:
         """Start the asynchronous replacement from a URL Kaltura fetches itself."""
-        from KalturaClient.Plugins.Core import KalturaUrlResource
-
         resource = KalturaUrlResource()
         resource.url = url
         self.session.call(
@@ -185,8 +202,6 @@ class KalturaWriter:
         self, entry_id: str, source: Readable, size: int, file_name: str
     ) -> EntryDetails:
         """Upload ``size`` bytes of ``source`` in chunks to an upload token, then replace."""
-        from KalturaClient.Plugins.Core import KalturaUploadedFileTokenResource
-
         token_id = self.upload(source, size, file_name)
         resource = KalturaUploadedFileTokenResource()
         resource.token = token_id
@@ -197,8 +212,6 @@ class KalturaWriter:
 
     def upload(self, source: Readable, size: int, file_name: str) -> str:
         """A chunked upload token holding exactly ``size`` bytes of ``source``; its id."""
-        from KalturaClient.Plugins.Core import KalturaUploadToken
-
         token = KalturaUploadToken()
         token.fileName = file_name
         token.fileSize = size
@@ -219,7 +232,8 @@ class KalturaWriter:
                 break
         uploaded = int_of(getattr(answer, "uploadedFileSize", None), -1)
         if uploaded not in (-1, size):
-            raise IntegrityError(f"upload token {token_id} holds {uploaded} of {size} bytes")
+            raise IntegrityError(f"upload token {token_id} holds {uploaded} of {size} bytes",
+                                 source=Source.KALTURA)
         return str(token_id)
 
     def approve_replacement(self, entry_id: str) -> None:
@@ -239,20 +253,17 @@ class KalturaWriter:
         deadline = time.monotonic() + wait
         while int_of(thumb.status) != THUMB_READY:
             if int_of(thumb.status) == THUMB_ERROR:
-                raise PermanentError(f"Kaltura could not import thumbnail {thumb.id} from its URL")
+                raise PermanentError(f"Kaltura could not import thumbnail {thumb.id} from its URL",
+                                     source=Source.KALTURA)
             if time.monotonic() > deadline:
-                raise TransientError(f"thumbnail {thumb.id} still importing after {wait:.0f} s")
+                raise TransientError(f"thumbnail {thumb.id} still importing after {wait:.0f} s",
+                                     source=Source.KALTURA)
             time.sleep(poll)
             thumb = self.session.call("thumbasset.get", lambda c: c.thumbAsset.get(thumb_id))
         self._make_default(thumb_id)
         return thumb_id
 
     def set_default_thumb_from_bytes(self, entry_id: str, data: bytes, file_name: str) -> str:
-        from KalturaClient.Plugins.Core import (
-            KalturaThumbAsset,
-            KalturaUploadedFileTokenResource,
-        )
-
         token_id = self.upload(io.BytesIO(data), len(data), file_name)
         thumb = self.session.call(
             "thumbasset.add", lambda c: c.thumbAsset.add(entry_id, KalturaThumbAsset()))
@@ -275,8 +286,6 @@ class KalturaWriter:
 
     def add_entry(self, fields: Mapping[str, str]) -> str:
         """media.add: a new entry with no content (status NO_CONTENT); its id."""
-        from KalturaClient.Plugins.Core import KalturaMediaEntry, KalturaMediaType
-
         entry = KalturaMediaEntry()
         entry.mediaType = KalturaMediaType(int(fields.get("mediaType") or 1))
         for name in ("name", "description", "tags", "categories", "referenceId", "userId"):
@@ -285,8 +294,6 @@ class KalturaWriter:
         return str(self.session.call("media.add", lambda c: c.media.add(entry)).id)
 
     def add_content_from_url(self, entry_id: str, url: str) -> None:
-        from KalturaClient.Plugins.Core import KalturaUrlResource
-
         resource = KalturaUrlResource()
         resource.url = url
         self.session.call("media.addContent", lambda c: c.media.addContent(entry_id, resource))
@@ -294,8 +301,6 @@ class KalturaWriter:
     def add_content_from_upload(
         self, entry_id: str, source: Readable, size: int, file_name: str
     ) -> None:
-        from KalturaClient.Plugins.Core import KalturaUploadedFileTokenResource
-
         resource = KalturaUploadedFileTokenResource()
         resource.token = self.upload(source, size, file_name)
         self.session.call("media.addContent", lambda c: c.media.addContent(entry_id, resource))
@@ -304,13 +309,10 @@ class KalturaWriter:
                   fields: Mapping[str, str]) -> str:
         """A thumbnail, caption or attachment: ``add`` with its fields, then ``setContent``
         from an upload token of ``data``; its new id."""
-        from KalturaClient.Plugins.Attachment import KalturaAttachmentAsset
-        from KalturaClient.Plugins.Caption import KalturaCaptionAsset
-        from KalturaClient.Plugins.Core import KalturaThumbAsset, KalturaUploadedFileTokenResource
-
         resource = KalturaUploadedFileTokenResource()
         resource.token = self.upload(io.BytesIO(data), len(data), file_name)
-        label, make, writable, service = {
+        kinds: dict[AssetKind, tuple[str, Callable[[], Any], tuple[str, ...],
+                                     Callable[[Any], Any]]] = {
             AssetKind.THUMB: ("thumbasset", KalturaThumbAsset, (), lambda c: c.thumbAsset),
             AssetKind.CAPTION: ("caption_captionasset", KalturaCaptionAsset,
                                 ("language", "label", "format", "fileExt"),
@@ -318,7 +320,8 @@ class KalturaWriter:
             AssetKind.ATTACHMENT: ("attachment_attachmentasset", KalturaAttachmentAsset,
                                    ("filename", "title", "fileExt"),
                                    lambda c: c.attachment.attachmentAsset),
-        }[kind]
+        }
+        label, make, writable, service = kinds[kind]
         asset = make()
         for name in writable:
             if fields.get(name):

@@ -2,14 +2,15 @@
 
 The observer joins this with the Kaltura walk. One ``ListObjectsV2`` page covers 1,000 keys and,
 with ``OptionalObjectAttributes=["RestoreStatus"]``, says whether a Glacier object is being or has
-been restored (reference/s3-glacier.md) — so no HEAD per object. Both layouts are recognised
+been restored (reference/s3-glacier.md) — so no HEAD per object. Every request goes through
+``s3.s3_call``: counted, translated, retried by botocore alone. Both layouts are recognised
 (``policies.layout``): the entry-folder original ``{prefix}{entry_id}/original/{flavor_id}.{ext}``
 and the Princeton tool's bare entry id at the bucket root; when an entry has both, the
 entry-folder copy wins (it records the flavor id). The zero-byte markers beside a copy
 (``policies.layout``) add what karchive proved: the flavor a bare-id copy was verified to hold,
 and which flavor is the placeholder it swapped in. :func:`head_archive` reads one object's
-restore status and metadata for the few decisions that need more than the listing (moto's listing,
-for one, carries no RestoreStatus).
+restore status and metadata for the few decisions that need more than the listing (moto's
+listing, for one, carries no RestoreStatus).
 """
 
 from __future__ import annotations
@@ -22,21 +23,9 @@ from typing import Any
 from controller.adapters.storage.s3 import S3Metrics, s3_call
 from policies.costs import Holding, hold
 from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, parse_key
-from policies.observed import ArchiveFacts, RestoreStatus
+from policies.observed import ArchiveFacts, restore_status
 
 LIST_PAGE = 1000  # ListObjectsV2's ceiling per call
-COLD_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})  # must be restored before a GET
-
-
-def restore_status(storage_class: str, in_progress: bool | None, expiry: Any) -> RestoreStatus:
-    """Storage class + restore state → RestoreStatus."""
-    if storage_class not in COLD_CLASSES:
-        return RestoreStatus.READABLE
-    if in_progress:
-        return RestoreStatus.THAWING
-    if expiry:
-        return RestoreStatus.THAWED
-    return RestoreStatus.FROZEN
 
 
 def _iso(value: Any) -> str | None:
@@ -76,9 +65,8 @@ def _facts(obj: dict[str, Any], layout: str, flavor_id: str | None) -> ArchiveFa
         key=obj["Key"],
         size_bytes=int(obj.get("Size", 0)),
         storage_class=storage_class,
-        restore=restore_status(
-            storage_class, restore.get("IsRestoreInProgress"), restore.get("RestoreExpiryDate")
-        ),
+        restore=restore_status(storage_class, bool(restore.get("IsRestoreInProgress")),
+                               bool(restore.get("RestoreExpiryDate"))),
         layout=layout,
         etag=str(obj.get("ETag", "")).strip('"'),
         flavor_id=flavor_id,
@@ -122,7 +110,7 @@ def inventory(
     return {entry_id: marks.applied(entry_id, facts) for entry_id, facts in found.items()}
 
 
-def _parse_restore_header(header: str | None) -> tuple[bool, str | None]:
+def parse_restore_header(header: str | None) -> tuple[bool, str | None]:
     """``ongoing-request="false", expiry-date="..."`` → (in progress, expiry)."""
     if not header:
         return False, None
@@ -142,14 +130,14 @@ def head_archive(
         bucket=bucket, key=facts.key,
     )
     storage_class = head.get("StorageClass") or "STANDARD"
-    in_progress, expiry = _parse_restore_header(head.get("Restore"))
+    in_progress, expiry = parse_restore_header(head.get("Restore"))
     meta = {k.lower().replace("_", "-"): v for k, v in (head.get("Metadata") or {}).items()}
     flavor_id = facts.flavor_id or meta.get("original-flavor-id") or meta.get("flavor-id")
     return ArchiveFacts(
         key=facts.key,
         size_bytes=int(head.get("ContentLength", facts.size_bytes)),
         storage_class=storage_class,
-        restore=restore_status(storage_class, in_progress, expiry),
+        restore=restore_status(storage_class, in_progress, bool(expiry)),
         layout=facts.layout,
         etag=str(head.get("ETag", facts.etag)).strip('"'),
         flavor_id=flavor_id,

@@ -1,4 +1,4 @@
-"""The bucket lease: at most one daemon (or ``apply``) acts on a bucket at a time.
+"""The lease: at most one daemon (or ``apply``) acts on an archive at a time — both kinds.
 
 Two daemons pointed at the same bucket (a rolling deploy, a second replica, an operator's laptop)
 must never both copy and replace: the lease object ``{prefix}lease.json`` says who acts. It holds
@@ -11,6 +11,11 @@ the holder id and an expiry, and every write to it is conditional, so S3 itself 
   expired lease only the first write matches the old etag; the other gets 412;
 * release on a clean stop: ``DeleteObject(IfMatch=<our etag>)`` — never deletes another's lease.
 
+Every request goes through the S3 seam (``s3.s3_call``): counted in ``karchive_s3_calls_total``
+and translated by its one table, where a lost condition is a ``Conflict`` — so nothing here reads
+botocore's codes. No retry of its own: botocore's standard retries are the one level, and a
+lease that cannot be renewed simply lapses (below), which is the safe outcome.
+
 Every body is unique (holder, expiry, a serial), so each write gets a new ETag and a stale etag
 never matches by accident. Expiry is wall-clock time written by the holder; the standby reads it
 with its own clock, so the daemons' clocks must agree to well within ``duration`` (NTP).
@@ -18,10 +23,14 @@ with its own clock, so the daemons' clocks must agree to well within ``duration`
 Besides the object, the holder keeps a *local* monotonic deadline, set from the moment it sent
 the write: when renewals fail (S3 unreachable) :attr:`Lease.held` turns False by itself before any
 standby may take over, so the old holder stops acting first.
+
+A folder archive (``storage.url``) has the same contract over a lock file (:class:`FileLease`);
+``controller/compose.py`` picks one. :class:`CommandLease` holds either for one ``apply``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,21 +41,40 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from controller.adapters.storage.s3 import translate
-from controller.errors import PermanentError, TransientError
+from controller.adapters.storage.s3 import Body, S3Metrics, s3_call
+from controller.errors import (
+    Conflict,
+    KarchiveError,
+    NotFound,
+    PermanentError,
+    Source,
+    TransientError,
+)
+from reconcilers.base import Needs
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "lease.json"  # {prefix}lease.json: one actor per archive, a daemon or an apply
+_WHAT = "the lease"
+# What the S3 lease calls: read it, write it (conditionally), delete it on a clean stop.
+NEEDS = Needs(s3=frozenset({"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}))
 
-# 412: the condition did not hold. 409 ConditionalRequestConflict: a concurrent conditional write
-# to the same key is in flight (AWS S3 conditional-writes docs); both mean "someone else wrote".
-_LOST = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
-_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+
+class LeasePort(Protocol):
+    """What the daemon and ``apply`` hold: either lease of this module."""
+
+    duration: float
+
+    @property
+    def held(self) -> bool: ...
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def read(self) -> LeaseRecord | None: ...
 
 
 def new_holder_id() -> str:
@@ -101,7 +129,7 @@ class LeaseRecord:
 class Lease:
     """One daemon's view of the bucket lease. Thread-safe; call :meth:`acquire` on a timer."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 — keyword-only clocks and metrics, injected by tests
         self,
         s3: Any,
         bucket: str,
@@ -111,8 +139,10 @@ class Lease:
         duration: float = 60.0,
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: S3Metrics | None = None,
     ) -> None:
         self.s3 = s3
+        self._metrics = metrics
         self.bucket = bucket
         self.key = key
         self.holder = holder or new_holder_id()
@@ -154,26 +184,22 @@ class Lease:
             if etag is None:
                 return
             try:
-                self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=etag)
+                self._call("DeleteObject", lambda: self.s3.delete_object(
+                    Bucket=self.bucket, Key=self.key, IfMatch=etag))
                 log.info("lease released", extra={"holder": self.holder})
-            except ClientError as exc:
-                if _code(exc) not in _LOST | _MISSING:
-                    log.warning("lease release failed (it will expire): %s", _code(exc))
-            except BotoCoreError as exc:
-                log.warning("lease release failed (it will expire): %s", type(exc).__name__)
+            except (Conflict, NotFound):
+                pass  # it changed hands, or is gone already: nothing of ours to delete
+            except KarchiveError as exc:
+                log.warning("lease release failed (it will expire): %s", exc)
 
     def read(self) -> LeaseRecord | None:
         """The lease object as it stands, or None when nobody holds it."""
         try:
-            response = self.s3.get_object(Bucket=self.bucket, Key=self.key)
-            body = response["Body"].read()
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                return None
-            raise TransientError(f"cannot read the lease s3://{self.bucket}/{self.key} "
-                                 f"({_code(exc)}); check the bucket and credentials") from exc
-        except BotoCoreError as exc:
-            raise _unreachable(exc, "GetObject", self.bucket, self.key) from exc
+            response = self._call("GetObject", lambda: self.s3.get_object(
+                Bucket=self.bucket, Key=self.key))
+            body = Body(response["Body"], self.bucket, self.key).read()
+        except NotFound:
+            return None
         try:
             document = json.loads(body)
             holder, expires = str(document["holder"]), float(document["expires_at"])
@@ -206,27 +232,134 @@ class Lease:
         if if_none_match:
             condition["IfNoneMatch"] = "*"
         try:
-            response = self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=body,
-                                          ContentType="application/json", **condition)
-        except ClientError as exc:
-            if _code(exc) in _LOST | _MISSING:
-                self._etag, self._deadline = None, 0.0
-                return False
-            raise TransientError(f"cannot write the lease s3://{self.bucket}/{self.key} "
-                                 f"({_code(exc)}); check the bucket and credentials") from exc
-        except BotoCoreError as exc:
-            raise _unreachable(exc, "PutObject", self.bucket, self.key) from exc
+            response = self._call("PutObject", lambda: self.s3.put_object(
+                Bucket=self.bucket, Key=self.key, Body=body, ContentType="application/json",
+                **condition))
+        except (Conflict, NotFound):
+            # The condition did not hold (412, 409), or the object we matched is gone: another
+            # daemon wrote first.
+            self._etag, self._deadline = None, 0.0
+            return False
         self._etag = response["ETag"]
         # Trust the hold a little less than its written expiry: the write left at ``started``.
         self._deadline = started + self.duration * 0.9
         return True
 
 
-def _unreachable(exc: BotoCoreError, operation: str, bucket: str, key: str) -> TransientError:
-    """S3 could not be asked about the lease: the storage seam's one line, always transient
-    (the hold lapses by itself at its local deadline)."""
-    error = translate(exc, f"{operation} (the lease)", bucket, key)
-    return error if isinstance(error, TransientError) else TransientError(str(error))
+    def _call(self, operation: str, fn: Callable[[], Any]) -> Any:
+        """One request through the S3 seam. Any failure but an answer (a lost condition, a
+        missing object) is transient for the lease: its hold lapses by itself."""
+        try:
+            return s3_call(self._metrics, operation, fn, bucket=self.bucket, key=self.key,
+                           purpose=_WHAT)
+        except (Conflict, NotFound, TransientError):
+            raise
+        except KarchiveError as exc:
+            raise TransientError(f"{exc}; check the bucket and credentials",
+                                 source=Source.S3) from exc
+
+
+class FileLease:
+    """:class:`Lease`'s contract over a lock file, for a folder archive.
+
+    Taking a free lease is ``open(O_CREAT | O_EXCL)``: of two daemons exactly one creates the
+    file. Renewing rewrites it (temp + rename) after checking it is still ours. An expired lease
+    is taken over by renaming it to a unique tombstone first (a rename of one name succeeds for
+    one caller only), then creating the file again with O_EXCL.
+    """
+
+    def __init__(self, path: Path, *, duration: float = 60.0, holder: str | None = None,
+                 wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self.key = str(path)
+        self.duration = duration
+        self.holder = holder or new_holder_id()
+        self._wall = wall
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._deadline = 0.0
+        self._mine = False
+        self._released = False
+
+    @property
+    def held(self) -> bool:
+        with self._lock:
+            return self._mine and self._monotonic() < self._deadline
+
+    def acquire(self) -> bool:
+        with self._lock:
+            if self._released:
+                return False
+            current = self._read()
+            if self._mine and current is not None and current.get("holder") == self.holder:
+                return self._write_ours()
+            self._mine = False
+            if current is not None and float(current.get("expires_at", 0)) > self._wall() \
+                    and not holder_is_gone(str(current.get("holder", ""))):
+                return False
+            if current is not None:
+                tombstone = self.path.with_name(f"{self.path.name}.expired-{secrets.token_hex(4)}")
+                try:
+                    os.rename(self.path, tombstone)
+                except FileNotFoundError:
+                    return False  # another standby took it over first
+                with contextlib.suppress(OSError):
+                    tombstone.unlink()
+            return self._create()
+
+    def release(self) -> None:
+        with self._lock:
+            self._released = True
+            mine, self._mine, self._deadline = self._mine, False, 0.0
+            current = self._read()
+            if mine and current is not None and current.get("holder") == self.holder:
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+
+    def read(self) -> LeaseRecord | None:
+        """The lock file as it stands, or None when nobody holds the lease."""
+        current = self._read()
+        if current is None:
+            return None
+        return LeaseRecord(str(current.get("holder", "?")),
+                           float(current.get("expires_at", 0) or 0), "")
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {"holder": "?", "expires_at": 0}  # unreadable: expired, taken over
+        return document if isinstance(document, dict) else {"holder": "?", "expires_at": 0}
+
+    def _body(self) -> bytes:
+        return json.dumps({"holder": self.holder, "expires_at": self._wall() + self.duration,
+                           "duration": self.duration}).encode()
+
+    def _create(self) -> bool:
+        started = self._monotonic()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, self._body())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._mine, self._deadline = True, started + self.duration * 0.9
+        return True
+
+    def _write_ours(self) -> bool:
+        started = self._monotonic()
+        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}")
+        tmp.write_bytes(self._body())
+        os.replace(tmp, self.path)
+        self._deadline = started + self.duration * 0.9
+        return True
 
 
 class CommandLease:
@@ -236,7 +369,7 @@ class CommandLease:
     alike (``with``). :attr:`lost` turns True if a renewal fails: the command stops at its next
     safe point, as for a signal."""
 
-    def __init__(self, lease: Any, what: str) -> None:
+    def __init__(self, lease: LeasePort, what: str) -> None:
         self.lease = lease
         self.what = what
         self._stop = threading.Event()
@@ -267,9 +400,8 @@ class CommandLease:
         return not self.lease.held
 
     def _holder(self) -> str:
-        reader = getattr(self.lease, "read", None)
         try:
-            current = reader() if reader is not None else None
+            current = self.lease.read()
         except TransientError:
             return ""
         if current is None:
@@ -283,9 +415,3 @@ class CommandLease:
                 self.lease.acquire()
             except TransientError as exc:  # the hold lapses at its local deadline: lost
                 log.warning("lease renewal failed: %s", exc)
-
-
-def _code(exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    return str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get(
-        "HTTPStatusCode", "?"))

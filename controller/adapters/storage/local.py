@@ -1,8 +1,10 @@
-"""The archive in a local or mounted directory (``storage.url: file:///mnt/nas/karchive``).
+"""The archive in a local or mounted folder (``storage.url: file:///mnt/nas/karchive``).
 
-A second implementation of ``reconcilers.ports.ArchivePort`` beside ``S3Archive``, for teams
-without S3: the same keys (``policies.layout``) become paths under the root, so a NAS holds the
-same layout and the same manifests as a bucket. What S3 gives for free is done by hand here:
+The folder's adapter, beside the bucket's (``bucket.py``): :class:`FileArchive` is the
+reconcilers' ``ArchivePort``, :class:`FolderStore` the runtime's ``Store`` (inventory by a walk
+of the folder, the lease as a lock file). The same keys (``policies.layout``) become paths under
+the root, so a NAS holds the same layout and the same manifests as a bucket. What S3 gives for
+free is done by hand here:
 
 - atomic writes: bytes go to a temporary file in the same folder, are fsync'd, then renamed
   (overwritable objects) or hard-linked (write-once objects: ``link`` fails if the final name
@@ -11,15 +13,21 @@ same layout and the same manifests as a bucket. What S3 gives for free is done b
 - checksums: the SHA-256 of every object is computed while writing and kept, with the object's
   metadata, in a side file under ``.karchive-meta/`` (outside the layout, so listings and the
   inventory never mistake it for archive content); reads can be verified against it;
-- no thaw: a directory is always readable (``request_restore`` answers "restored").
+- no thaw: a folder is always readable (``request_restore`` answers "restored").
 
-Kaltura cannot fetch a ``file://`` URL, so :meth:`presign_get` refuses: restores from a directory
-go by chunked upload (the controller chooses ``restore_via="upload"`` for this backend).
+Errors: every ``OSError`` is translated by the one table below (:func:`translate`), with
+``source=directory``. No retries: a local file system answers or it does not, and an NFS mount
+retries inside the kernel (a "hard" mount) — a second level here would only stack on it.
+File operations are not counted as calls: they cost no API request.
+
+Kaltura cannot fetch a ``file://`` URL, so :meth:`presign_get` refuses: restores from a folder
+go by chunked upload (:meth:`FolderStore.restore_via`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -29,14 +37,47 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from policies.errors import Conflict, IntegrityError, NotFound, PermanentError
-from policies.observed import RestoreStatus
-from reconcilers.ports import ObjectInfo, Readable, UploadResult
+from controller.adapters.storage.lease import FileLease, LeasePort
+from controller.errors import (
+    Conflict,
+    IntegrityError,
+    KarchiveError,
+    NotFound,
+    PermanentError,
+    Source,
+    TransientError,
+    lookup,
+)
+from policies.costs import Holding, hold
+from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, parse_key
+from policies.observed import ArchiveFacts, RestoreStatus
+from reconcilers.ports import ArchivePort, ObjectInfo, Readable, UploadResult
 
 META_DIR = ".karchive-meta"
 TMP_MARK = ".tmp-"
 STORAGE_CLASS = "LOCAL"
 _CHUNK = 8 << 20
+
+# OSError → the tree, most specific first (lookup); errnos a second try may not meet again
+# (an NFS server's hiccup) are transient whatever their class.
+ERRORS: dict[type[BaseException], type[KarchiveError]] = {
+    FileNotFoundError: NotFound,
+    FileExistsError: Conflict,
+    PermissionError: PermanentError,
+    OSError: PermanentError,
+}
+TRANSIENT_ERRNOS = frozenset({errno.EAGAIN, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE})
+
+
+def translate(exc: OSError, where: str, what: str) -> KarchiveError:
+    """An OSError met doing ``what`` ("read", "write") at ``where`` as karchive's error."""
+    error = lookup(ERRORS, exc) or PermanentError
+    if exc.errno in TRANSIENT_ERRNOS:
+        error = TransientError
+    if error is NotFound:
+        return NotFound(f"{where}: no such file", source=Source.DIRECTORY)
+    reason = exc.strerror or type(exc).__name__
+    return error(f"cannot {what} {where} ({reason})", source=Source.DIRECTORY)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -58,21 +99,30 @@ def sha256_file(path: Path) -> str:
 
 
 class FileArchive:
-    """The directory adapter (ArchivePort). ``bucket`` is the ``file://`` URL, for messages."""
+    """The folder's ArchivePort. ``bucket`` is the ``file://`` URL, for messages."""
 
     def __init__(self, root: Path | str, *, url: str | None = None) -> None:
         self.root = Path(root)
         self.bucket = url or f"file://{self.root}"
         if not self.root.is_dir():
             raise PermanentError(f"the archive directory {self.root} does not exist or is not a "
-                                 "directory; create it (or mount the share) and check storage.url")
+                                 "directory; create it (or mount the share) and check storage.url",
+                                 source=Source.DIRECTORY)
 
     # -- paths ---------------------------------------------------------------------------------
 
     def path(self, key: str) -> Path:
         if not key or key.startswith("/") or ".." in key.split("/") or key.startswith(META_DIR):
-            raise PermanentError(f"{key!r} is not an archive key")
+            raise PermanentError(f"{key!r} is not an archive key", source=Source.DIRECTORY)
         return self.root / key
+
+    @contextlib.contextmanager
+    def _fs(self, key: str, what: str) -> Iterator[None]:
+        """The one place this adapter's file-system failures become karchive's errors."""
+        try:
+            yield
+        except OSError as exc:
+            raise translate(exc, f"{self.bucket}/{key}", what) from exc
 
     def _meta_path(self, key: str) -> Path:
         return self.root / META_DIR / f"{key}.json"
@@ -93,11 +143,10 @@ class FileArchive:
     def head(self, key: str) -> ObjectInfo | None:
         path = self.path(key)
         try:
-            stat = path.stat()
-        except FileNotFoundError:
+            with self._fs(key, "read"):
+                stat = path.stat()
+        except NotFound:
             return None
-        except OSError as exc:
-            raise PermanentError(f"cannot read {path} ({exc.strerror})") from None
         meta = self._read_meta(key)
         metadata = {str(k): str(v) for k, v in (meta.get("metadata") or {}).items()}
         if meta.get("sha256"):
@@ -114,25 +163,18 @@ class FileArchive:
 
     def get_bytes(self, key: str) -> bytes:
         path = self.path(key)
-        try:
+        with self._fs(key, "read"):
             data = path.read_bytes()
-        except FileNotFoundError:
-            raise NotFound(f"{self.bucket}/{key}: no such file") from None
-        except OSError as exc:
-            raise PermanentError(f"cannot read {path} ({exc.strerror})") from None
         recorded = self._read_meta(key).get("sha256")
         if recorded and hashlib.sha256(data).hexdigest() != recorded:
-            raise IntegrityError(f"{path} does not match the sha256 recorded when it was written")
+            raise IntegrityError(f"{path} does not match the sha256 recorded when it was written",
+                                 source=Source.DIRECTORY)
         return data
 
     def open_read(self, key: str) -> Readable:
         path = self.path(key)
-        try:
-            return path.open("rb")
-        except FileNotFoundError:
-            raise NotFound(f"{self.bucket}/{key}: no such file") from None
-        except OSError as exc:
-            raise PermanentError(f"cannot read {path} ({exc.strerror})") from None
+        with self._fs(key, "read"):
+            return _File(path.open("rb"), self, key)
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         """Every key under ``prefix`` (a key prefix, as in S3), in sorted order."""
@@ -151,19 +193,19 @@ class FileArchive:
 
     def get_sha256(self, key: str) -> str | None:
         if self.head(key) is None:
-            raise NotFound(f"{self.bucket}/{key}: no such file")
+            raise NotFound(f"{self.bucket}/{key}: no such file", source=Source.DIRECTORY)
         recorded = self._read_meta(key).get("sha256")
         return str(recorded) if recorded else None
 
     def verify(self, key: str) -> str:
         """Hash the stored file again; IntegrityError if it differs from the recorded sha256."""
         path = self.path(key)
-        if not path.exists():
-            raise NotFound(f"{self.bucket}/{key}: no such file")
-        found = sha256_file(path)
+        with self._fs(key, "read"):
+            found = sha256_file(path)
         recorded = self._read_meta(key).get("sha256")
         if recorded and recorded != found:
-            raise IntegrityError(f"{path} hashes to {found}, {recorded} was recorded")
+            raise IntegrityError(f"{path} hashes to {found}, {recorded} was recorded",
+                                 source=Source.DIRECTORY)
         return found
 
     # -- writes --------------------------------------------------------------------------------
@@ -171,16 +213,18 @@ class FileArchive:
     def set_sha256(self, key: str, sha256: str) -> None:
         meta = self._read_meta(key)
         meta["sha256"] = sha256
-        self._write_meta(key, meta)
+        with self._fs(key, "write"):
+            self._write_meta(key, meta)
 
     def put_bytes(
         self, key: str, data: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
     ) -> str:
         """A small object (manifest, thumbnail, caption): overwritable, atomic, checksummed."""
         sha = hashlib.sha256(data).hexdigest()
-        self._write_meta(key, {"sha256": sha, "content_type": content_type,
-                               "metadata": dict(metadata or {})})
-        atomic_write(self.path(key), data)
+        with self._fs(key, "write"):
+            self._write_meta(key, {"sha256": sha, "content_type": content_type,
+                                   "metadata": dict(metadata or {})})
+            atomic_write(self.path(key), data)
         return sha
 
     def upload_stream(
@@ -195,6 +239,11 @@ class FileArchive:
         before_complete: Callable[[str], None] | None = None,
     ) -> UploadResult:
         """Stream exactly ``size`` bytes of ``source`` to ``key``, write-once (see S3Archive)."""
+        with self._fs(key, "write"):
+            return self._upload(key, source, size, metadata, before_complete)
+
+    def _upload(self, key: str, source: Readable, size: int, metadata: Mapping[str, str],
+                before_complete: Callable[[str], None] | None) -> UploadResult:
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}{TMP_MARK}{secrets.token_hex(6)}")
@@ -231,7 +280,7 @@ class FileArchive:
         path = self.path(key)
         if path.stat().st_size != size or sha256_file(path) != sha:
             raise Conflict(f"{path} exists with different content; inspect it before archiving "
-                           "this entry again")
+                           "this entry again", source=Source.DIRECTORY)
         if not self._read_meta(key).get("sha256"):
             self._write_meta(key, {"sha256": sha, "metadata": {**metadata, "sha256": sha}})
         return UploadResult(key, size, sha, sha, 1, False)
@@ -243,7 +292,7 @@ class FileArchive:
         if not final.parent.is_dir():
             return 0
         for leftover in final.parent.glob(f".{final.name}{TMP_MARK}*"):
-            with contextlib.suppress(FileNotFoundError):
+            with self._fs(key, "clean up"), contextlib.suppress(FileNotFoundError):
                 if started_before is None or leftover.stat().st_mtime < started_before:
                     leftover.unlink()
                     removed += 1
@@ -252,10 +301,8 @@ class FileArchive:
     def copy(self, source_key: str, key: str, *, metadata: Mapping[str, str],
              storage_class: str) -> ObjectInfo:
         source = self.path(source_key)
-        try:
+        with self._fs(source_key, "read"):
             handle: IO[bytes] = source.open("rb")
-        except FileNotFoundError:
-            raise NotFound(f"{self.bucket}/{source_key}: no such file") from None
         with handle:
             self.upload_stream(key, handle, source.stat().st_size, metadata=metadata,
                                storage_class=storage_class)
@@ -265,17 +312,18 @@ class FileArchive:
 
     def delete(self, key: str) -> None:
         for path in (self.path(key), self._meta_path(key)):
-            with contextlib.suppress(FileNotFoundError):
+            with self._fs(key, "delete"), contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
     def request_restore(self, key: str, *, days: int, tier: str) -> str:
         if self.head(key) is None:
-            raise NotFound(f"{self.bucket}/{key}: no such file")
+            raise NotFound(f"{self.bucket}/{key}: no such file", source=Source.DIRECTORY)
         return "restored"  # a directory is always readable: there is nothing to thaw
 
     def presign_get(self, key: str, expires: int) -> str:
         raise PermanentError("Kaltura cannot fetch a file from a directory archive; restore by "
-                             "upload (karchive does this by itself for storage.url)")
+                             "upload (karchive does this by itself for storage.url)",
+                             source=Source.DIRECTORY)
 
 
 def atomic_write(target: Path, data: bytes) -> None:
@@ -292,3 +340,83 @@ def atomic_write(target: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     _fsync_dir(target.parent)
+
+
+class _File:
+    """A stored file opened for reading (a ``Readable``), its failures translated."""
+
+    def __init__(self, handle: IO[bytes], archive: FileArchive, key: str) -> None:
+        self._handle = handle
+        self._archive = archive
+        self._key = key
+
+    def read(self, size: int = -1) -> bytes:
+        with self._archive._fs(self._key, "read"):
+            return self._handle.read(size)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def directory_inventory(files: FileArchive, prefix: str,
+                        holdings: dict[str, Holding] | None = None) -> dict[str, ArchiveFacts]:
+    """The directory's originals, both layouts, the newest entry-folder copy per entry."""
+    folder: dict[str, tuple[float, ArchiveFacts]] = {}
+    legacy: dict[str, ArchiveFacts] = {}
+    marks = Marks()
+    for key in files.list_keys(""):
+        parsed = parse_key(key, prefix)
+        if parsed is None or marks.add(parsed):
+            continue
+        info = files.head(key)
+        if info is None:
+            continue  # removed while listing
+        if holdings is not None:
+            hold(holdings, info.storage_class, info.size_bytes)
+        if parsed.kind is not KeyKind.ORIGINAL:
+            continue
+        facts = ArchiveFacts(
+            key=key, size_bytes=info.size_bytes, storage_class=info.storage_class,
+            restore=RestoreStatus.READABLE, layout=parsed.layout, etag=info.etag,
+            flavor_id=parsed.asset_id if parsed.layout == ENTRY_FOLDER else
+            info.metadata.get("flavor-id"),
+            sha256=info.metadata.get("sha256"),
+        )
+        if parsed.layout == LEGACY:
+            legacy[parsed.entry_id] = facts
+            continue
+        modified = files.path(key).stat().st_mtime
+        held = folder.get(parsed.entry_id)
+        if held is None or modified > held[0]:
+            folder[parsed.entry_id] = (modified, facts)
+    found = dict(legacy)
+    found.update({entry_id: facts for entry_id, (_, facts) in folder.items()})
+    return {entry_id: marks.applied(entry_id, facts) for entry_id, facts in found.items()}
+
+
+class FolderStore:
+    """The folder as the runtime's ``Store``: a walk for the inventory, a lock file for the
+    lease, :class:`FileArchive` for the reconcilers. Nothing in it is ever cold."""
+
+    source = Source.DIRECTORY
+
+    def __init__(self, root: Path, url: str | None = None) -> None:
+        self.files = FileArchive(root, url=url)
+        self.location = self.files.bucket
+
+    def inventory(self, prefix: str,
+                  holdings: dict[str, Holding] | None = None) -> dict[str, ArchiveFacts]:
+        with self.files._fs(prefix, "list"):
+            return directory_inventory(self.files, prefix, holdings)
+
+    def refresh(self, facts: ArchiveFacts) -> ArchiveFacts:
+        return facts  # always readable: there is no restore status to read again
+
+    def archive(self, *, parallel_parts: int = 4) -> ArchivePort:
+        return self.files
+
+    def lease(self, key: str, *, duration: float) -> LeasePort:
+        return FileLease(self.files.path(key), duration=duration)
+
+    def restore_via(self, asked: str) -> str:
+        return "upload"  # Kaltura cannot fetch a file:// URL

@@ -26,24 +26,24 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from controller.adapters.storage.s3 import S3Metrics, s3_call
-from policies.errors import (
+from controller.adapters.storage.inventory import parse_restore_header
+from controller.adapters.storage.s3 import LOW_LEVEL, Body, S3Metrics, s3_call, translate
+from controller.errors import (
     Conflict,
+    InProgress,
     IntegrityError,
     KarchiveError,
     NotFound,
     PermanentError,
+    Source,
     TransientError,
 )
-from policies.observed import RestoreStatus
+from policies.observed import restore_status
 from reconcilers.ports import ObjectInfo, Readable, UploadResult
 
 MiB = 1 << 20
 DEFAULT_PART_SIZE = 16 * MiB
 MAX_PARTS = 10_000
-_FROZEN_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 
 
 def part_size_for(size: int, configured: int | None = None) -> int:
@@ -51,24 +51,6 @@ def part_size_for(size: int, configured: int | None = None) -> int:
     the object fits in 10,000 parts; always a whole number of MiB."""
     wanted = max(configured or DEFAULT_PART_SIZE, math.ceil(size / MAX_PARTS))
     return math.ceil(wanted / MiB) * MiB
-
-
-def _is_precondition_failed(exc: Exception) -> bool:
-    if not isinstance(exc, ClientError):
-        return False
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412
-
-
-def _restore_status(storage_class: str, restore_header: str | None) -> RestoreStatus:
-    if storage_class not in _FROZEN_CLASSES:
-        return RestoreStatus.READABLE
-    if not restore_header:
-        return RestoreStatus.FROZEN
-    if 'ongoing-request="true"' in restore_header:
-        return RestoreStatus.THAWING
-    return RestoreStatus.THAWED
 
 
 def _b64_sha256(data: bytes) -> str:
@@ -96,54 +78,51 @@ class S3Archive:
         self._metrics = metrics
 
     def _call(self, operation: str, key: str | None, fn: Callable[[], Any]) -> Any:
-        """One S3 request through the storage seam; a lost conditional write is a Conflict."""
-        try:
-            return s3_call(self._metrics, operation, fn, bucket=self.bucket, key=key)
-        except KarchiveError as error:
-            cause = error.__cause__
-            if isinstance(cause, Exception) and _is_precondition_failed(cause):
-                raise Conflict(f"{operation} s3://{self.bucket}/{key}: written first by "
-                               "another runner (412)") from cause
-            raise
+        """One S3 request through the storage seam (counted; translated by its table, where a
+        lost conditional write is a Conflict and a restore asked twice is InProgress)."""
+        return s3_call(self._metrics, operation, fn, bucket=self.bucket, key=key)
 
     # -- reads ---------------------------------------------------------------------------------
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
             answer = self._call(
-                "head_object", key,
+                "HeadObject", key,
                 lambda: self.client.head_object(Bucket=self.bucket, Key=key),
             )
         except NotFound:
             return None
         storage_class = answer.get("StorageClass") or "STANDARD"
+        in_progress, expiry = parse_restore_header(answer.get("Restore"))
         return ObjectInfo(
             key=key,
             size_bytes=int(answer["ContentLength"]),
             etag=str(answer.get("ETag", "")).strip('"'),
             storage_class=storage_class,
-            restore=_restore_status(storage_class, answer.get("Restore")),
+            # A cold object answers x-amz-restore once a restore was asked (done or not).
+            restore=restore_status(storage_class, in_progress,
+                                   bool(expiry or answer.get("Restore"))),
             metadata=dict(answer.get("Metadata") or {}),
             last_modified=str(answer.get("LastModified", "")),
         )
 
     def get_bytes(self, key: str) -> bytes:
         answer = self._call(
-            "get_object", key, lambda: self.client.get_object(Bucket=self.bucket, Key=key)
+            "GetObject", key, lambda: self.client.get_object(Bucket=self.bucket, Key=key)
         )
-        return self._call("get_object", key, lambda: answer["Body"].read())
+        return Body(answer["Body"], self.bucket, key).read()
 
     def open_read(self, key: str) -> Readable:
         answer = self._call(
-            "get_object", key, lambda: self.data.get_object(Bucket=self.bucket, Key=key)
+            "GetObject", key, lambda: self.data.get_object(Bucket=self.bucket, Key=key)
         )
-        return answer["Body"]  # type: ignore[no-any-return]
+        return Body(answer["Body"], self.bucket, key)
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
         pages = iter(paginator.paginate(Bucket=self.bucket, Prefix=prefix))
         while True:
-            page = self._call("list_objects_v2", None, lambda: next(pages, None))
+            page = self._call("ListObjectsV2", None, lambda: next(pages, None))
             if page is None:
                 return
             for item in page.get("Contents", ()):
@@ -153,12 +132,12 @@ class S3Archive:
         """The whole object's SHA-256 as recorded at upload (metadata, else the object tag)."""
         info = self.head(key)
         if info is None:
-            raise NotFound(f"{key} is not in bucket {self.bucket}")
+            raise NotFound(f"{key} is not in bucket {self.bucket}", source=Source.S3)
         if info.metadata.get("sha256"):
             return info.metadata["sha256"]
         try:
             answer = self._call(
-                "get_object_tagging", key,
+                "GetObjectTagging", key,
                 lambda: self.client.get_object_tagging(Bucket=self.bucket, Key=key),
             )
         except PermanentError:
@@ -174,7 +153,7 @@ class S3Archive:
 
     def set_sha256(self, key: str, sha256: str) -> None:
         self._call(
-            "put_object_tagging", key,
+            "PutObjectTagging", key,
             lambda: self.client.put_object_tagging(
                 Bucket=self.bucket, Key=key,
                 Tagging={"TagSet": [{"Key": "sha256", "Value": sha256}]},
@@ -186,7 +165,7 @@ class S3Archive:
     ) -> str:
         """A small object (manifest, thumbnail, caption): overwritable, checksummed."""
         answer = self._call(
-            "put_object", key,
+            "PutObject", key,
             lambda: self.client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
                 Metadata=dict(metadata or {}), ChecksumSHA256=_b64_sha256(data),
@@ -218,7 +197,7 @@ class S3Archive:
         if size <= part:
             return self._put_once(key, source, size, metadata, storage_class, before_complete)
         created = self._call(
-            "create_multipart_upload", key,
+            "CreateMultipartUpload", key,
             lambda: self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, Metadata=dict(metadata),
                 StorageClass=storage_class, ChecksumAlgorithm="SHA256",
@@ -251,7 +230,7 @@ class S3Archive:
             before_complete(sha)
         try:
             answer = self._call(
-                "put_object", key,
+                "PutObject", key,
                 lambda: self.data.put_object(
                     Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*",
                     Metadata={**metadata, "sha256": sha}, StorageClass=storage_class,
@@ -273,10 +252,11 @@ class S3Archive:
         def upload(number: int, data: bytes) -> dict[str, Any]:
             try:
                 if failed.is_set():
-                    raise TransientError("upload abandoned after another part failed")
+                    raise TransientError("upload abandoned after another part failed",
+                                         source=Source.S3)
                 checksum = _b64_sha256(data)
                 answer = self._call(
-                    "upload_part", key,
+                    "UploadPart", key,
                     lambda: self.data.upload_part(
                         Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
                         Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,
@@ -316,7 +296,7 @@ class S3Archive:
     ) -> UploadResult:
         try:
             answer = self._call(
-                "complete_multipart_upload", key,
+                "CompleteMultipartUpload", key,
                 lambda: self.data.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
                     MultipartUpload={"Parts": parts},
@@ -341,24 +321,26 @@ class S3Archive:
         ):
             raise Conflict(
                 f"{key} was written by another runner with different content; "
-                "inspect it before archiving this entry again"
+                "inspect it before archiving this entry again", source=Source.S3,
             )
         recorded = info.metadata.get("sha256")
         if recorded and recorded != sha:
-            raise IntegrityError(f"{key} holds sha256 {recorded}, the flavor streams {sha}")
+            raise IntegrityError(f"{key} holds sha256 {recorded}, the flavor streams {sha}",
+                                 source=Source.S3)
         return UploadResult(key, size, sha, info.etag, parts, False)
 
     def _abort(self, key: str, upload_id: str) -> None:
         # A stale upload left behind is swept by abort_stale_uploads on the next pass.
-        with contextlib.suppress(ClientError, BotoCoreError):
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        with contextlib.suppress(KarchiveError):
+            self._call("AbortMultipartUpload", key, lambda: self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id))
 
     def abort_stale_uploads(self, key: str, *, started_before: float | None = None) -> int:
         """Abort unfinished multipart uploads of exactly ``key`` (left by a killed run) that
         were initiated before ``started_before`` (unix seconds; None: all of them), so a
         runner working at the same moment keeps its upload."""
         answer = self._call(
-            "list_multipart_uploads", key,
+            "ListMultipartUploads", key,
             lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key),
         )
         aborted = 0
@@ -377,7 +359,7 @@ class S3Archive:
         """Server-side copy (multipart past 5 GiB, by boto3's managed copy) with new metadata;
         the source must be readable (warm or thawed). Returns the new object's HEAD."""
         self._call(
-            "copy_object", key,
+            "CopyObject", key,
             lambda: self.client.copy(
                 {"Bucket": self.bucket, "Key": source_key}, self.bucket, key,
                 ExtraArgs={"Metadata": dict(metadata), "MetadataDirective": "REPLACE",
@@ -386,37 +368,33 @@ class S3Archive:
         )
         info = self.head(key)
         if info is None:
-            raise TransientError(f"copy of {source_key} to {key} is not visible yet")
+            raise TransientError(f"copy of {source_key} to {key} is not visible yet",
+                                 source=Source.S3)
         return info
 
     def delete(self, key: str) -> None:
-        self._call("delete_object", key,
+        self._call("DeleteObject", key,
                    lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
 
     def request_restore(self, key: str, *, days: int, tier: str) -> str:
         """Ask for a thaw: "requested" (202), "restored" (200: extended) or "in-progress" (409)."""
         try:
             answer = self._call(
-                "restore_object", key,
+                "RestoreObject", key,
                 lambda: self.client.restore_object(
                     Bucket=self.bucket, Key=key,
                     RestoreRequest={"Days": days, "GlacierJobParameters": {"Tier": tier}},
                 ),
             )
-        except KarchiveError as error:
-            cause = error.__cause__
-            if (
-                isinstance(cause, ClientError)
-                and cause.response.get("Error", {}).get("Code") == "RestoreAlreadyInProgress"
-            ):
-                return "in-progress"
-            raise
+        except InProgress:
+            return "in-progress"
         status = int(answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 202))
         return "restored" if status == 200 else "requested"
 
     def presign_get(self, key: str, expires: int) -> str:
-        return str(
-            self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
-            )
-        )
+        """A presigned GET (signed here, no request is sent: not a call to count)."""
+        try:
+            return str(self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires))
+        except LOW_LEVEL as exc:
+            raise translate(exc, "GetObject (presign)", self.bucket, key) from exc

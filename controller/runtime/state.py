@@ -1,0 +1,178 @@
+"""The state directory, and the small SQLite store under it: what a run remembers for the next.
+
+The recording end of the pipeline, beside the journal (the audit trail, ``journal.py``) and the
+metrics. The state directory is the one local folder karchive writes, so every run finds what
+the last one left wherever it is started from. First found wins: ``--state-dir DIR``;
+``$KARCHIVE_STATE_DIR`` (the image sets ``/var/lib/karchive``, a volume in the deploy examples);
+``$XDG_STATE_HOME/karchive``; ``~/.local/state/karchive``. It holds ``journal/`` and
+``state.sqlite3``.
+
+The store (stdlib ``sqlite3``, WAL, one file) keeps what must survive a restart and must be
+read cheaply at the start of every cycle — today each entry's failure streak (:class:`Backoffs`,
+which the executor consults before it runs an item), so a daemon remembers a failing entry
+across cycles and restarts without re-reading days of journal. It is a cache of decisions, never
+a record of the world: recovery after a crash comes from observing again (reconcilers look at
+Kaltura and the archive before they act), so a lost or deleted store costs at most a retry
+sooner than planned.
+
+Migrations: ``PRAGMA user_version`` holds how many of :data:`MIGRATIONS` ran; opening a store
+runs the rest, in order, in one transaction each. A new table (an index of entries, the record
+of notices) is one more entry at the end of that list and one small typed class like
+:class:`Backoffs`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.errors import UsageError
+
+STATE_DIR_ENV = "KARCHIVE_STATE_DIR"
+JOURNAL_DIR = "journal"
+STORE_FILE = "state.sqlite3"
+
+# Each a list of statements; their index + 1 is the user_version once they ran. Append only.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    ("CREATE TABLE backoff (entry_id TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
+     "until REAL NOT NULL, action TEXT NOT NULL)",),
+)
+
+
+def state_dir(given: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The state directory by the rules of the module docstring (not created here)."""
+    env = os.environ if environ is None else environ
+    if given:
+        return Path(given).expanduser()
+    if env.get(STATE_DIR_ENV):
+        return Path(env[STATE_DIR_ENV]).expanduser()
+    if env.get("XDG_STATE_HOME"):
+        return Path(env["XDG_STATE_HOME"]) / "karchive"
+    return Path(env.get("HOME") or Path.home()) / ".local" / "state" / "karchive"
+
+
+def add_state_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir", metavar="DIR",
+        help=f"the folder for the journal and the state store (default: ${STATE_DIR_ENV}, "
+             "else $XDG_STATE_HOME/karchive, else ~/.local/state/karchive)")
+
+
+def journal_location(args: argparse.Namespace) -> Path:
+    """``--journal`` when the command has it and it was given, else the state directory's."""
+    explicit = getattr(args, "journal", None)
+    if explicit:
+        return Path(explicit)
+    return state_dir(getattr(args, "state_dir", None)) / JOURNAL_DIR
+
+
+def ensure_dir(path: Path) -> Path:
+    """``path``, created; an uncreatable folder is one line naming the fix."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the folder {path} ({exc.strerror}); give a writable "
+                         f"--state-dir or set {STATE_DIR_ENV}") from None
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """An entry's failure streak: retry it no earlier than ``until`` (unix seconds)."""
+
+    failures: int
+    until: float
+
+
+class Backoffs:
+    """Per-entry backoff, in the store's ``backoff`` table."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def get(self, entry_id: str) -> Backoff | None:
+        row = self._store.query_one(
+            "SELECT failures, until FROM backoff WHERE entry_id = ?", (entry_id,))
+        return None if row is None else Backoff(int(row[0]), float(row[1]))
+
+    def set(self, entry_id: str, failures: int, until: float, action: str = "") -> None:
+        """Record a streak of ``failures`` (0 clears the entry's backoff)."""
+        if failures <= 0:
+            self._store.execute("DELETE FROM backoff WHERE entry_id = ?", (entry_id,))
+            return
+        self._store.execute(
+            "INSERT INTO backoff (entry_id, failures, until, action) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (entry_id) DO UPDATE SET failures = excluded.failures, "
+            "until = excluded.until, action = excluded.action",
+            (entry_id, failures, until, action))
+
+    def count(self) -> int:
+        row = self._store.query_one("SELECT count(*) FROM backoff", ())
+        return int(row[0]) if row else 0
+
+
+class StateStore:
+    """The SQLite file under the state directory; thread-safe (one connection, one lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        ensure_dir(path.parent)
+        try:
+            # Each cycle's executor runs in a scheduler thread: one connection, guarded below.
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                       timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each checkpoint
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise UsageError(f"cannot open the state store {path} ({exc}); give a writable "
+                             f"--state-dir or set {STATE_DIR_ENV}") from None
+        self._lock = threading.Lock()
+        self.backoffs = Backoffs(self)
+
+    @classmethod
+    def open(cls, directory: Path) -> StateStore:
+        return cls(directory / STORE_FILE)
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in statements:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def execute(self, sql: str, parameters: tuple[object, ...]) -> None:
+        with self._lock:
+            self._db.execute(sql, parameters)
+
+    def query_one(self, sql: str, parameters: tuple[object, ...]) -> tuple[Any, ...] | None:
+        with self._lock:
+            row = self._db.execute(sql, parameters).fetchone()
+        return None if row is None else tuple(row)
+
+    @property
+    def version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
