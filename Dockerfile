@@ -22,8 +22,8 @@ COPY pyproject.toml README.md ./
 COPY controller ./controller
 COPY policies ./policies
 COPY reconcilers ./reconcilers
-COPY sandbox ./sandbox
-# The runtime dependencies only: no [dev] extras (pytest, ruff, mypy) in the image.
+# The runtime dependencies only: no [dev] or [sandbox] extras (pytest, ruff, mypy, moto) and no
+# sandbox/ in the image; `karchive sandbox` in it says how to install the sandbox elsewhere.
 RUN pip install . && rm -rf /src
 
 # The state directory (the journal: interrupted steps, backoffs) must belong to the user the

@@ -97,5 +97,18 @@ def test_the_image_install_steps_give_a_working_karchive_run(tmp_path: Path) -> 
     assert "--plan-only" in done.stdout and "--metrics-port" in done.stdout
     # The image's ENV moves the metrics server off loopback, as the container needs.
     assert "(default 0.0.0.0;" in " ".join(done.stdout.split())
-    # Installed as a package, not run from the source tree: no dev tools came along.
+    # Installed as a package, not run from the source tree: no dev tools came along, and
+    # neither did the sandbox or moto (an optional extra, never the daemon's dependency).
     assert not (bin_dir / "pytest").exists()
+    assert not any(op == "COPY" and "sandbox" in args for op, args in instructions())
+    python = str(bin_dir / "python")
+    for module in ("sandbox", "moto"):
+        found = subprocess.run([python, "-c", f"import {module}"], env=environ, cwd=tmp_path,
+                               capture_output=True, text=True, timeout=120)
+        assert found.returncode != 0, f"the image's Python imports {module}"
+    # ... and the command line says how to get it, in one line.
+    done = subprocess.run(["karchive", "sandbox", "up"], env=environ, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert "pip install 'karchive[sandbox]'" in done.stderr
