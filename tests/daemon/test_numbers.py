@@ -46,7 +46,7 @@ limits: {{max_replace_share: 1.0}}
 def test_a_played_placeholder_moves_the_thaw_metrics(
     make_sandbox: Callable[..., Any], start_daemon: Start, tmp_path: Path
 ) -> None:
-    sandbox = make_sandbox(entries=8, seed=11, max_size=400_000, restore_delay=8.0)
+    sandbox = make_sandbox(entries=8, seed=11, max_size=400_000, restore_delay=30.0)
     day_ago = time.time() - 2 * 86_400
     entry = next(e.id for e in sandbox.backend.all_entries()
                  if e.status == 2 and e.media_type == 1 and e.created_at < day_ago
@@ -63,7 +63,8 @@ def test_a_played_placeholder_moves_the_thaw_metrics(
 
     admin(sandbox, "/admin/play", {"entryId": entry})  # a viewer presses play
     # The next cycle asks Glacier for the copy; while the thaw runs the gauge says so and the
-    # entry counts as restoring.
+    # entry counts as restoring. The thaw lasts 30 s, so a slow cycle on a loaded machine still
+    # publishes at least one scrape in the middle of it.
     def thawing() -> dict[Any, float] | None:
         samples = daemon.samples()  # one scrape: the gauges of one cycle
         return samples if samples.get(("karchive_thaws_in_progress", ())) else None
