@@ -14,7 +14,7 @@ connection settings change) asks for an :class:`Adapters` and never builds a cli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,11 @@ class Adapters:
             placeholder=load_placeholder(policy) if placeholder is FROM_POLICY else placeholder,
             metrics=metrics,
         )
+
+    def serving(self, policy: Policy) -> Adapters:
+        """These connections for an edited ``policy`` whose connection settings are unchanged
+        (the daemon's reload): its rules, limits and settings, the same clients."""
+        return replace(self, policy=policy)
 
     def close(self) -> None:
         if self.directory is not None:

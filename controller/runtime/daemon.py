@@ -259,6 +259,8 @@ class Daemon:
             self._adapters = compose(policy, metrics=CallCounter(self.metrics))
             self._lease = self._adapters.lease(duration=self.settings.lease_duration)
             self._policy_key = key
+        elif self._adapters is not None and self._adapters.policy is not policy:
+            self._adapters = self._adapters.serving(policy)  # new rules, the same connections
         self._reschedule(policy)
 
     def _hold_lease(self) -> bool:
