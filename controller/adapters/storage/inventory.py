@@ -15,17 +15,20 @@ listing, for one, carries no RestoreStatus).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from controller.adapters.storage.s3 import S3Metrics, s3_call
+from controller.errors import NotFound
 from policies.costs import Holding, hold
-from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, parse_key
+from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, manifest_key, parse_key
 from policies.observed import ArchiveFacts, restore_status
 
 LIST_PAGE = 1000  # ListObjectsV2's ceiling per call
+Newest = dict[str, tuple[Any, list[ArchiveFacts]]]  # entry id -> (LastModified, its originals)
 
 
 def _iso(value: Any) -> str | None:
@@ -80,7 +83,7 @@ def inventory(
 ) -> dict[str, ArchiveFacts]:
     """entry id → its archive copy of the original flavor, for every entry the bucket holds.
     ``holdings`` (when given) receives every object of karchive's layout by storage class."""
-    folder: dict[str, tuple[Any, ArchiveFacts]] = {}  # entry id -> (LastModified, facts)
+    folder: Newest = {}
     legacy: dict[str, ArchiveFacts] = {}
     marks = Marks()  # zero-byte markers: what karchive proved, readable from the listing
     # With a prefix: the root one level deep (legacy objects; the prefix folds into one
@@ -99,15 +102,40 @@ def inventory(
                 if parsed.layout == LEGACY:
                     legacy[parsed.entry_id] = _facts(obj, LEGACY, None)
                     continue
-                # Re-archived after an edit: keep the newest original (write-once keys differ).
-                modified = obj.get("LastModified")
-                held = folder.get(parsed.entry_id)
-                if held is None or (modified is not None and held[0] is not None
-                                    and modified > held[0]):
-                    folder[parsed.entry_id] = (modified, _facts(obj, ENTRY_FOLDER, parsed.asset_id))
+                _keep_newest(folder, parsed.entry_id, obj.get("LastModified"),
+                             _facts(obj, ENTRY_FOLDER, parsed.asset_id))
     found = dict(legacy)
-    found.update({entry_id: facts for entry_id, (_, facts) in folder.items()})
+    for entry_id, (_, newest) in folder.items():
+        found[entry_id] = newest[0] if len(newest) == 1 else _recorded(
+            client, bucket, prefix, entry_id, newest, metrics)
     return {entry_id: marks.applied(entry_id, facts) for entry_id, facts in found.items()}
+
+
+def _keep_newest(folder: Newest, entry_id: str, modified: Any, facts: ArchiveFacts) -> None:
+    """Re-archived after an edit: keep the newest original (write-once keys differ); those
+    written in the same second are all kept, for the manifest to decide."""
+    held = folder.get(entry_id)
+    if held is None or (modified is not None and held[0] is not None and modified > held[0]):
+        folder[entry_id] = (modified, [facts])
+    elif modified is not None and modified == held[0]:
+        held[1].append(facts)
+
+
+def _recorded(client: Any, bucket: str, prefix: str, entry_id: str,
+              tied: list[ArchiveFacts], metrics: S3Metrics | None) -> ArchiveFacts:
+    """Of two originals listed with the same LastModified (the listing counts whole seconds),
+    the one the entry's manifest records as current: one GET, for these rare entries only.
+    Without a manifest naming one of them, the last listed (a later cycle's archive step finds
+    the current copy already there and records it)."""
+    key = manifest_key(prefix, entry_id)
+    try:
+        body = s3_call(metrics, "GetObject",
+                       lambda: client.get_object(Bucket=bucket, Key=key)["Body"].read(),
+                       bucket=bucket, key=key)
+        current = (json.loads(body).get("original") or {}).get("key")
+    except (NotFound, ValueError, AttributeError):
+        current = None
+    return next((facts for facts in tied if facts.key == current), tied[-1])
 
 
 def parse_restore_header(header: str | None) -> tuple[bool, str | None]:
