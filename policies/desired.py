@@ -43,12 +43,14 @@ def played_since_swap(entry: ObservedEntry) -> bool:
     """A placeholder someone played after it was swapped in.
 
     The swap created the placeholder's original flavor, so a lastPlayedAt later than that flavor's
-    updatedAt is a play of the placeholder: the viewer wanted the real video.
+    updatedAt is a play of the placeholder: the viewer wanted the real video. Both are whole
+    seconds, so a play in the swap's own second counts too: taken for a play of the placeholder
+    it costs one thaw too many; missed, the viewer keeps the placeholder until they play again.
     """
     original = entry.original
     if TAG_REPLACED not in entry.tags or original is None or entry.last_played_at is None:
         return False
-    return entry.last_played_at > original.updated_at
+    return entry.last_played_at >= original.updated_at
 
 
 class Decider:

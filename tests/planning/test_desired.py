@@ -69,6 +69,9 @@ def test_exemptions_by_tag_or_category(exemptions: dict[str, Any], expected: Dec
         # Played after the swap (the placeholder flavor is a year old): bring it back.
         (NOW - 10, True, Decision(ARCHIVED, RESTORE_ON_PLAY)),
         (NOW - 10, False, Decision(UNMANAGED, "keep-recent")),
+        # Played in the swap's own second (Kaltura's times are whole seconds): counted.
+        (NOW - YEAR, True, Decision(ARCHIVED, RESTORE_ON_PLAY)),
+        (NOW - YEAR - 1, True, Decision(ARCHIVED, "rest")),
         # Played before the swap: those plays were of the real video, not a request.
         (NOW - 2 * YEAR, True, Decision(ARCHIVED, "rest")),
         (None, True, Decision(ARCHIVED, "rest")),
