@@ -130,7 +130,8 @@ def test_an_ended_session_is_logged_out(client: KalturaClient) -> None:
     assert caught.value.message == _invalid(ks, "-6,LOGOUT")
 
 
-@pytest.mark.parametrize("bad", ["garbage", KalturaClient.generateSessionV2("x", "u", 2, PID)])
+@pytest.mark.parametrize("bad", ["garbage", KalturaClient.generateSessionV2("x", "u", 2, PID)],
+                         ids=["garbage", "signed-with-another-secret"])
 def test_a_bad_ks_is_invalid(client: KalturaClient, bad: str | bytes) -> None:
     client.setKs(_text(bad))
     with pytest.raises(KalturaException) as caught:
