@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The suite in up to four processes (pytest-xdist, one per core): its integration tests mostly
+# wait on sandboxes, daemons and thaws, so they overlap well. Each process has its own sandbox.
 test: preflight lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4
 
 # What the tests need and `make` cannot install itself (they are system packages): said at once,
 # not ten minutes into the run. `.ci/run` installs them on a fresh machine.
