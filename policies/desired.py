@@ -1,19 +1,22 @@
 """Desired state: what the policy wants for one entry.
 
 The second step of the pure core, after the adapters' observation and beside
-``policies.state`` (what the entry is): exemptions first, then the rules in order (first match
-wins), then ``restore_on_play``. The planner diffs this decision against the observed state.
+``policies.state`` (what the entry is): exemptions first (the policy's, then an owner's keep tag
+that has not lapsed: ``policies.keeplink``), then the rules in order (first match wins), then
+``restore_on_play``. The planner diffs this decision against the observed state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from policies.keeplink import kept
 from policies.observed import TAG_REPLACED, ObservedEntry
 from policies.schema import DesiredState, Policy
 from policies.selectors import compile_match, in_categories
 
 EXEMPT = "exempt"  # the Decision.rule of an exempt entry
+KEPT = "kept"  # the Decision.rule of an entry its owner kept (a keep tag not yet lapsed)
 NO_RULE = ""  # no rule matched
 RESTORE_ON_PLAY = "restore_on_play"
 MEDIA_VIDEO = 1  # KalturaMediaType.VIDEO
@@ -68,6 +71,9 @@ class Decider:
         # An exempt entry is never touched, not even brought back: the exemption is the owner's.
         if is_exempt(entry, self.policy):
             return Decision(DesiredState.UNMANAGED, EXEMPT)
+        # Kept by its owner with a keep link: exempt the same way until the tag's date.
+        if kept(entry.tags, self.now):
+            return Decision(DesiredState.UNMANAGED, KEPT)
         decision = Decision(DesiredState.UNMANAGED, NO_RULE)
         for rule, holds in self._rules:
             if holds(entry):

@@ -23,6 +23,10 @@ Two layouts (policy ``storage.layout``):
                                                       by recomputing that ETag from Kaltura)
       {prefix}{entry_id}/placeholder/{flavor_id}      flavor {flavor_id} is the placeholder
                                                       karchive swapped in
+      {prefix}{entry_id}/notice/{sent}-{due}.{digest} the owner's notice of what {digest} names
+                                                      (``policies.notices``) was accepted by the
+                                                      SMTP server at {sent}, announcing {due}
+                                                      (unix seconds)
 
   A marker binds a fact to the ids it names: a new flavor or a rewritten object matches none.
 - ``legacy`` (the Princeton kaltura_archiver): the bare entry id at the bucket root
@@ -45,7 +49,7 @@ _ID = r"\d+_[a-z0-9]{8}"
 ENTRY_ID_RE = re.compile(rf"^{_ID}$")
 _FOLDER_RE = re.compile(
     rf"^(?P<entry>{_ID})/(?:(?P<manifest>manifest\.json)"
-    rf"|(?P<kind>original|thumbs|captions|attachments|verified|placeholder)/(?P<asset>[^/.]+)(?:\.(?P<ext>[^/]*))?)$"
+    rf"|(?P<kind>original|thumbs|captions|attachments|verified|placeholder|notice)/(?P<asset>[^/.]+)(?:\.(?P<ext>[^/]*))?)$"
 )
 
 MANIFEST_NAME = "manifest.json"
@@ -61,6 +65,18 @@ class KeyKind(StrEnum):
     ATTACHMENT = "attachments"
     VERIFIED = "verified"  # marker: a bare-id copy proven to hold a flavor's bytes
     PLACEHOLDER = "placeholder"  # marker: a flavor that is the placeholder karchive swapped in
+    NOTICE = "notice"  # marker: the owner's notice of a swap or purge was accepted for sending
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeMark:
+    """One accepted notice about one entry, as its marker's name records it: when the SMTP
+    server accepted it, the date it announced, and the digest of what it announced."""
+
+    entry_id: str
+    sent_at: int
+    due_at: int
+    digest: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +125,23 @@ def placeholder_key(prefix: str, entry_id: str, flavor_id: str) -> str:
     return f"{entry_folder(prefix, entry_id)}placeholder/{flavor_id}"
 
 
+def notice_key(prefix: str, mark: NoticeMark) -> str:
+    """Marker: the notice ``mark`` describes was accepted by the SMTP server."""
+    return f"{entry_folder(prefix, mark.entry_id)}notice/{mark.sent_at}-{mark.due_at}.{mark.digest}"
+
+
+_NOTICE_NAME_RE = re.compile(r"^(\d{1,12})-(\d{1,12})$")
+_DIGEST_RE = re.compile(r"^[0-9a-f]{12}$")
+
+
+def notice_mark(parsed: ParsedKey) -> NoticeMark | None:
+    """The notice a ``notice`` marker records; None for a name karchive did not write."""
+    found = _NOTICE_NAME_RE.match(parsed.asset_id or "")
+    if parsed.kind is not KeyKind.NOTICE or found is None or not _DIGEST_RE.match(parsed.ext):
+        return None
+    return NoticeMark(parsed.entry_id, int(found[1]), int(found[2]), parsed.ext)
+
+
 def legacy_key(entry_id: str) -> str:
     """Key of a Princeton-tool archive object: the bare entry id at the bucket root."""
     return entry_id
@@ -145,6 +178,7 @@ class Marks:
 
     verified: dict[str, dict[str, str]] = field(default_factory=dict)  # entry -> etag -> flavor
     placeholders: dict[str, set[str]] = field(default_factory=dict)  # entry -> flavor ids
+    notices: dict[str, list[NoticeMark]] = field(default_factory=dict)  # entry -> notices
 
     def add(self, parsed: ParsedKey) -> bool:
         """Keep ``parsed`` if it is a marker; whether it was one."""
@@ -153,6 +187,12 @@ class Marks:
             return True
         if parsed.kind is KeyKind.PLACEHOLDER and parsed.asset_id:
             self.placeholders.setdefault(parsed.entry_id, set()).add(parsed.asset_id)
+            return True
+        if parsed.kind is KeyKind.NOTICE:
+            # A name karchive did not write is still a marker's place, never content: skipped.
+            mark = notice_mark(parsed)
+            if mark is not None:
+                self.notices.setdefault(parsed.entry_id, []).append(mark)
             return True
         return False
 

@@ -30,6 +30,7 @@ from pydantic import (
 
 from policies.directory import DirectorySettings
 from policies.durations import Duration, Rate, TimeUnit, parse_duration, parse_rate, parse_size
+from policies.notice_settings import AddressSource, NoticesSettings
 
 DurationField = Annotated[
     Duration, BeforeValidator(parse_duration), PlainSerializer(str, return_type=str)
@@ -529,6 +530,7 @@ class Policy(Strict):
     allow_delete: bool = False
     directory: DirectorySettings | None = None
     costs: Costs = Costs()
+    notices: NoticesSettings | None = None  # owners told before a swap or a purge
 
     @field_validator("placeholder")
     @classmethod
@@ -551,6 +553,15 @@ class Policy(Strict):
             if rule.state is DesiredState.PLACEHOLDER and self.placeholder is None:
                 raise LocatedValueError(("rules", index, "state"), "state 'placeholder' needs "
                                         "'placeholder:', the video that replaces the content")
+        return self
+
+    @model_validator(mode="after")
+    def _notice_addresses(self) -> Self:
+        notices = self.notices
+        if notices is not None and notices.addresses is AddressSource.DIRECTORY \
+                and self.directory is None:
+            raise LocatedValueError(("notices", "addresses"), "addresses: directory needs the "
+                                    "'directory:' section (or use addresses: kaltura)")
         return self
 
     def uses_owner_status(self) -> bool:

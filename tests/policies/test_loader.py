@@ -103,8 +103,8 @@ def test_the_example_policy_names_a_missing_variable_and_its_line() -> None:
         (
             "zzz: 1\n",
             "policy.yaml:8: zzz: unknown key 'zzz'; allowed keys: allow_delete, costs, directory, "
-            "exemptions, kaltura, legacy_placeholder_size, limits, placeholder, restore_on_play, "
-            "rules, schedule, storage, suspend, version",
+            "exemptions, kaltura, legacy_placeholder_size, limits, notices, placeholder, "
+            "restore_on_play, rules, schedule, storage, suspend, version",
         ),
         (
             "rules:\n  - name: a\n    state: archivd\n",
