@@ -2,9 +2,11 @@
 
     up [--entries N] [--seed S] [--restore-delay SECONDS] [--state FILE] [--port P]
        [--s3-port P] [--conversion-delay S] [--approval] [--max-size BYTES]
-        Start both servers with a seeded catalogue, print ``export KEY='value'`` lines (the
-        variables karchive and policy.yaml read, shell-quoted, so the output can be eval'ed or
-        saved and sourced) once both answer, serve until SIGINT/SIGTERM, exit 0.
+       [--mail-dir DIR] [--smtp-port P]
+        Start the servers (Kaltura, S3, and an SMTP sink that writes each message it accepts
+        into DIR as an .eml file) with a seeded catalogue, print ``export KEY='value'`` lines
+        (the variables karchive and policy.yaml read, shell-quoted, so the output can be eval'ed
+        or saved and sourced) once all answer, serve until SIGINT/SIGTERM, exit 0.
     play ENTRY_ID             record a play, as a viewer of the entry would (finds the sandbox
                               through KALTURA_SERVICE_URL)
     fault SERVICE.ACTION KIND [--count N] [--code C] [--message M] [--seconds S] [--after-bytes B]
@@ -88,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="cap every generated video (quicker archiving in demos)",
     )
+    up.add_argument("--mail-dir", metavar="DIR",
+                    help="where the SMTP sink keeps the mail it accepts (default: a temporary "
+                         "folder, removed on exit)")
+    up.add_argument("--smtp-port", type=int, default=0, help="SMTP port (default: any free)")
     up.set_defaults(run=_up)
 
     play = commands.add_parser("play", help="record a play of an entry")
@@ -151,6 +157,8 @@ def _up(args: argparse.Namespace) -> int:
         conversion_delay=args.conversion_delay,
         approval=args.approval,
         max_size=args.max_size,
+        mail_dir=args.mail_dir,
+        smtp_port=args.smtp_port,
     )
     try:
         try:
@@ -162,7 +170,7 @@ def _up(args: argparse.Namespace) -> int:
             ) from exc
         except OSError as exc:
             raise CliError(
-                f"cannot start the sandbox: {exc}; choose other --port/--s3-port"
+                f"cannot start the sandbox: {exc}; choose other --port/--s3-port/--smtp-port"
             ) from exc
         try:
             sys.stdout.write(shell_exports(sandbox.env()))

@@ -38,6 +38,7 @@ GUIDE = """\
 karchive is running on the sandbox ({entries} entries, videos capped at {max_mib} MiB).
   metrics:  {metrics}/metrics   probes: {metrics}/healthz {metrics}/readyz
   daemon log: {log}
+  mail sent (the sandbox's SMTP sink): {mail}
   In another shell:
     source {env_file}
     .venv/bin/karchive plan -f {policy}        what is still to do
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stopping.set())
 
     with Sandbox(entries=args.entries, seed=args.seed, restore_delay=args.restore_delay,
-                 conversion_delay=1.0, max_size=args.max_mib << 20) as sandbox:
+                 conversion_delay=1.0, max_size=args.max_mib << 20,
+                 mail_dir=workdir / "mail") as sandbox:
         env = sandbox.env()
         env_file = workdir / "demo.env"
         exports = shell_exports(env)
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         daemon = _start_daemon(args, env, port, log)
         print()
         print(GUIDE.format(entries=args.entries, max_mib=args.max_mib, metrics=metrics, log=log,
-                           env_file=env_file, policy=args.policy), flush=True)
+                           mail=workdir / "mail", env_file=env_file, policy=args.policy),
+              flush=True)
         try:
             converged = _watch(args, sandbox, daemon, metrics, stopping)
         finally:

@@ -1,4 +1,5 @@
-"""The whole sandbox in one object: the Kaltura emulator with a seeded catalogue, and a local S3.
+"""The whole sandbox in one object: the Kaltura emulator with a seeded catalogue, a local S3, and
+a mail server that keeps what it accepts as ``.eml`` files (``sandbox.smtp``).
 
 Tests, benchmarks, the demo and ``karchive sandbox up`` all start the sandbox through ``Sandbox``:
 
@@ -8,7 +9,8 @@ Tests, benchmarks, the demo and ``karchive sandbox up`` all start the sandbox th
 Start-up order: the backend (generated from the seed, or loaded from ``state_file``), the
 Kaltura server, moto's S3 with its bucket, then the bucket's contents: the objects the Princeton
 tool would have left for the catalogue's legacy entries, or, on a restart from ``state_file``,
-every object saved beside it at the last ``stop()``.
+every object saved beside it at the last ``stop()``; last the SMTP sink, writing into
+``mail_dir`` (default: a folder removed at ``stop()``; give one to keep the mail).
 
 State across restarts: Kaltura's state is the backend snapshot in ``state_file`` (the same JSON
 ``POST /admin/snapshot`` writes); S3 lives in moto's memory, so ``stop()`` also saves the bucket's
@@ -36,6 +38,7 @@ from sandbox.kaltura.models import Clock, KalturaBackend
 from sandbox.kaltura.records import Partner
 from sandbox.kaltura.server import KalturaSandbox
 from sandbox.s3 import ACCESS_KEY_ID, DEFAULT_BUCKET, REGION, SECRET_ACCESS_KEY, LocalS3
+from sandbox.smtp import SmtpSink
 
 ADMIN_USER_ID = "karchive@example.edu"
 PLACEHOLDER_NAME = "placeholder.mp4"
@@ -87,8 +90,8 @@ class Sandbox:
     """``Sandbox(entries=2000, seed=1, restore_delay=0.0, state_file=None)``, then ``start()``.
 
     Attributes once started: ``kaltura`` (KalturaSandbox), ``backend`` (KalturaBackend),
-    ``s3`` (LocalS3), ``s3_url``, ``bucket``, ``summary`` (the CatalogueSummary; None when the
-    state came from ``state_file``).
+    ``s3`` (LocalS3), ``s3_url``, ``bucket``, ``smtp`` (SmtpSink), ``summary`` (the
+    CatalogueSummary; None when the state came from ``state_file``).
     """
 
     def __init__(
@@ -106,6 +109,8 @@ class Sandbox:
         approval: bool = False,
         max_size: int | None = None,
         now: float | None = None,
+        mail_dir: str | os.PathLike[str] | None = None,
+        smtp_port: int = 0,
     ) -> None:
         self.entries = entries
         self.seed = seed
@@ -117,6 +122,9 @@ class Sandbox:
         self.max_size = max_size
         self.now = now
         self.bucket = bucket
+        self.mail_dir = Path(mail_dir) if mail_dir is not None else None
+        self.smtp_port = smtp_port
+        self.smtp: SmtpSink | None = None
         self.summary: CatalogueSummary | None = None
         self.backend: KalturaBackend | None = None
         self.kaltura: KalturaSandbox | None = None
@@ -141,6 +149,8 @@ class Sandbox:
             self._fill_bucket()
             self._workdir = Path(tempfile.mkdtemp(prefix="karchive-sandbox-"))
             self.placeholder_path.write_bytes(placeholder_video())
+            mail = self.mail_dir if self.mail_dir is not None else self._workdir / "mail"
+            self.smtp = SmtpSink(mail, host=self.host, port=self.smtp_port).start()
         except BaseException:
             self.stop(save=False)
             raise
@@ -151,7 +161,7 @@ class Sandbox:
 
         A second ``stop()`` does nothing (fixtures stop what a test may have stopped already).
         """
-        if self.kaltura is None and self.s3 is None:
+        if self.kaltura is None and self.s3 is None and self.smtp is None:
             return
         if save and self.state_file is not None and self.backend is not None:
             self.save()
@@ -159,9 +169,11 @@ class Sandbox:
             self.kaltura.stop()
         if self.s3 is not None:
             self.s3.stop()
+        if self.smtp is not None:
+            self.smtp.stop()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
-        self.kaltura = self.s3 = None
+        self.kaltura = self.s3 = self.smtp = None
         self._workdir = None
 
     def __enter__(self) -> Sandbox:
@@ -209,6 +221,7 @@ class Sandbox:
             "AWS_DEFAULT_REGION": REGION,
             "KARCHIVE_BUCKET": self.bucket,
             "KARCHIVE_PLACEHOLDER": str(self.placeholder_path),
+            **self._started_smtp().env(),
         }
 
     def s3_client(self) -> Any:
@@ -267,6 +280,11 @@ class Sandbox:
         if self.kaltura is None:
             raise RuntimeError("the sandbox is not started: call start() first")
         return self.kaltura
+
+    def _started_smtp(self) -> SmtpSink:
+        if self.smtp is None:
+            raise RuntimeError("the sandbox is not started: call start() first")
+        return self.smtp
 
     def _started_s3(self) -> LocalS3:
         if self.s3 is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import smtplib
 import subprocess
 import sys
 import threading
@@ -33,6 +34,9 @@ ENV_KEYS = {
     "AWS_DEFAULT_REGION",
     "KARCHIVE_BUCKET",
     "KARCHIVE_PLACEHOLDER",
+    "KARCHIVE_SMTP_HOST",
+    "KARCHIVE_SMTP_PORT",
+    "KARCHIVE_MAIL_DIR",
 }
 
 
@@ -107,6 +111,9 @@ def test_up_prints_the_variables_serves_both_apis_and_exits_0_on_a_signal(
     )
     s3.head_bucket(Bucket=env["KARCHIVE_BUCKET"])
     assert Path(env["KARCHIVE_PLACEHOLDER"]).read_bytes() == placeholder_video()
+    with smtplib.SMTP(env["KARCHIVE_SMTP_HOST"], int(env["KARCHIVE_SMTP_PORT"]), timeout=10) as mta:
+        mta.sendmail("karchive@example.edu", ["owner@example.edu"], b"Subject: hello\r\n\r\nhi\r\n")
+    assert [p.name for p in Path(env["KARCHIVE_MAIL_DIR"]).glob("*.eml")] == ["000001.eml"]
     assert child.proc.poll() is None  # still serving
     assert child.stop(sig) == 0
 
