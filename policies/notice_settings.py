@@ -243,6 +243,7 @@ class NoticesSettings(_Section):
     reply_to: str | None = None  # Reply-To:
     copy_to: str | None = None  # the media team, copied (Cc) on every message
     addresses: AddressSource = AddressSource.KALTURA
+    mail_attribute: str = "mail"  # addresses: directory — the attribute holding the address
     entry_url: str = DEFAULT_ENTRY_URL  # link to an entry: {entry_id}, {partner_id}
     smtp: SmtpSettings
     templates: Templates = Field(default_factory=Templates)
@@ -252,6 +253,14 @@ class NoticesSettings(_Section):
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         return None if value is None else check_address(value)
+
+    @field_validator("mail_attribute")
+    @classmethod
+    def _attribute(cls, name: str) -> str:
+        # RFC 4512 §2.5 descriptor: a letter, then letters, digits and hyphens.
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", name.strip()):
+            raise ValueError(f"{name!r} is not an LDAP attribute name; e.g. mail")
+        return name.strip()
 
     @field_validator("entry_url")
     @classmethod
