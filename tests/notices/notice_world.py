@@ -18,9 +18,9 @@ PREFIX = "karchive/"
 SECRET = "0123456789abcdef0123456789abcdef-keep"
 
 
-def policy_for(sandbox: Sandbox, tmp: Path, extra: str = "") -> Policy:
-    """A policy for ``sandbox`` with a notices: section that sends through its SMTP sink."""
-    env = sandbox.env()
+def policy_for(env: dict[str, str], tmp: Path, extra: str = "") -> Policy:
+    """A policy for the sandbox whose variables are ``env``, with a notices: section that sends
+    through its SMTP sink."""
     (tmp / "keep.secret").write_text(SECRET)
     text = f"""\
 version: 1
@@ -51,6 +51,17 @@ def notices_of(policy: Policy) -> NoticesSettings:
 
 def s3_archive(sandbox: Sandbox) -> S3Archive:
     return S3Archive(sandbox.s3_client(), sandbox.bucket)
+
+
+def subject_json(subject: Subject) -> dict[str, Any]:
+    return {"entry_id": subject.entry_id, "owner": subject.owner, "rule": subject.rule,
+            "consequence": subject.consequence.value, "name": subject.name,
+            "size_bytes": subject.size_bytes, "last_played_at": subject.last_played_at}
+
+
+def subject_from(raw: dict[str, Any]) -> Subject:
+    return Subject(raw["entry_id"], raw["owner"], Consequence(raw["consequence"]), raw["rule"],
+                   raw["name"], raw["size_bytes"], raw["last_played_at"])
 
 
 def folder_archive(root: Path) -> FileArchive:
