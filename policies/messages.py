@@ -134,6 +134,7 @@ def render(letter: Letter, settings: NoticesSettings, setting: Setting,
     message["Message-ID"] = make_msgid(idstring=letter.notice_id[:16], domain=domain)
     message["Auto-Submitted"] = "auto-generated"
     message[NOTICE_HEADER] = letter.notice_id
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    # Quoted-printable: 7-bit safe through any relay, whatever the names' characters.
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message

@@ -116,7 +116,8 @@ def assess(subjects: Iterable[Subject], marks: Mapping[str, Sequence[NoticeMark]
            timing: Timing, now: int) -> list[Verdict]:
     """A verdict for every subject, and a CANCELLED one for every recorded entry that is no
     longer a subject (the plan no longer swaps or purges it: exempt, kept, played, deselected,
-    or already done)."""
+    or already done). ``marks`` must cover exactly the entries this observation saw: a record
+    of an entry outside it (another shard, a filtered run) would read as cancelled."""
     verdicts: list[Verdict] = []
     seen: set[str] = set()
     for subject in subjects:
