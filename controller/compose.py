@@ -3,9 +3,11 @@
 This is the only module that knows which concrete adapter serves which port: the Kaltura session
 (``adapters/kaltura``), the archive — an S3 bucket (``adapters/storage/bucket.py``) or a folder
 (``adapters/storage/local.py``), with the matching lease —, the owners' directory
-(``adapters/ldap.py``) when a rule reads ``owner_status``, and the downloads from Kaltura
-(``adapters/kaltura/download.py``). Every adapter gets the same metrics sink, so each call any
-of them makes is counted once (the conventions of ``controller/errors.py``).
+(``adapters/ldap.py``) when a rule reads ``owner_status``, the downloads from Kaltura
+(``adapters/kaltura/download.py``), and — when the policy has a ``notices:`` section — the mail
+server (``adapters/smtp.py``) and the owners' address book (``adapters/addresses.py``). Every
+adapter gets the same metrics sink, so each call any of them makes is counted once (the
+conventions of ``controller/errors.py``).
 
 The runtime (``runtime/pipeline.py`` for the observation, ``runtime/executor.py`` through
 :meth:`Adapters.context` for the reconcilers, ``runtime/daemon.py`` when the policy's
@@ -18,15 +20,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from controller.adapters.addresses import AddressBook, DirectoryAddresses, KalturaAddresses
 from controller.adapters.kaltura.download import HttpSource, fetch_small
 from controller.adapters.kaltura.session import KalturaSession
 from controller.adapters.kaltura.write import KalturaWriter
 from controller.adapters.ldap import Directory
+from controller.adapters.smtp import Mailer
 from controller.adapters.storage import Store
 from controller.adapters.storage.bucket import BucketStore
 from controller.adapters.storage.lease import LEASE_NAME, LeasePort
 from controller.adapters.storage.local import FolderStore
 from controller.errors import PermanentError
+from policies.notice_settings import AddressSource
 from policies.schema import Policy
 from reconcilers.base import Context, Placeholder, Settings
 from reconcilers.ports import JournalPort, MetricsPort, NullMetrics
@@ -45,6 +50,7 @@ class Adapters:
     store: Store
     directory: Directory | None
     downloads: HttpSource
+    _addresses: DirectoryAddresses | None = None  # built on first use (notices: directory)
 
     def lease(self, *, duration: float) -> LeasePort:
         """The one-actor lease on this policy's archive (``{prefix}lease.json``)."""
@@ -70,9 +76,32 @@ class Adapters:
         (the daemon's reload): its rules, limits and settings, the same clients."""
         return replace(self, policy=policy)
 
+    def mailer(self) -> Mailer:
+        """The mail server of the policy's notices: it connects on its first message, and is
+        closed after the cycle's."""
+        notices = self.policy.notices
+        assert notices is not None, "a mailer is asked for only when the policy has notices"
+        return Mailer(notices.smtp, metrics=self.metrics)
+
+    def address_book(self) -> AddressBook:
+        """Where owners' addresses come from (``notices.addresses``): the Kaltura users, or
+        the directory's ``mail`` attribute (its own connection, closed with the adapters)."""
+        notices = self.policy.notices
+        assert notices is not None, "an address book is asked for only with notices"
+        if notices.addresses is AddressSource.KALTURA:
+            return KalturaAddresses(self.kaltura)
+        if self._addresses is None:
+            assert self.policy.directory is not None  # the schema refuses it otherwise
+            self._addresses = DirectoryAddresses(self.policy.directory, metrics=self.metrics,
+                                                 mail_attribute=notices.mail_attribute)
+        return self._addresses
+
     def close(self) -> None:
         if self.directory is not None:
             self.directory.close()
+        if self._addresses is not None:
+            self._addresses.close()
+            self._addresses = None
 
 
 def compose(policy: Policy, *, metrics: Any = None, owners: bool | None = None,

@@ -11,7 +11,7 @@ the catalogue. The policy's ``notices.addresses`` picks the source:
   none either. The greeting's name is the user's ``fullName``, else their ``screenName``.
 - ``directory``: :class:`DirectoryAddresses`, the LDAP ``mail`` attribute (or the one the
   policy names) of the owner's directory entry, found by uid as the owner-status lookups find
-  it: it extends that adapter (``controller/directory.py``) and so shares its connection, its
+  it: it extends that adapter (``controller/adapters/ldap.py``) and so shares its connection, its
   error table (source ``ldap``) and its one retry level; the batches are ORs of up to
   ``directory.batch_size`` escaped uids, one search each.
 
@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from KalturaClient.Plugins.Core import KalturaFilterPager, KalturaUserFilter
 from ldap3.utils.conv import escape_filter_chars
 
-from controller.directory import Directory, DirectoryTransientError, _key, _values
+from controller.adapters.ldap import Directory, DirectoryTransientError, _key, _values
 from policies.notices import Contact
 
 T = TypeVar("T")
@@ -57,8 +58,6 @@ class KalturaAddresses:
         self.session = session
 
     def contacts(self, user_ids: Iterable[str]) -> dict[str, Contact | None]:
-        from KalturaClient.Plugins.Core import KalturaFilterPager, KalturaUserFilter
-
         wanted = list(dict.fromkeys(u for u in user_ids if u))
         found: dict[str, Contact | None] = dict.fromkeys(wanted)
         for start in range(0, len(wanted), MAX_IDS):

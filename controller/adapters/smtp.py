@@ -21,7 +21,7 @@ Errors are translated here, in :data:`ERRORS` and :func:`translate`, into the tr
 - refused sender, failed AUTH, no STARTTLS offered, an untrusted certificate, 5xx on DATA →
   PermanentError (the settings or the message need fixing; retrying will not help);
 - the server unreachable, silent, or dropping the connection → NetworkError, worded by
-  ``controller.netfail`` (endpoint, call, what to check).
+  ``controller/adapters/network.py`` (endpoint, call, what to check).
 
 One retry level, here: a NetworkError or TransientError met while connecting or before DATA is
 retried on a new connection up to ``smtp.retries`` times with a doubling pause (nothing was sent,
@@ -47,7 +47,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Protocol, TypeVar
 
-from controller import netfail
+from controller.adapters import network as netfail
 from controller.errors import (
     KarchiveError,
     NetworkError,

@@ -12,10 +12,10 @@ from pathlib import Path
 from notice_world import PREFIX, notices_of, policy_for, subject_from
 
 from controller.adapters.addresses import KalturaAddresses
+from controller.adapters.kaltura.session import KalturaSession
 from controller.adapters.smtp import Mailer
-from controller.kaltura.session import KalturaSession
+from controller.adapters.storage.writer import S3Archive
 from controller.runtime.notices import NoticeStore, Sending, send_notices, timing
-from controller.storage.writer import S3Archive
 from policies.notices import assess
 
 

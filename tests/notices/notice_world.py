@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from controller.storage.local import FileArchive
-from controller.storage.writer import S3Archive
+from controller.adapters.storage.local import FileArchive
+from controller.adapters.storage.writer import S3Archive
 from policies.loader import parse_policy
 from policies.notice_settings import NoticesSettings
 from policies.notices import Consequence, Subject

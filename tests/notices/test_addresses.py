@@ -15,8 +15,8 @@ from ldap_people import KNOWN_PEOPLE, ODD_UID, settings_for
 from slapd import PEOPLE, ROOT_DN, ROOT_PASSWORD, Slapd
 
 from controller.adapters.addresses import DirectoryAddresses, KalturaAddresses
+from controller.adapters.kaltura.session import KalturaSession
 from controller.errors import TransientError
-from controller.kaltura.session import KalturaSession
 from policies.notices import Contact
 from policies.schema import KalturaSettings
 from sandbox.runner import Sandbox

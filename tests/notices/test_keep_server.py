@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from notice_world import PREFIX, SECRET, notices_of, policy_for, s3_archive
 
-from controller.kaltura.session import KalturaSession
-from controller.kaltura.write import KalturaWriter
+from controller.adapters.kaltura.session import KalturaSession
+from controller.adapters.kaltura.write import KalturaWriter
 from controller.runtime.keep import Keeper, KeepServer
 from controller.runtime.notices import NoticeStore
 from policies import keeplink

@@ -16,8 +16,8 @@ from pathlib import Path
 from notice_world import PREFIX, notices_of, policy_for, s3_archive, subject_json, subjects
 
 from controller.adapters.addresses import KalturaAddresses
+from controller.adapters.kaltura.session import KalturaSession
 from controller.adapters.smtp import Mailer
-from controller.kaltura.session import KalturaSession
 from controller.runtime.notices import NoticeStore, Outcome, Sending, send_notices, timing
 from policies.messages import NOTICE_HEADER
 from policies.notices import Status, Subject, assess

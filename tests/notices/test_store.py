@@ -12,8 +12,8 @@ import pytest
 from notice_world import PREFIX, folder_archive, s3_archive
 
 from controller.adapters.smtp import Sent
+from controller.adapters.storage.inventory import inventory
 from controller.runtime.notices import NoticeStore
-from controller.storage.inventory import inventory
 from policies.durations import Duration, TimeUnit
 from policies.keeplink import Grant
 from policies.layout import KeyKind, parse_key
