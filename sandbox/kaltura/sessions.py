@@ -42,8 +42,9 @@ SESSION_ADMIN = 2
 # last answers EXCEEDED_ACTIONS_LIMIT). A value that is not a positive number is refused.
 PRIVILEGE_ACTIONS_LIMIT = "actionslimit"
 
-# Actions that answer without a KS (everything else needs one).
-PUBLIC_ACTIONS = frozenset({("session", "start"), ("system", "ping")})
+# Actions that answer without a KS (everything else needs one). kaltura/server
+# api_v3/services/SystemService.php: partnerRequired() is false for ping and getTime.
+PUBLIC_ACTIONS = frozenset({("session", "start"), ("system", "ping"), ("system", "gettime")})
 
 _V2_FIELD_EXPIRY, _V2_FIELD_TYPE, _V2_FIELD_USER = "_e", "_t", "_u"
 _V2_RESERVED = frozenset({_V2_FIELD_EXPIRY, _V2_FIELD_TYPE, _V2_FIELD_USER, "_m", "_d"})
@@ -279,4 +280,6 @@ class Sessions:
             ("session", "start"): lambda _backend, params, _ctx: self.start(params),
             ("session", "end"): lambda _backend, _params, ctx: self.end(ctx),
             ("system", "ping"): lambda _backend, _params, _ctx: True,
+            # SystemService::getTimeAction: the server's time(), here the backend clock's.
+            ("system", "gettime"): lambda _backend, _params, _ctx: int(self._now()),
         }
