@@ -25,6 +25,13 @@ The definitions:
 - **thaws in progress** (``thaws_in_progress``; ``karchive_thaws_in_progress``): entries whose
   archive copy has a Glacier restore running (:func:`thawing`), whatever the policy wants.
 - **entries by desired state** (``by_desired``; ``karchive_entries_desired{state}``).
+- **in grace** (``in_grace``; ``karchive_entries_in_grace``): entries the plan would swap or
+  purge whose owner was told and whose grace period has not ended (``policies.notices``:
+  ``grace`` or ``remind``) — held, with the date they become due.
+- **awaiting notice** (``awaiting_notice``; ``karchive_entries_awaiting_notice``): entries the
+  plan would swap or purge whose owner has not been told yet (``notice``) — held until a notice
+  is accepted; those of an owner with no address or a bounced one stay here.
+  ``in_grace + awaiting_notice`` is what the plan calls *held for notices*.
 """
 
 from __future__ import annotations
@@ -49,6 +56,9 @@ def thawing(entry: ObservedEntry) -> bool:
 # The plan items of an emptied entry on its way back from its copy (policies.plan's actions).
 _RECOVERING = frozenset({"thaw", "wait", "recover"})
 _UNHEALTHY_ITEM = "unhealthy"
+# The notice statuses (policies.notices.Status values) that hold an entry's swap or purge.
+_IN_GRACE = frozenset({"grace", "remind"})
+_AWAITING = "notice"
 
 
 def reported_state(entry: ObservedEntry, observation: Observation,
@@ -76,16 +86,24 @@ class Census:
     unhealthy_managed: int = 0
     unhealthy_unmanaged: int = 0
     thaws_in_progress: int = 0
+    in_grace: int = 0
+    awaiting_notice: int = 0
 
     @property
     def unhealthy(self) -> int:
         return self.unhealthy_managed + self.unhealthy_unmanaged
 
+    @property
+    def held(self) -> int:
+        """Entries whose swap or purge waits on their owner's notice."""
+        return self.in_grace + self.awaiting_notice
+
 
 class Tally:
     """Counts entries as the diff meets them; :meth:`census` freezes the result."""
 
-    __slots__ = ("_entries", "_states", "_desired", "_managed", "_unmanaged", "_thaws")
+    __slots__ = ("_entries", "_states", "_desired", "_managed", "_unmanaged", "_thaws",
+                 "_grace", "_awaiting")
 
     def __init__(self) -> None:
         self._entries = 0
@@ -94,10 +112,13 @@ class Tally:
         self._managed = 0
         self._unmanaged = 0
         self._thaws = 0
+        self._grace = 0
+        self._awaiting = 0
 
     def add(self, entry: ObservedEntry, observation: Observation, decision: Decision,
-            action: str | None) -> None:
-        """One entry; ``action``: the value of the plan's item for it, or None."""
+            action: str | None, notice: str | None = None) -> None:
+        """One entry; ``action``: the value of the plan's item for it, or None; ``notice``: the
+        status of its notice verdict, when the policy has notices."""
         self._entries += 1
         state = reported_state(entry, observation, action)
         self._states[state.value] += 1
@@ -109,7 +130,11 @@ class Tally:
                 self._unmanaged += 1
         if thawing(entry):
             self._thaws += 1
+        if notice in _IN_GRACE:
+            self._grace += 1
+        elif notice == _AWAITING:
+            self._awaiting += 1
 
     def census(self) -> Census:
         return Census(self._entries, dict(self._states), dict(self._desired), self._managed,
-                      self._unmanaged, self._thaws)
+                      self._unmanaged, self._thaws, self._grace, self._awaiting)

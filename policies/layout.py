@@ -39,7 +39,7 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from policies.observed import ArchiveFacts
+from policies.observed import ArchiveFacts, NoticeMark
 
 ENTRY_FOLDER = "entry-folder"
 LEGACY = "legacy"
@@ -66,17 +66,6 @@ class KeyKind(StrEnum):
     VERIFIED = "verified"  # marker: a bare-id copy proven to hold a flavor's bytes
     PLACEHOLDER = "placeholder"  # marker: a flavor that is the placeholder karchive swapped in
     NOTICE = "notice"  # marker: the owner's notice of a swap or purge was accepted for sending
-
-
-@dataclass(frozen=True, slots=True)
-class NoticeMark:
-    """One accepted notice about one entry, as its marker's name records it: when the SMTP
-    server accepted it, the date it announced, and the digest of what it announced."""
-
-    entry_id: str
-    sent_at: int
-    due_at: int
-    digest: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,12 @@
 """The notice core: which entries' owners must be told, which wait out their grace period, which
 may be swapped or purged now — and one message per owner.
 
-A pure step of the core, after the diff: the plan says what it would do to each entry
-(:func:`consequence_of` a plan item: a content swap or a purge; archiving alone keeps the content
-and needs no notice), the observation says who owns it and when it was last played, and the
+A pure step of the core, inside the diff: the plan says what it would do to each entry
+(``policies.plan.consequence_of`` its item: a content swap or a purge; archiving alone keeps the
+content and needs no notice), the observation says who owns it and when it was last played, and the
 record of notices (zero-byte markers in the archive, ``policies.layout``) says when its owner was
-told. :func:`assess` turns those into one :class:`Verdict` per entry (early-return ladder, one
+told. :func:`judge` (one entry, as the diff meets it) and :func:`assess` (many) turn those into
+one :class:`Verdict` per entry (early-return ladder, one
 comment per branch), and :func:`letters` groups the entries that need a message by owner. The
 runtime (``controller/runtime/notices.py``) sends the letters and records what was accepted; the
 diff lets a swap or purge run only for a ``DUE`` verdict (design.md invariant 7).
@@ -20,11 +21,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from policies.durations import Duration
-from policies.layout import NoticeMark
-from policies.plan import Action, PlanItem
+from policies.observed import NoticeMark
 
 
 class Consequence(StrEnum):
@@ -32,16 +34,6 @@ class Consequence(StrEnum):
 
     SWAP = "swap"  # the content becomes the placeholder video (the copy stays in the archive)
     PURGE = "purge"  # the entry is deleted from Kaltura (archived completely first)
-
-
-def consequence_of(item: PlanItem) -> Consequence | None:
-    """The consequence of a plan item, or None for one that keeps the content (archive, thaw,
-    restore, repair ...)."""
-    if item.action is Action.REPLACE:
-        return Consequence.SWAP
-    if item.action is Action.DELETE:
-        return Consequence.PURGE
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +76,8 @@ class Verdict:
     status: Status
     reason: str
     subject: Subject | None = None
-    due_at: int | None = None  # GRACE / REMIND / DUE: when the swap or purge may run
+    # When the swap or purge may run; NOTICE: the date a notice sent now announces.
+    due_at: int | None = None
     told_at: int | None = None  # when the owner was first told (the record's start)
     drop: tuple[NoticeMark, ...] = ()
 
@@ -125,9 +118,22 @@ def assess(subjects: Iterable[Subject], marks: Mapping[str, Sequence[NoticeMark]
         verdicts.append(_judge(subject, tuple(marks.get(subject.entry_id, ())), timing, now))
     for entry_id, recorded in marks.items():
         if entry_id not in seen and recorded:
-            verdicts.append(Verdict(entry_id, Status.CANCELLED, "no longer selected for a swap "
-                                    "or purge", drop=tuple(recorded)))
+            verdicts.append(_cancelled(entry_id, recorded))
     return verdicts
+
+
+def judge(entry_id: str, subject: Subject | None, recorded: Sequence[NoticeMark],
+          timing: Timing, now: int) -> Verdict | None:
+    """One entry's verdict, as the diff meets it: ``subject`` None when the plan keeps its
+    content (then CANCELLED if a record remains, else nothing to say)."""
+    if subject is None:
+        return _cancelled(entry_id, recorded) if recorded else None
+    return _judge(subject, tuple(recorded), timing, now)
+
+
+def _cancelled(entry_id: str, recorded: Sequence[NoticeMark]) -> Verdict:
+    return Verdict(entry_id, Status.CANCELLED, "no longer selected for a swap or purge",
+                   drop=tuple(recorded))
 
 
 def _judge(subject: Subject, recorded: tuple[NoticeMark, ...], timing: Timing,
@@ -138,12 +144,13 @@ def _judge(subject: Subject, recorded: tuple[NoticeMark, ...], timing: Timing,
     # Never told, or told of another consequence or by another owner: a new notice.
     if not current:
         why = "told of another change" if stale else "not told yet"
-        return Verdict(subject.entry_id, Status.NOTICE, why, subject, drop=stale)
+        return Verdict(subject.entry_id, Status.NOTICE, why, subject,
+                       due_at=after(timing.before, now), drop=stale)
     first = min(current, key=lambda m: m.sent_at)
     # Played after the owner was told: someone wants it; the countdown starts again.
     if subject.last_played_at is not None and subject.last_played_at > first.sent_at:
         return Verdict(subject.entry_id, Status.NOTICE, "played since the notice", subject,
-                       drop=recorded)
+                       due_at=after(timing.before, now), drop=recorded)
     # Never sooner than the policy's period, nor than the date the owner was given.
     due = max(after(timing.before, first.sent_at), first.due_at)
     if now >= due:
@@ -226,14 +233,9 @@ def letters(verdicts: Iterable[Verdict], contact_of: Callable[[str], Contact | N
     """The messages this cycle sends (one per owner, entries in id order) and the owners who
     cannot be reached. A first notice announces ``before`` from ``now``; a reminder repeats the
     date already given. ``bounced``: addresses the SMTP server refused (kept by the runtime)."""
-    by_owner: dict[str, list[Verdict]] = {}
-    for verdict in verdicts:
-        if verdict.needs_message and verdict.subject is not None:
-            by_owner.setdefault(verdict.subject.owner, []).append(verdict)
     sent: list[Letter] = []
     held: list[Held] = []
-    for owner in sorted(by_owner):
-        group = sorted(by_owner[owner], key=lambda v: v.entry_id)
+    for owner, group in by_owner(verdicts).items():
         contact = contact_of(owner) if owner else None
         address = contact.address.strip() if contact is not None else ""
         if contact is None or not address or address.lower() in bounced:
@@ -241,7 +243,92 @@ def letters(verdicts: Iterable[Verdict], contact_of: Callable[[str], Contact | N
             never_told = tuple(v.entry_id for v in group if v.status is Status.NOTICE)
             held.append(Held(owner, reason, tuple(v.entry_id for v in group), never_told))
             continue
-        dates = {v.entry_id: v.due_at if v.due_at is not None else after(timing.before, now)
-                 for v in group}
+        # A first notice announces ``before`` from the moment it is sent (the plan's date was
+        # only a forecast); a reminder repeats the date the owner was given.
+        dates = {v.entry_id: v.due_at if v.status is Status.REMIND and v.due_at is not None
+                 else after(timing.before, now) for v in group}
         sent.append(Letter(owner, contact, tuple(group), dates))
     return sent, held
+
+
+# -- what the plan shows and saves of the notices ----------------------------------------------
+
+
+def _date(instant: int | None) -> str:
+    return "—" if instant is None else datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%d")
+
+
+_VERB = {Consequence.SWAP: "replace", Consequence.PURGE: "delete"}
+
+
+def notify_lines(verdicts: Iterable[Verdict]) -> list[str]:
+    """The plan's ``✉ notify`` lines: one per owner to tell this cycle, then one per entry of
+    theirs with what will happen and from which date (a first notice's date counts from now)."""
+    lines: list[str] = []
+    for owner, group in by_owner(verdicts).items():
+        kind = "reminder" if all(v.status is Status.REMIND for v in group) else "notice"
+        lines.append(f"✉ notify {owner or '(no owner)'}: {kind} of {len(group)} "
+                     f"entr{'y' if len(group) == 1 else 'ies'}")
+        for verdict in group:
+            assert verdict.subject is not None
+            lines.append(f"    {verdict.entry_id} {_VERB[verdict.subject.consequence]} "
+                         f"due {_date(verdict.due_at)} ({verdict.reason})")
+    return lines
+
+
+def by_owner(verdicts: Iterable[Verdict]) -> dict[str, list[Verdict]]:
+    """The verdicts that need a message, by owner (owners and entries in order)."""
+    found: dict[str, list[Verdict]] = {}
+    for verdict in verdicts:
+        if verdict.needs_message and verdict.subject is not None:
+            found.setdefault(verdict.subject.owner, []).append(verdict)
+    return {owner: sorted(found[owner], key=lambda v: v.entry_id) for owner in sorted(found)}
+
+
+def held_reason(verdict: Verdict, consequence: Consequence) -> str:
+    """Why a swap or purge waits, one line for the plan (``⏸ hold`` and held archives)."""
+    verb = _VERB[consequence]
+    if verdict.status is Status.NOTICE:
+        return f"{verb} waits for its owner's notice ({verdict.reason})"
+    return f"{verb} due {_date(verdict.due_at)}: its owner was told {_date(verdict.told_at)}"
+
+
+def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
+    """A notice to send, as the plan file records it (the markers to drop are not saved: the
+    run that applies the plan observes them again)."""
+    subject = verdict.subject
+    assert subject is not None
+    return {"entry_id": verdict.entry_id, "status": verdict.status.value,
+            "reason": verdict.reason, "owner": subject.owner,
+            "consequence": subject.consequence.value, "rule": subject.rule,
+            "name": subject.name, "size_bytes": subject.size_bytes,
+            "last_played_at": subject.last_played_at, "due_at": verdict.due_at,
+            "told_at": verdict.told_at}
+
+
+def verdict_from_json(raw: Mapping[str, Any]) -> Verdict:
+    """The inverse of :func:`verdict_to_json`; KeyError, ValueError or TypeError if damaged."""
+    if set(raw) != _VERDICT_KEYS:
+        raise ValueError(f"a notice has keys {sorted(raw)}, expected {sorted(_VERDICT_KEYS)}")
+    status = Status(str(raw["status"]))
+    if status not in (Status.NOTICE, Status.REMIND):
+        raise ValueError(f"a notice to send cannot be {status.value!r}")
+    subject = Subject(str(raw["entry_id"]), str(raw["owner"]), Consequence(str(raw["consequence"])),
+                      str(raw["rule"]), str(raw["name"]), _whole(raw["size_bytes"]),
+                      _optional(raw["last_played_at"]))
+    return Verdict(subject.entry_id, status, str(raw["reason"]), subject,
+                   _optional(raw["due_at"]), _optional(raw["told_at"]))
+
+
+_VERDICT_KEYS = frozenset({"entry_id", "status", "reason", "owner", "consequence", "rule", "name",
+                           "size_bytes", "last_played_at", "due_at", "told_at"})
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _optional(value: Any) -> int | None:
+    return None if value is None else _whole(value)

@@ -85,6 +85,18 @@ class ArchiveFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class NoticeMark:
+    """One accepted notice about one entry, as its marker's name in the archive records it
+    (``policies.layout``): when the SMTP server accepted it, the date it announced, and the
+    digest of what it announced (``policies.notices``)."""
+
+    entry_id: str
+    sent_at: int
+    due_at: int
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
 class ObservedEntry:
     """Everything karchive knows of one entry at one instant. Times are unix seconds (UTC)."""
 
@@ -108,6 +120,7 @@ class ObservedEntry:
     archive: ArchiveFacts | None = None
     owner_status: OwnerStatus = OwnerStatus.UNKNOWN
     reference_id: str = ""
+    notices: tuple[NoticeMark, ...] = ()  # its owner's accepted notices (the archive's markers)
     extra: tuple[tuple[str, str], ...] = field(default=())  # free facts for reports
 
     @property

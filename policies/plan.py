@@ -9,13 +9,17 @@ steps) and a fingerprint of the facts the item depends on, so ``karchive apply P
 refuses items whose entry changed since. :class:`PlanBuilder` accumulates the items a page at a
 time; :func:`diff` is the whole pure function ``(desired, observed) → Plan``. Entries that break
 an invariant become ``unhealthy`` items (reported, never executed); entries waiting on a thaw or
-on Kaltura's conversion become ``wait`` items. Every entry is also counted once
-(``policies.counts``: entries by state, unhealthy managed and unmanaged, thaws), and that census
-rides on the plan, so the plan, the reports and ``/metrics`` share one set of figures. The plan
-renders itself terraform-like (``karchive plan``): an opening table of counts and bytes per
-action and per rule with what this cycle's limits let through (``policies.totals``), the items,
-and a summary line; and it round-trips through a versioned JSON file (``--out FILE`` /
-``apply PLAN_FILE``).
+on Kaltura's conversion become ``wait`` items. With a ``notices:`` section, a swap or purge is
+first announced to the entry's owner (``policies.notices``, from the notice markers the
+observation read): until its grace period is over it becomes a ``hold`` item (a replace that
+must archive first still archives: content kept needs no notice), and the owners to tell ride on
+the plan as its ``notices`` (the ``✉ notify`` lines) for ``apply`` and the daemon to send. Every
+entry is also counted once (``policies.counts``: entries by state, unhealthy managed and
+unmanaged, thaws, held for notices), and that census rides on the plan, so the plan, the reports
+and ``/metrics`` share one set of figures. The plan renders itself terraform-like (``karchive
+plan``): an opening table of counts and bytes per action and per rule with what this cycle's
+limits let through (``policies.totals``), the items, and a summary line; and it round-trips
+through a versioned JSON file (``--out FILE`` / ``apply PLAN_FILE``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -32,6 +36,17 @@ from policies import totals as figures
 from policies.counts import DESIRED, STATES, Census, Tally
 from policies.desired import RESTORE_ON_PLAY, Decider, Decision
 from policies.durations import format_size
+from policies.notices import (
+    Consequence,
+    Subject,
+    Timing,
+    Verdict,
+    held_reason,
+    judge,
+    notify_lines,
+    verdict_from_json,
+    verdict_to_json,
+)
 from policies.observed import TAG_ARCHIVED, TAG_REPLACED, ObservedEntry, RestoreStatus
 from policies.schema import DesiredState, Policy
 from policies.state import (
@@ -56,17 +71,18 @@ class Action(StrEnum):
     DELETE = "delete"  # archive fully, then delete the entry
     UNHEALTHY = "unhealthy"  # reported, never executed
     WAIT = "wait"  # a thaw or a replacement is under way: nothing to do yet
+    HOLD = "hold"  # a swap or purge waiting on its owner's notice (policies.notices)
 
     @property
     def executable(self) -> bool:
-        return self not in (Action.UNHEALTHY, Action.WAIT)
+        return self not in (Action.UNHEALTHY, Action.WAIT, Action.HOLD)
 
 
 # Order of items in a plan (and of counts in its summary): the safest first. A thaw (a request
 # S3 takes hours over, changing nothing) goes before the copies, so a cycle cut short by its
 # limits still starts every thaw, and the restores it waits for come a cycle sooner.
 ACTION_ORDER = (Action.REPAIR, Action.THAW, Action.ARCHIVE, Action.REPLACE, Action.RESTORE,
-                Action.RECOVER, Action.DELETE, Action.UNHEALTHY, Action.WAIT)
+                Action.RECOVER, Action.DELETE, Action.UNHEALTHY, Action.HOLD, Action.WAIT)
 
 # The reconcilers that carry out each kind of item, by their registered names, in the order
 # they run (each declares its own steps, Kaltura actions and S3 permissions beside its code).
@@ -84,6 +100,7 @@ DELETE_HEADER = ("{n} entries will be DELETED from Kaltura (each archived comple
                  "verified first):")
 WAIT_THAW = "waiting for the thaw to finish"
 WAIT_KALTURA = "waiting for Kaltura to finish a replacement"
+ARCHIVE_THEN = "; archive, then replace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +118,10 @@ class PlanItem:
     fingerprint: str
     add_tags: tuple[str, ...] = ()  # repair only
     remove_tags: tuple[str, ...] = ()  # repair only
+    # A swap or purge held for its owner's notice (a hold item, or an archive whose swap
+    # waits): the notice status (policies.notices.Status) and when it becomes due.
+    notice: str = ""
+    due_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +152,18 @@ class Plan:
     # Every entry observed, counted once (policies.counts); all zeros for a hand-made plan.
     census: Census = field(default_factory=Census)
     limits: CycleLimits | None = None  # the policy's per-cycle limits, when the diff knew them
+    # Owners' notices this plan sends (NOTICE and REMIND verdicts) and records it drops
+    # (CANCELLED, or superseded markers): what ``apply`` and the daemon's cycle act on.
+    notices: tuple[Verdict, ...] = ()
+
+    @property
+    def to_notify(self) -> tuple[Verdict, ...]:
+        """The notices and reminders to send (the ``✉ notify`` lines)."""
+        return tuple(v for v in self.notices if v.needs_message)
+
+    @property
+    def owners_to_notify(self) -> int:
+        return len({v.subject.owner for v in self.to_notify if v.subject is not None})
 
     @property
     def changes(self) -> tuple[PlanItem, ...]:
@@ -153,10 +186,14 @@ class Plan:
         cycle's share under the policy's limits: the plan's summary as figures."""
         rows = (figures.Row(i.action.value, i.action.executable, i.rule, i.bytes)
                 for i in self.items)
+        census = self.census
+        notices = figures.NoticeTotals(census.held, census.in_grace, self.owners_to_notify,
+                                       len(self.to_notify))
         return figures.compute(
             rows, (a.value for a in ACTION_ORDER if a.executable),
             unhealthy_action=Action.UNHEALTHY.value, wait_action=Action.WAIT.value,
-            unhealthy_unmanaged=self.census.unhealthy_unmanaged, limits=self.limits)
+            unhealthy_unmanaged=census.unhealthy_unmanaged, limits=self.limits,
+            notices=notices)
 
     def summary(self) -> str:
         """``Plan: 12 to archive, 3 to replace, 1 to restore.`` (thaw, repair and delete counts
@@ -179,6 +216,9 @@ class Plan:
             split = f" ({managed} managed, {unmanaged} unmanaged)" if unmanaged else ""
             reported.append(f"{managed + unmanaged} unhealthy{split}")
         reported += [f"{totals.waiting} waiting"] if totals.waiting else []
+        notices = totals.notices
+        reported += [f"{notices.held} held for notices"] if notices.held else []
+        reported += [f"{notices.owners} owners to notify"] if notices.owners else []
         text = f"{text} {', '.join(reported)}." if reported else text
         share = totals.this_cycle
         if share is not None and share.deferred_count:
@@ -199,6 +239,10 @@ class Plan:
             lines += [""] if lines else []
             lines += [f"\x1b[{_COLOURS[Action.DELETE]}m{header}\x1b[0m" if color else header]
             lines += deletions
+        notify = notify_lines(self.notices)
+        if notify:
+            lines += [""] if lines else []
+            lines += notify
         if lines:
             lines.append("")
         opening = figures.table(self.totals())
@@ -209,9 +253,9 @@ class Plan:
         return "\n".join([*opening, *lines, self.summary()])
 
     def to_json(self) -> str:  # long: the docstring is the plan file's format
-        """The plan file. Format (``format_version`` 3)::
+        """The plan file. Format (``format_version`` 4)::
 
-            {"format_version": 3,
+            {"format_version": 4,
              "planned_at": <unix seconds the policy was evaluated at>,
              "observed_count": <entries observed>,
              "target": {"partner_id": 123, "location": "<bucket, or file:// url>",
@@ -225,8 +269,10 @@ class Plan:
                "this_cycle": {"transitions_per_cycle": .., "bytes_per_cycle": ..,
                               "admitted": {"count": .., "bytes": ..},
                               "deferred": {"limits.transitions_per_cycle": {...}, ...}},
+               "notices": {"held": .., "in_grace": .., "owners": .., "entries": ..},
                "observed": {"entries": .., "by_state": {"original": .., ...},
-                            "by_desired": {"unmanaged": .., ...}, "thaws_in_progress": ..}},
+                            "by_desired": {"unmanaged": .., ...}, "thaws_in_progress": ..,
+                            "in_grace": .., "awaiting_notice": ..}},
              "summary_text": "<the summary line, for people>",
              "items": [{"entry_id": "0_abc12345",
                         "action": "archive|replace|thaw|restore|recover|repair|delete|"
@@ -238,7 +284,11 @@ class Plan:
                         "bytes": <bytes to copy or restore>,
                         "reason": "<why, one line>",
                         "fingerprint": "<sha256 hex of the observed facts>",
-                        "add_tags": [...], "remove_tags": [...]}]}
+                        "add_tags": [...], "remove_tags": [...],
+                        "notice": "<'' or the notice status holding a swap or purge>",
+                        "due_at": <unix seconds it becomes due, or null>}],
+             "notices": [{"entry_id": .., "status": "notice|remind", "owner": "<userId>",
+                          "consequence": "swap|purge", "due_at": .., ...}]}  # ✉ lines
 
         ``this_cycle`` is null when the plan did not know the policy's limits. The counts are
         those of ``policies.counts`` and ``policies.totals``. Readers refuse another
@@ -248,7 +298,9 @@ class Plan:
         summary = figures.to_json(self.totals())
         summary["observed"] = {"entries": census.entries, "by_state": dict(census.by_state),
                                "by_desired": dict(census.by_desired),
-                               "thaws_in_progress": census.thaws_in_progress}
+                               "thaws_in_progress": census.thaws_in_progress,
+                               "in_grace": census.in_grace,
+                               "awaiting_notice": census.awaiting_notice}
         target = None if self.target is None else {
             "partner_id": self.target.partner_id, "location": self.target.location,
             "prefix": self.target.prefix}
@@ -271,11 +323,14 @@ class Plan:
                 "fingerprint": item.fingerprint,
                 "add_tags": list(item.add_tags),
                 "remove_tags": list(item.remove_tags),
+                "notice": item.notice,
+                "due_at": item.due_at,
             }, ensure_ascii=False)
             for item in self.items
         )
         body = f"[\n{lines}\n  ]" if lines else "[]"
-        return f'{head[:-2]},\n  "items": {body}\n}}\n'
+        notices = json.dumps([verdict_to_json(v) for v in self.to_notify], ensure_ascii=False)
+        return f'{head[:-2]},\n  "items": {body},\n  "notices": {notices}\n}}\n'
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -301,8 +356,9 @@ class Plan:
             planned_at, observed = (_integer(document["planned_at"]),
                                     _integer(document["observed_count"]))
             summary = document["summary"]
+            notices = tuple(verdict_from_json(raw) for raw in document["notices"])
             return cls(items, planned_at, observed, target, _census_from_json(summary),
-                       figures.limits_from_json(summary))
+                       figures.limits_from_json(summary), notices)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanFormatError(f"damaged plan file ({exc!s}); plan again") from None
 
@@ -310,17 +366,19 @@ class Plan:
 # 2: a "target" (partner, archive location, prefix) a plan is refused outside, and the summary
 # as structured counts ("summary", with the sentence as "summary_text").
 # 3: an item names the "reconcilers" that carry it out (was: "steps", a copy of step names).
-FORMAT_VERSION = 3
+# 4: owner notices: "hold" items, an item's "notice" and "due_at", the plan's "notices" to send,
+# and the held counts in the summary.
+FORMAT_VERSION = 4
 
 _SYMBOLS = {
     Action.ARCHIVE: "+", Action.REPLACE: "~", Action.RESTORE: "←", Action.THAW: "*",
     Action.REPAIR: "#", Action.DELETE: "-", Action.UNHEALTHY: "!", Action.WAIT: ".",
-    Action.RECOVER: "↺",
+    Action.RECOVER: "↺", Action.HOLD: "⏸",
 }  # fmt: skip
 _COLOURS = {
     Action.ARCHIVE: "32", Action.REPLACE: "33", Action.RESTORE: "36", Action.THAW: "36",
     Action.REPAIR: "34", Action.DELETE: "1;31", Action.UNHEALTHY: "35", Action.WAIT: "2",
-    Action.RECOVER: "36",
+    Action.RECOVER: "36", Action.HOLD: "33",
 }  # fmt: skip
 _ITEM_KEYS = frozenset(PlanItem.__slots__)
 
@@ -331,7 +389,7 @@ class PlanFormatError(ValueError):
 
 def _render_item(item: PlanItem, color: bool) -> str:
     head = f"{_SYMBOLS[item.action]} {item.action.value} {item.entry_id}"
-    if item.action in (Action.UNHEALTHY, Action.WAIT, Action.REPAIR):
+    if item.action in (Action.UNHEALTHY, Action.WAIT, Action.REPAIR, Action.HOLD):
         line = f"{head}: {item.reason}"
         line += f" (rule: {item.rule})" if item.rule and item.action is not Action.UNHEALTHY else ""
     else:
@@ -341,6 +399,8 @@ def _render_item(item: PlanItem, color: bool) -> str:
             details.append(f"{_archive_first(item.reason)} {format_size(item.bytes)} first")
         elif item.bytes:
             details.append(format_size(item.bytes))
+        if item.notice:
+            details.append(item.reason.rsplit("; ", 1)[-1])  # what the held swap waits for
         line = f"{head} ({', '.join(details)})" if details else head
     return f"\x1b[{_COLOURS[item.action]}m{line}\x1b[0m" if color else line
 
@@ -371,6 +431,8 @@ def _item_from_json(raw: dict[str, Any]) -> PlanItem:
         fingerprint=str(raw["fingerprint"]),
         add_tags=_strings(raw.get("add_tags", [])),
         remove_tags=_strings(raw.get("remove_tags", [])),
+        notice=str(raw["notice"]),
+        due_at=None if raw["due_at"] is None else _integer(raw["due_at"]),
     )
 
 
@@ -383,6 +445,8 @@ def _census_from_json(summary: Mapping[str, Any]) -> Census:
         unhealthy_managed=int(unhealthy["managed"]),
         unhealthy_unmanaged=int(unhealthy["unmanaged"]),
         thaws_in_progress=int(observed["thaws_in_progress"]),
+        in_grace=int(observed["in_grace"]),
+        awaiting_notice=int(observed["awaiting_notice"]),
     )
 
 
@@ -443,6 +507,7 @@ class Assessment:
     observation: Observation
     decision: Decision
     item: PlanItem | None
+    notice: Verdict | None = None  # with a notices: section, what the notice rules say of it
 
     @property
     def action(self) -> str | None:
@@ -455,16 +520,61 @@ class Assessor:
     the policy wants and finds the item between them, for a whole catalogue without re-reading
     the policy per entry."""
 
-    __slots__ = ("placeholder_size", "_decide")
+    __slots__ = ("placeholder_size", "_decide", "_timing", "_now")
 
-    def __init__(self, policy: Policy, now: int, placeholder_size: int | None = None) -> None:
+    def __init__(self, policy: Policy, now: int, placeholder_size: int | None = None, *,
+                 notice_now: int | None = None) -> None:
         self.placeholder_size = placeholder_size
         self._decide = Decider(policy, now)
+        notices = policy.notices
+        self._timing = None if notices is None else Timing(notices.before, notices.remind)
+        # The notice rules' instant: Kaltura's clock when the observation read it.
+        self._now = now if notice_now is None else notice_now
 
     def __call__(self, entry: ObservedEntry) -> Assessment:
         observation = classify(entry, self.placeholder_size)
         decision = self._decide(entry)
-        return Assessment(entry, observation, decision, _item(entry, observation, decision))
+        item = _item(entry, observation, decision)
+        if self._timing is None:
+            return Assessment(entry, observation, decision, item)
+        verdict = judge(entry.entry_id, _subject(entry, item), entry.notices, self._timing,
+                        self._now)
+        return Assessment(entry, observation, decision, _held(item, verdict), verdict)
+
+
+def consequence_of(item: PlanItem) -> Consequence | None:
+    """What an item does to the entry's content that its owner must hear of first (None: it
+    keeps the content — archive, thaw, restore, repair ...)."""
+    if item.action is Action.REPLACE:
+        return Consequence.SWAP
+    if item.action is Action.DELETE:
+        return Consequence.PURGE
+    return None
+
+
+def _subject(entry: ObservedEntry, item: PlanItem | None) -> Subject | None:
+    """The entry as its owner's notice describes it, when its item swaps or purges it."""
+    consequence = None if item is None else consequence_of(item)
+    if item is None or consequence is None:
+        return None
+    size = entry.original.size_bytes if entry.original is not None else entry.stored_bytes
+    return Subject(entry.entry_id, entry.user_id or entry.creator_id, consequence, item.rule,
+                   entry.name, size, entry.last_played_at)
+
+
+def _held(item: PlanItem | None, verdict: Verdict | None) -> PlanItem | None:
+    """The item the notice rules let through: unchanged when due (or not a swap or purge);
+    else the archive alone where the replace must archive first (content kept needs no
+    notice), or a ``hold`` item that says until when and why."""
+    if item is None or verdict is None or verdict.subject is None or verdict.allows_change:
+        return item
+    why = held_reason(verdict, verdict.subject.consequence)
+    if item.action is Action.REPLACE and Action.ARCHIVE.value in item.reconcilers:
+        return replace(item, action=Action.ARCHIVE, reconcilers=ARCHIVE,
+                       reason=f"{item.reason.removesuffix(ARCHIVE_THEN)}; archive; {why}",
+                       notice=verdict.status.value, due_at=verdict.due_at)
+    return replace(item, action=Action.HOLD, reconcilers=(), bytes=0, reason=why,
+                   notice=verdict.status.value, due_at=verdict.due_at)
 
 
 class PlanBuilder:
@@ -472,26 +582,31 @@ class PlanBuilder:
     in any order), :meth:`plan` at the end. Only the items and the counts are kept, never the
     entries, so memory grows with the changes, not with the catalogue."""
 
-    __slots__ = ("policy", "now", "_items", "_tally")
+    __slots__ = ("policy", "now", "_items", "_tally", "_notices")
 
     def __init__(self, policy: Policy, now: int) -> None:
         self.policy = policy
         self.now = now
         self._items: list[PlanItem] = []
         self._tally = Tally()
+        self._notices: list[Verdict] = []
 
     def add(self, assessment: Assessment) -> None:
+        notice = assessment.notice
         self._tally.add(assessment.entry, assessment.observation, assessment.decision,
-                        assessment.action)
+                        assessment.action, None if notice is None else notice.status.value)
         if assessment.item is not None:
             self._items.append(assessment.item)
+        if notice is not None and (notice.needs_message or notice.drop):
+            self._notices.append(notice)
 
     def plan(self) -> Plan:
         rank = {action: index for index, action in enumerate(ACTION_ORDER)}
         items = sorted(self._items, key=lambda item: (rank[item.action], item.entry_id))
         census = self._tally.census()
+        notices = tuple(sorted(self._notices, key=lambda v: v.entry_id))
         return Plan(tuple(items), self.now, census.entries, Target.of(self.policy), census,
-                    CycleLimits.of(self.policy.limits))
+                    CycleLimits.of(self.policy.limits), notices)
 
 
 def diff(
@@ -573,7 +688,7 @@ def _transition(entry: ObservedEntry, obs: Observation, decision: Decision) -> _
             return Action.ARCHIVE, ARCHIVE, original_size, obs.reason
         # To placeholder: archive then replace in one item, counted as a replace.
         return (Action.REPLACE, ARCHIVE_THEN_REPLACE, original_size,
-                f"{obs.reason}; archive, then replace")
+                f"{obs.reason}{ARCHIVE_THEN}")
     if state is ObservedState.ARCHIVED:
         if want is DesiredState.PLACEHOLDER and obs.archive_current:
             return Action.REPLACE, REPLACE, 0, "archived; replace with the placeholder"

@@ -93,6 +93,17 @@ class CycleShare:
 
 
 @dataclass(frozen=True, slots=True)
+class NoticeTotals:
+    """The owner notices of a plan: swaps and purges held (``policies.counts``' in_grace +
+    awaiting_notice, of which ``in_grace`` were told), and the owners to tell this cycle."""
+
+    held: int = 0
+    in_grace: int = 0
+    owners: int = 0  # owners the plan sends a notice or reminder to
+    entries: int = 0  # the entries those messages list
+
+
+@dataclass(frozen=True, slots=True)
 class PlanTotals:
     """Every figure of the plan's summary."""
 
@@ -103,6 +114,7 @@ class PlanTotals:
     unhealthy_unmanaged: int
     waiting: int
     this_cycle: CycleShare | None  # None: the plan does not know the policy's limits
+    notices: NoticeTotals = NoticeTotals()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +128,8 @@ class Row:
 
 
 def compute(rows: Iterable[Row], order: Iterable[str], *, unhealthy_action: str,
-            wait_action: str, unhealthy_unmanaged: int,
-            limits: CycleLimits | None) -> PlanTotals:
+            wait_action: str, unhealthy_unmanaged: int, limits: CycleLimits | None,
+            notices: NoticeTotals = NoticeTotals()) -> PlanTotals:
     """Sum ``rows`` (in execution order); ``order`` names the executable actions in plan order."""
     actions: dict[str, Amount] = {}
     rules: dict[str, Amount] = {}
@@ -146,7 +158,7 @@ def compute(rows: Iterable[Row], order: Iterable[str], *, unhealthy_action: str,
         share = CycleShare(limits, admitted, deferred)
     ordered = {name: actions[name] for name in order if name in actions}
     return PlanTotals(ordered, dict(sorted(rules.items())), total, unhealthy,
-                      unhealthy_unmanaged, waiting, share)
+                      unhealthy_unmanaged, waiting, share, notices)
 
 
 # -- the opening table ---------------------------------------------------------------------------
@@ -194,6 +206,13 @@ def table(totals: PlanTotals) -> list[str]:
                         "(`karchive health` lists them)")
     if totals.waiting:
         reported.append(f"{totals.waiting:,} waiting on a thaw or on Kaltura")
+    notices = totals.notices
+    if notices.held:
+        reported.append(f"{notices.held:,} swaps or purges held for their owners' notices "
+                        f"({notices.in_grace:,} told, in their grace period)")
+    if notices.owners:
+        lines.append(f"  Owner notices: {notices.owners:,} owners to tell of "
+                     f"{notices.entries:,} entries (the ✉ lines below)")
     if reported:
         lines.append("  Not acted on:")
         lines += [f"    {line}" for line in reported]
@@ -220,6 +239,8 @@ def to_json(totals: PlanTotals) -> dict[str, Any]:
                       "unmanaged": totals.unhealthy_unmanaged},
         "waiting": totals.waiting,
         "this_cycle": cycle,
+        "notices": {"held": totals.notices.held, "in_grace": totals.notices.in_grace,
+                    "owners": totals.notices.owners, "entries": totals.notices.entries},
     }
 
 

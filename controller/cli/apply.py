@@ -3,7 +3,8 @@
 Without a plan file: plan (``runtime/pipeline.py``: observe → classify → diff), show it, ask "Do
 you want to perform these actions?" (only ``yes`` proceeds — or, when the plan deletes entries,
 the typed word ``delete`` or the number of entries — unless ``--auto-approve``), then execute it
-(``runtime/executor.py``). With a plan file (``karchive plan --out FILE``): the saved plan is
+(``runtime/executor.py``) — after sending the owners' notices the plan lists (its ``✉ notify``
+lines: ``runtime/notices.py``). With a plan file (``karchive plan --out FILE``): the saved plan is
 applied exactly — only the entries it names are observed again (batched ``idIn``), and an item
 whose entry changed since (another fingerprint, or no longer the same action) is refused as
 stale and listed; the fresh items still run, and the exit code is 1.
@@ -42,6 +43,7 @@ from controller.errors import KarchiveError, UsageError
 from controller.runtime.executor import Hooks, ItemReport, RunReport, Timing, execute
 from controller.runtime.journal import Journal
 from controller.runtime.metrics import CallCounter
+from controller.runtime.notices import notify
 from controller.runtime.pipeline import Pipeline
 from controller.runtime.state import (
     StateStore,
@@ -146,12 +148,17 @@ def _plan(args: argparse.Namespace, adapters: Adapters, saved: Plan | None
     pipeline = Pipeline(adapters, progress=progress(args.quiet))
     if saved is None:
         return pipeline.run().plan, ()
-    ids = sorted({item.entry_id for item in saved.changes})
+    told = {v.entry_id for v in saved.to_notify}
+    ids = sorted({item.entry_id for item in saved.changes} | told)
     fresh = pipeline.run(entry_ids=ids).plan if ids else saved
     stale = stale_items(saved, fresh)
     stale_ids = {(i.entry_id, i.action) for i in stale}
     keep = tuple(i for i in saved.items if (i.entry_id, i.action) not in stale_ids)
-    return Plan(keep, saved.planned_at, saved.observed_count, saved.target), stale
+    # The saved plan's notices, as they stand now (one already sent is not sent again), and
+    # the records of its entries that no longer hold.
+    notices = tuple(v for v in fresh.notices if v.entry_id in told or not v.needs_message)
+    return Plan(keep, saved.planned_at, saved.observed_count, saved.target,
+                notices=notices), stale
 
 
 def _apply(args: argparse.Namespace, adapters: Adapters, saved: Plan | None, out: TextIO,
@@ -163,7 +170,10 @@ def _apply(args: argparse.Namespace, adapters: Adapters, saved: Plan | None, out
     for item in stale:
         print(f"! stale {item.action.value} {item.entry_id}: the entry changed since the "
               "plan was saved; refused (plan again)", file=out)
-    if not plan.has_changes:
+    if not plan.has_changes and not plan.to_notify:
+        # Records of cancelled notices still go (that only makes a later notice start afresh).
+        for line in notify(plan, adapters).lines():
+            print(line, file=out)
         print(plan.render() if plan.items else "No changes.", file=out)
         return None, stale, 1 if stale else 0
     print(plan.render(color=_is_terminal(out)), file=out)
@@ -174,6 +184,9 @@ def _apply(args: argparse.Namespace, adapters: Adapters, saved: Plan | None, out
     hooks = Hooks(should_stop=lambda: stop.name is not None or held.lost,
                   on_item=_progress(args.json_progress))
     stop.acting = True  # from here a signal stops at the next safe point
+    # The owners' notices first: what they announce runs in a later cycle, never this one.
+    for line in notify(plan, adapters).lines():
+        print(line, file=out)
     with StateStore.open(state_dir(args.state_dir)) as state:
         report = execute(plan, adapters, journal, backoffs=state.backoffs,
                          timing=Timing(wait_timeout=args.wait), hooks=hooks,

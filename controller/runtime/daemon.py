@@ -11,7 +11,9 @@ One cycle is the whole pipeline (``runtime/pipeline.py``), with the daemon's dut
     → observe → classify → diff        (Pipeline.run; each assessment also feeds the thaw clock,
                                        runtime/thaws.py)
     → export metrics (the plan's census, pending changes)
-    → execute the plan (runtime/executor.py), unless plan-only, paused or standby.
+    → send the owners' notices (runtime/notices.py: one message per owner, recorded once the
+      mail server accepted it), then execute the plan (runtime/executor.py) — unless
+      plan-only, paused or standby.
 
 APScheduler fires the cycle on the policy's ``schedule`` (``runtime/schedule.py``), with a faster
 restore check that runs a cycle only while thaws or restores are in flight, the lease renewal
@@ -44,6 +46,7 @@ from controller.runtime.executor import Hooks, ItemReport, RunReport, execute
 from controller.runtime.http import Checks, MetricsServer
 from controller.runtime.journal import Journal
 from controller.runtime.metrics import CallCounter, Metrics
+from controller.runtime.notices import notify
 from controller.runtime.pipeline import Pipeline
 from controller.runtime.reload import PolicySource
 from controller.runtime.state import JOURNAL_DIR, StateStore, ensure_dir, state_dir
@@ -203,7 +206,20 @@ class Daemon:
             self._last_shape = shape
             return True
         self._last_shape = frozenset()
+        self._notify(plan, adapters)
         return self._execute(plan, adapters)
+
+    def _notify(self, plan: Plan, adapters: Adapters) -> None:
+        """The cycle's owner notices, before the changes: a failure to send holds only the
+        entries concerned (they are not due), never the rest of the cycle."""
+        try:
+            report = notify(plan, adapters)
+        except KarchiveError as exc:  # the address book or the mail server cannot be set up
+            self.metrics.error(_reason(exc))
+            log.error("owner notices not sent this cycle: %s", exc)
+            return
+        for line in report.lines():
+            log.info("%s", line)
 
     def _execute(self, plan: Plan, adapters: Adapters) -> bool:
         if not plan.has_changes:

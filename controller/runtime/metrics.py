@@ -92,6 +92,26 @@ class Metrics:
         self._ldap = Counter(f"{p}_ldap_calls_total",
                              "LDAP operations (bind, search), by operation and outcome.",
                              ["operation", "outcome"], registry=r)
+        self._smtp = Counter(f"{p}_smtp_calls_total",
+                             "SMTP commands (connect, starttls, login, send, quit), by operation "
+                             "and outcome.", ["operation", "outcome"], registry=r)
+        self._notices_sent = Counter(f"{p}_notices_sent_total",
+                                     "Owner notices the mail server accepted (one per owner "
+                                     "per cycle).", registry=r)
+        self._notices_failed = Counter(f"{p}_notices_failed_total",
+                                       "Owner notices not sent, by reason (bounced, no_address, "
+                                       "failed); their entries are held.", ["reason"],
+                                       registry=r)
+        self._in_grace = Gauge(f"{p}_entries_in_grace",
+                               "Entries whose swap or purge waits out its owner's notice.",
+                               registry=r)
+        self._awaiting = Gauge(f"{p}_entries_awaiting_notice",
+                               "Entries whose swap or purge waits because their owner has not "
+                               "been told yet (no address, a bounce, or not sent yet).",
+                               registry=r)
+        self._keeps = Counter(f"{p}_keeps_total",
+                              "Entries kept by their owners with a notice's keep link.",
+                              registry=r)
         self._archived = Counter(f"{p}_archived_bytes_total",
                                  "Bytes copied from Kaltura into the archive.", registry=r)
         self._restored = Counter(f"{p}_restored_bytes_total",
@@ -142,6 +162,20 @@ class Metrics:
     def ldap_call(self, operation: str, outcome: str) -> None:
         self._ldap.labels(operation, outcome).inc()
 
+    def smtp_call(self, operation: str, outcome: str) -> None:
+        self._smtp.labels(operation, outcome).inc()
+
+    # -- owner notices --------------------------------------------------------------------------
+    def notice(self, outcome: str) -> None:
+        """One owner's message this cycle: ``sent``, or why not (``runtime/notices.Outcome``)."""
+        if outcome == "sent":
+            self._notices_sent.inc()
+        else:
+            self._notices_failed.labels(outcome).inc()
+
+    def kept(self, entries: int) -> None:
+        self._keeps.inc(entries)
+
     # -- what the executor did ------------------------------------------------------------------
     def transition(self, action: str, result: str) -> None:
         self._transitions.labels(action, result).inc()
@@ -170,6 +204,8 @@ class Metrics:
         self._unhealthy.labels("managed").set(census.unhealthy_managed)
         self._unhealthy.labels("unmanaged").set(census.unhealthy_unmanaged)
         self._thaws.set(census.thaws_in_progress)
+        self._in_grace.set(census.in_grace)
+        self._awaiting.set(census.awaiting_notice)
 
     def pending(self, actions: Mapping[str, int]) -> None:
         self._set_all(self._pending, "pending", actions)
@@ -227,6 +263,9 @@ class NullMetrics:
     def kaltura_call(self, operation: str, outcome: str) -> None: ...
     def s3_call(self, operation: str, outcome: str) -> None: ...
     def ldap_call(self, operation: str, outcome: str) -> None: ...
+    def smtp_call(self, operation: str, outcome: str) -> None: ...
+    def notice(self, outcome: str) -> None: ...
+    def kept(self, entries: int) -> None: ...
     def transition(self, action: str, result: str) -> None: ...
     def bytes_archived(self, n: int) -> None: ...
     def bytes_restored(self, n: int) -> None: ...

@@ -62,14 +62,18 @@ from email.message import EmailMessage
 from enum import StrEnum
 
 from controller.adapters.addresses import AddressBook
+from controller.adapters.kaltura.read import server_time
 from controller.adapters.smtp import Mailer, RecipientRefused, Sent
+from controller.compose import Adapters
 from controller.errors import KarchiveError, NetworkError, NotFound, TransientError
 from policies import keeplink
 from policies.keeplink import Grant
-from policies.layout import Marks, NoticeMark, notice_key, parse_key
+from policies.layout import Marks, notice_key, parse_key
 from policies.messages import Keep, Setting, render
 from policies.notice_settings import NoticesSettings
 from policies.notices import Letter, Status, Timing, Unreachable, Verdict, after, letters
+from policies.observed import NoticeMark
+from policies.plan import Plan
 from reconcilers.ports import ArchivePort
 
 log = logging.getLogger("karchive.notices")
@@ -189,6 +193,24 @@ class CycleReport:
     def count(self, outcome: Outcome) -> int:
         return sum(1 for row in self.owners if row.outcome is outcome)
 
+    def lines(self) -> list[str]:
+        """For people (apply's output, the daemon's log): one line per owner, then upkeep."""
+        lines = []
+        for row in self.owners:
+            listed = f"{len(row.entry_ids)} entr{'y' if len(row.entry_ids) == 1 else 'ies'}"
+            if row.outcome is Outcome.SENT:
+                lines.append(f"✉ notice sent to {row.owner or '(no owner)'} ({listed})")
+                continue
+            held = f"; {len(row.holding)} held until their owner is told" if row.holding else ""
+            why = row.outcome.value.replace("_", " ")
+            why = why if row.detail in ("", why) else f"{why}: {row.detail}"
+            lines.append(f"✉ notice NOT sent to {row.owner or '(no owner)'} ({listed}): "
+                         f"{why}{held}")
+        if self.dropped:
+            lines.append(f"✉ {self.dropped} notice record(s) dropped (cancelled or superseded)")
+        lines += [f"✉ {error}" for error in self.errors]
+        return lines
+
 
 @dataclass(frozen=True, slots=True)
 class Sending:
@@ -202,6 +224,30 @@ class Sending:
     book: AddressBook
     clock: Callable[[], float] = time.time
     random: Callable[[int], bytes] = os.urandom
+
+
+def notify(plan: Plan, adapters: Adapters,
+           clock: Callable[[], float] | None = None) -> CycleReport:
+    """The plan's notices through the policy's mail server: the records that no longer hold
+    dropped, one message per owner sent and recorded once accepted; every owner's outcome
+    counted (``karchive_notices_sent_total``, ``karchive_notices_failed_total{reason}``).
+    ``clock``: the record's clock, Kaltura's by default (one ``system.getTime``, as the plan's
+    verdicts were judged on it)."""
+    settings = adapters.policy.notices
+    if settings is None or not plan.notices:
+        return CycleReport()
+    policy = adapters.policy
+    if clock is None:
+        offset = server_time(adapters.kaltura) - time.time()
+        clock = lambda: time.time() + offset  # noqa: E731 — Kaltura's clock, read once
+    store = NoticeStore(adapters.store.archive(), policy.storage.prefix)
+    with adapters.mailer() as mailer:
+        sending = Sending(settings, policy.kaltura.partner_id, policy.restore_on_play, store,
+                          mailer, adapters.address_book(), clock=clock)
+        report = send_notices(plan.notices, sending, int(clock()))
+    for row in report.owners:
+        adapters.metrics.notice(row.outcome.value)
+    return report
 
 
 def send_notices(verdicts: Sequence[Verdict], sending: Sending, now: int,

@@ -3,16 +3,16 @@
 ``runtime/pipeline.py`` runs it for every entry point (``plan``, ``apply``, ``run``, the
 reports): read the world, write nothing. The archive is listed first (an S3 error fails the
 observation before the long Kaltura walk), then the entries are walked and handed on a page at a
-time (:meth:`Observer.pages`): each page's flavors fetched in batches, each entry joined with its
-copy, its owner looked up when a rule needs it — so memory holds one page of the client's
-objects, never the catalogue's. The inventory itself is still one mapping of every copy (the
-bucket is listed before the walk); a later index (``runtime/state.py``) can replace it without
-changing this module's callers.
+time (:meth:`Observer.pages`): each page's flavors fetched in batches, each entry joined with
+its copy and its owner's notices (markers read from the same listing), its owner looked up when
+a rule needs it — so memory holds one page of the client's objects, never the catalogue's. The
+inventory itself is still one mapping of every copy (the bucket is listed before the walk); a
+later index (``runtime/state.py``) can replace it without changing this module's callers.
 
-On an S3-compatible store that ignores ``OptionalObjectAttributes``
-(``storage.restore_status: head``), the pipeline asks :meth:`Observer.refresh` for the few copies
-whose restore status decides a transition (one HEAD each), so a thaw is never requested twice.
-On AWS (and the sandbox) the listing's RestoreStatus is enough.
+On an S3-compatible store that ignores ``OptionalObjectAttributes`` (``storage.restore_status:
+head``), the pipeline asks :meth:`Observer.refresh` for the few copies whose restore status
+decides a transition (one HEAD each), so a thaw is never requested twice. On AWS (and the
+sandbox) the listing's RestoreStatus is enough.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.adapters.kaltura.read import flavors_for, iter_entries
+from controller.adapters.kaltura.read import flavors_for, iter_entries, server_time
 from controller.adapters.kaltura.session import SUB_CALL_PREFIX
 from controller.compose import Adapters, placeholder_size
 from controller.runtime.metrics import CallCounter
 from controller.runtime.progress import NoProgress, ProgressSink
 from policies.costs import Holding
-from policies.observed import ArchiveFacts, ObservedEntry
+from policies.observed import ArchiveFacts, NoticeMark, ObservedEntry
 from policies.state import with_legacy_placeholder
 from reconcilers.base import Needs
 
@@ -69,8 +69,14 @@ class Observer:
         self.policy = adapters.policy
         self.progress = progress or NoProgress()
         self.observed_at = int(time.time()) if now is None else now
+        # Owner notices run on Kaltura's clock (adapters/kaltura/read.py: server_time): one
+        # system.getTime per observation, only when the policy sends notices.
+        self.notice_now = self.observed_at
+        if self.policy.notices is not None and now is None:
+            self.notice_now = server_time(adapters.kaltura)
         self.placeholder_size = placeholder_size(self.policy)
         self.holdings: dict[str, Holding] = {}
+        self.notices: dict[str, list[NoticeMark]] = {}  # entry id -> its notice markers
         self.heads = 0
         self.count = 0
         counter = adapters.metrics
@@ -85,7 +91,8 @@ class Observer:
         """Every entry (or those ``filter_overrides`` narrow Kaltura's list to, or just
         ``entry_ids``: the entries a saved plan names, walked 500 ids at a time — Kaltura cuts
         an ``idIn`` list there — against one listing of the archive), a page at a time."""
-        copies = self.adapters.store.inventory(self.policy.storage.prefix, self.holdings)
+        copies = self.adapters.store.inventory(self.policy.storage.prefix, self.holdings,
+                                               self.notices)
         page: list[ObservedEntry] = []
         for entry in self._walk(filter_overrides, entry_ids):
             page.append(entry)
@@ -130,9 +137,11 @@ class Observer:
         """The page's flavors, copies and owners; then the page's memory handed back."""
         flavors = flavors_for(self.adapters.kaltura, (e.entry_id for e in page))
         legacy_size = self.policy.legacy_placeholder_size
+        notices = self.notices
         joined = [with_legacy_placeholder(dataclasses.replace(
             entry, flavors=tuple(flavors.get(entry.entry_id, ())),
-            archive=copies.get(entry.entry_id)), legacy_size) for entry in page]
+            archive=copies.get(entry.entry_id),
+            notices=tuple(notices.get(entry.entry_id, ()))), legacy_size) for entry in page]
         directory = self.adapters.directory
         if directory is not None:
             found = directory.lookup(sorted({_owner(e) for e in joined if _owner(e)}))

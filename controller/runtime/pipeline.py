@@ -63,7 +63,8 @@ class Pipeline:
         ``each``: receives every assessment."""
         policy = self.adapters.policy
         observer = Observer(self.adapters, progress=self.progress, now=self.now)
-        assess = Assessor(policy, observer.observed_at, observer.placeholder_size)
+        assess = Assessor(policy, observer.observed_at, observer.placeholder_size,
+                          notice_now=observer.notice_now)
         builder = PlanBuilder(policy, observer.observed_at)
         # A store whose listing carries no restore status gets a HEAD for the copies it decides.
         heads = policy.storage.restore_status != "listing"

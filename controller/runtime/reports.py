@@ -9,7 +9,10 @@ keep working. Every count and every ``state`` column is the one ``policies.count
 entry karchive manages or touched: ``yes``; one left with no content that the plan recovers
 from its copy: ``recovering``; one it only reports: ``no``). ``stats`` adds the archive's size
 by storage class and a monthly cost estimate (``policies.costs``, from the policy's ``costs:``
-prices).
+prices). With a ``notices:`` section, ``health`` says where each entry stands with its owner's
+notice (``notice``: ``notice`` not told yet, ``remind``, ``grace``, ``due``, ``cancelled``; and
+``notice_due``: the date its swap or purge becomes due), and ``stats`` counts the held entries
+as the plan does.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ LIST_COLUMNS = (
 HEALTH_COLUMNS = (
     "entry_id", "status-ok", "original", "orig_status", "archived_to_s3", "flavors_deleted",
     "created_date", "s3-size", "orig_KB", "size_match", "state", "message", "managed",
+    "notice", "notice_due",
 )  # fmt: skip
 _STATUS_NAMES = {number: name.upper() for name, number in ENTRY_STATUSES.items()}
 
@@ -68,6 +72,13 @@ class Report:
         """The entry's state as every report counts it."""
         assessment = self.assessments[entry.entry_id]
         return reported_state(entry, assessment.observation, assessment.action).value
+
+    def notice(self, entry: ObservedEntry) -> dict[str, str]:
+        """The health columns of the entry's notice verdict (empty without one)."""
+        verdict = self.assessments[entry.entry_id].notice
+        if verdict is None:
+            return {"notice": "", "notice_due": ""}
+        return {"notice": verdict.status.value, "notice_due": _date(verdict.due_at)}
 
     def listed_unhealthy(self, entry: ObservedEntry) -> bool:
         """A ``!`` line of the plan: unhealthy, and managed or touched by karchive."""
@@ -128,7 +139,7 @@ def health_rows(report: Report) -> list[dict[str, Any]]:
             "s3-size": copy.size_bytes if copy else "",
             "orig_KB": original.size_bytes // 1024 if original else "",
             "size_match": size_match, "state": report.state(e), "message": message,
-            "managed": managed,
+            "managed": managed, **report.notice(e),
         })  # fmt: skip
     return rows
 
@@ -157,6 +168,8 @@ def stats(report: Report) -> dict[str, Any]:
         "unhealthy": {"managed": census.unhealthy_managed,
                       "unmanaged": census.unhealthy_unmanaged},
         "thaws_in_progress": census.thaws_in_progress,
+        "held_for_notices": {"in_grace": census.in_grace,
+                             "awaiting_notice": census.awaiting_notice},
         "placeholders": census.by_state[ObservedState.PLACEHOLDER.value],
         "pending_changes": {name: amount.count for name, amount in totals.actions.items()},
         "kaltura_bytes": sum(e.stored_bytes for e in report.entries),

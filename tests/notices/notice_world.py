@@ -21,8 +21,13 @@ SECRET = "0123456789abcdef0123456789abcdef-keep"
 def policy_for(env: dict[str, str], tmp: Path, extra: str = "") -> Policy:
     """A policy for the sandbox whose variables are ``env``, with a notices: section that sends
     through its SMTP sink."""
+    return parse_policy(policy_text(env, tmp, extra), "policy.yaml", base_dir=tmp, environ={})
+
+
+def policy_text(env: dict[str, str], tmp: Path, extra: str = "") -> str:
+    """The text of :func:`policy_for`'s policy (its keep secret written into ``tmp``)."""
     (tmp / "keep.secret").write_text(SECRET)
-    text = f"""\
+    return f"""\
 version: 1
 kaltura:
   service_url: {env["KALTURA_SERVICE_URL"]}
@@ -41,7 +46,6 @@ notices:
           timeout: 10, retries: 0}}
   keep: {{base_url: "https://karchive.example.edu/keep", secret_file: keep.secret}}
 {extra}"""
-    return parse_policy(text, "policy.yaml", base_dir=tmp, environ={})
 
 
 def notices_of(policy: Policy) -> NoticesSettings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from policies.durations import Duration, TimeUnit
-from policies.layout import NoticeMark
 from policies.notices import (
     Consequence,
     Contact,
@@ -15,10 +14,10 @@ from policies.notices import (
     Unreachable,
     after,
     assess,
-    consequence_of,
     letters,
 )
-from policies.plan import Action, PlanItem
+from policies.observed import NoticeMark
+from policies.plan import Action, PlanItem, consequence_of
 from policies.schema import DesiredState
 from policies.state import ObservedState
 
@@ -44,7 +43,8 @@ def judge(s: Subject, *marks: NoticeMark, now: int = NOW) -> tuple[Status, int |
 
 S = subject()
 CASES = [
-    ("never told", [], NOW, Status.NOTICE, None),
+    # Never told: the date a notice sent now would announce (what the plan shows).
+    ("never told", [], NOW, Status.NOTICE, NOW + 30 * DAY),
     ("told today", [told(S, NOW)], NOW, Status.GRACE, NOW + 30 * DAY),
     ("10 days in", [told(S, NOW - 10 * DAY)], NOW, Status.GRACE, NOW + 20 * DAY),
     ("7 days left: first reminder", [told(S, NOW - 23 * DAY)], NOW, Status.REMIND,

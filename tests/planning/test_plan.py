@@ -322,7 +322,7 @@ def test_json_round_trip_is_exact() -> None:
     plan = mixed_plan()
     text = plan.to_json()
     document = json.loads(text)
-    assert document["format_version"] == 3
+    assert document["format_version"] == 4
     assert document["target"] == {"partner_id": plan.target.partner_id,
                                   "location": plan.target.location,
                                   "prefix": plan.target.prefix}
@@ -361,18 +361,18 @@ def test_the_json_summary_holds_the_tables_figures() -> None:
         ("{", "not a plan file: invalid JSON at line 1; write it with 'karchive plan --out FILE'"),
         ("[]", "not a plan file: expected a JSON object"),
         ('{"format_version": 1}', "plan format_version 1 is not supported (this karchive "
-         "reads 3); plan again"),
-        ('{"format_version": 3, "planned_at": 1}', "damaged plan file ('items'); plan again"),
-        ('{"format_version": 3, "planned_at": 1, "observed_count": 1, "items": []}',
+         "reads 4); plan again"),
+        ('{"format_version": 4, "planned_at": 1}', "damaged plan file ('items'); plan again"),
+        ('{"format_version": 4, "planned_at": 1, "observed_count": 1, "items": []}',
          "damaged plan file ('target'); plan again"),
-        ('{"format_version": 3, "planned_at": true, "observed_count": 1, "items": [], '
+        ('{"format_version": 4, "planned_at": true, "observed_count": 1, "items": [], '
          '"target": {"partner_id": 1, "location": "b", "prefix": ""}}',
          "damaged plan file (expected a whole number, got True); plan again"),
-        ('{"format_version": 3, "planned_at": 1, "observed_count": 1, "items": [], '
+        ('{"format_version": 4, "planned_at": 1, "observed_count": 1, "items": [], '
          '"target": {"partner_id": 1, "location": "b"}}',
          "damaged plan file (target must be {partner_id, location, prefix}); plan again"),
         ("[" * 100_000, "not a plan file: JSON nested too deeply"),
-        ('{"format_version": 3, "planned_at": 1, "observed_count": 0, "items": [], '
+        ('{"format_version": 4, "planned_at": 1, "observed_count": 0, "items": [], '
          '"target": {"partner_id": 1, "location": "b", "prefix": ""}}',
          "damaged plan file ('summary'); plan again"),
     ],

@@ -53,7 +53,7 @@ def test_plan_matches_the_catalogue_and_writes_nothing(sandbox, s3, policy_file,
     assert code == 2
     document = json.loads(capsys.readouterr().out)
     assert json.loads(out.read_text()) == document
-    assert document["format_version"] == 3
+    assert document["format_version"] == 4
     items = document["items"]
     archives = {i["entry_id"] for i in items if i["action"] == "archive"}
     assert archives == _expected_archives(sandbox)

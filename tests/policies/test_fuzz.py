@@ -187,13 +187,13 @@ def _cli(args: list[str], tmp: Path, stdin: str = "devnull") -> subprocess.Compl
 def _bad_cli_inputs(tmp: Path) -> list[list[str]]:
     good = tmp / "good.yaml"
     good.write_text(BASE.replace("http://127.0.0.1:9", "http://127.0.0.1:9"), encoding="utf-8")
-    (tmp / "latin1.json").write_bytes(b'{"format_version": 3, "items": ["caf\xe9"]}')
+    (tmp / "latin1.json").write_bytes(b'{"format_version": 4, "items": ["caf\xe9"]}')
     (tmp / "garbage.json").write_text("{not json", encoding="utf-8")
     (tmp / "deep.json").write_text("[" * 200_000, encoding="utf-8")
     (tmp / "list.json").write_text("[]", encoding="utf-8")
     (tmp / "v1.json").write_text('{"format_version": 1, "items": []}', encoding="utf-8")
     (tmp / "other.json").write_text(json.dumps({
-        "format_version": 3, "planned_at": 1, "observed_count": 1, "summary": "",
+        "format_version": 4, "planned_at": 1, "observed_count": 1, "summary": "",
         "target": {"partner_id": 999, "location": "another-bucket", "prefix": "x/"},
         "items": []}), encoding="utf-8")
     (tmp / "binary.yaml").write_bytes(b"\xff\xfe\x00v\x00e\x00r")

@@ -279,3 +279,11 @@ def flavors_for(
             if page * PAGE_SIZE < int_of(answer.totalCount) and objects:
                 todo.append((batch, page + 1))
     return found
+
+
+def server_time(session: KalturaSession) -> int:
+    """Kaltura's clock now (``system.getTime``, unix seconds: kaltura/server
+    api_v3/services/SystemService.php returns ``time()``). Owner notices run on it — their
+    record's dates, the grace period, the plays they are compared with — so a machine with a
+    wrong clock (or a move to another machine) neither swaps early nor holds for ever."""
+    return int_of(session.call("system.gettime", lambda client: client.system.getTime()))

@@ -21,7 +21,7 @@ from typing import Protocol
 from controller.adapters.storage.lease import LeasePort
 from controller.errors import Source
 from policies.costs import Holding
-from policies.observed import ArchiveFacts
+from policies.observed import ArchiveFacts, NoticeMark
 from reconcilers.ports import ArchivePort
 
 
@@ -31,10 +31,11 @@ class Store(Protocol):
     source: Source
     location: str  # the bucket's name, or the folder's file:// URL (messages, plan targets)
 
-    def inventory(self, prefix: str,
-                  holdings: dict[str, Holding] | None = None) -> dict[str, ArchiveFacts]:
+    def inventory(self, prefix: str, holdings: dict[str, Holding] | None = None,
+                  notices: dict[str, list[NoticeMark]] | None = None
+                  ) -> dict[str, ArchiveFacts]:
         """entry id → its copy of the original; ``holdings`` receives every object of
-        karchive's layout by storage class."""
+        karchive's layout by storage class, ``notices`` every entry's notice markers."""
         ...
 
     def refresh(self, facts: ArchiveFacts) -> ArchiveFacts:

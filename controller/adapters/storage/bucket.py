@@ -19,7 +19,7 @@ from controller.adapters.storage.s3 import S3Metrics, make_s3_client
 from controller.adapters.storage.writer import S3Archive
 from controller.errors import Source
 from policies.costs import Holding
-from policies.observed import ArchiveFacts
+from policies.observed import ArchiveFacts, NoticeMark
 from policies.schema import StorageSettings
 from reconcilers.ports import ArchivePort
 
@@ -44,10 +44,11 @@ class BucketStore:
             self._data = make_s3_client(self.settings, kind="data")
         return self._data
 
-    def inventory(self, prefix: str,
-                  holdings: dict[str, Holding] | None = None) -> dict[str, ArchiveFacts]:
+    def inventory(self, prefix: str, holdings: dict[str, Holding] | None = None,
+                  notices: dict[str, list[NoticeMark]] | None = None
+                  ) -> dict[str, ArchiveFacts]:
         return inventory(self.client, self.bucket, prefix, metrics=self.metrics,
-                         holdings=holdings)
+                         holdings=holdings, notices=notices)
 
     def refresh(self, facts: ArchiveFacts) -> ArchiveFacts:
         """One HEAD: the copy's restore status and metadata now."""

@@ -25,7 +25,7 @@ from controller.adapters.storage.s3 import S3Metrics, s3_call
 from controller.errors import NotFound
 from policies.costs import Holding, hold
 from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, manifest_key, parse_key
-from policies.observed import ArchiveFacts, restore_status
+from policies.observed import ArchiveFacts, NoticeMark, restore_status
 
 LIST_PAGE = 1000  # ListObjectsV2's ceiling per call
 Newest = dict[str, tuple[Any, list[ArchiveFacts]]]  # entry id -> (LastModified, its originals)
@@ -80,9 +80,11 @@ def _facts(obj: dict[str, Any], layout: str, flavor_id: str | None) -> ArchiveFa
 def inventory(
     client: Any, bucket: str, prefix: str, *, metrics: S3Metrics | None = None,
     holdings: dict[str, Holding] | None = None,
+    notices: dict[str, list[NoticeMark]] | None = None,
 ) -> dict[str, ArchiveFacts]:
     """entry id → its archive copy of the original flavor, for every entry the bucket holds.
-    ``holdings`` (when given) receives every object of karchive's layout by storage class."""
+    ``holdings`` (when given) receives every object of karchive's layout by storage class;
+    ``notices`` every entry's owner-notice markers (read from the same listing)."""
     folder: Newest = {}
     legacy: dict[str, ArchiveFacts] = {}
     marks = Marks()  # zero-byte markers: what karchive proved, readable from the listing
@@ -108,6 +110,8 @@ def inventory(
     for entry_id, (_, newest) in folder.items():
         found[entry_id] = newest[0] if len(newest) == 1 else _recorded(
             client, bucket, prefix, entry_id, newest, metrics)
+    if notices is not None:
+        notices.update(marks.notices)
     return {entry_id: marks.applied(entry_id, facts) for entry_id, facts in found.items()}
 
 

@@ -50,7 +50,7 @@ from controller.errors import (
 )
 from policies.costs import Holding, hold
 from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, parse_key
-from policies.observed import ArchiveFacts, RestoreStatus
+from policies.observed import ArchiveFacts, NoticeMark, RestoreStatus
 from reconcilers.ports import ArchivePort, ObjectInfo, Readable, UploadResult
 
 META_DIR = ".karchive-meta"
@@ -359,8 +359,11 @@ class _File:
 
 
 def directory_inventory(files: FileArchive, prefix: str,
-                        holdings: dict[str, Holding] | None = None) -> dict[str, ArchiveFacts]:
-    """The directory's originals, both layouts, the newest entry-folder copy per entry."""
+                        holdings: dict[str, Holding] | None = None,
+                        notices: dict[str, list[NoticeMark]] | None = None,
+                        ) -> dict[str, ArchiveFacts]:
+    """The directory's originals, both layouts, the newest entry-folder copy per entry (and,
+    into ``notices``, every entry's owner-notice markers)."""
     folder: dict[str, tuple[float, ArchiveFacts]] = {}
     legacy: dict[str, ArchiveFacts] = {}
     marks = Marks()
@@ -391,6 +394,8 @@ def directory_inventory(files: FileArchive, prefix: str,
             folder[parsed.entry_id] = (modified, facts)
     found = dict(legacy)
     found.update({entry_id: facts for entry_id, (_, facts) in folder.items()})
+    if notices is not None:
+        notices.update(marks.notices)
     return {entry_id: marks.applied(entry_id, facts) for entry_id, facts in found.items()}
 
 
@@ -404,10 +409,11 @@ class FolderStore:
         self.files = FileArchive(root, url=url)
         self.location = self.files.bucket
 
-    def inventory(self, prefix: str,
-                  holdings: dict[str, Holding] | None = None) -> dict[str, ArchiveFacts]:
+    def inventory(self, prefix: str, holdings: dict[str, Holding] | None = None,
+                  notices: dict[str, list[NoticeMark]] | None = None
+                  ) -> dict[str, ArchiveFacts]:
         with self.files._fs(prefix, "list"):
-            return directory_inventory(self.files, prefix, holdings)
+            return directory_inventory(self.files, prefix, holdings, notices)
 
     def refresh(self, facts: ArchiveFacts) -> ArchiveFacts:
         return facts  # always readable: there is no restore status to read again
