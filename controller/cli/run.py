@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--lease-duration", type=_seconds, default=60.0, metavar="SECONDS",
                         help="how long the bucket lease lasts without renewal "
                              "(default %(default)s)")
+    parser.add_argument("--keep-address", type=_address, metavar="HOST:PORT", default=None,
+                        help="serve the owners' keep links (notices.keep) on this address "
+                             "(default: off); the links point at notices.keep.base_url")
     add_state_dir_option(parser)
     parser.set_defaults(func=run)
 
@@ -68,6 +71,15 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port; use 0-65535")
     return port
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) for a listener of its own."""
+    host, colon, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT; give e.g. 0.0.0.0:8480")
+    return host, int(port)
 
 
 def _seconds(text: str) -> float:
@@ -93,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         interval=args.interval,
         lease_duration=args.lease_duration,
         state_dir=Path(args.state_dir) if args.state_dir else None,
+        keep_address=args.keep_address,
     )
     daemon = Daemon(settings)
 

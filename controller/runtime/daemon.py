@@ -15,14 +15,16 @@ One cycle is the whole pipeline (``runtime/pipeline.py``), with the daemon's dut
       mail server accepted it), then execute the plan (runtime/executor.py) — unless
       plan-only, paused or standby.
 
-APScheduler fires the cycle on the policy's ``schedule`` (``runtime/schedule.py``), with a faster
-restore check that runs a cycle only while thaws or restores are in flight, the lease renewal
-(so a long copy never outlives the lease) and a heartbeat for ``/healthz``
-(``runtime/http.py``). Cycles never overlap: ``max_instances=1`` and ``coalesce`` on the job,
-and a lock shared by the two jobs that start cycles. SIGTERM/SIGINT set the stop event:
-scheduling stops, the executor reaches a safe point (it checks the same event) within the grace
-period, the lease is released, and the process exits 0. When a cycle fails, the system to blame
-is the error's ``source`` (``controller/errors.py``), never a guess from its words.
+APScheduler fires the cycle on the policy's ``schedule`` (``runtime/schedule.py``), with a
+faster restore check that runs a cycle only while thaws or restores are in flight, the lease
+renewal (so a long copy never outlives the lease) and a heartbeat for ``/healthz``
+(``runtime/http.py``). With ``--keep-address`` the owners' keep links are served beside it
+(``runtime/keep.py``, on a listener of its own). Cycles never overlap: ``max_instances=1`` and
+``coalesce`` on the job, and a lock shared by the two jobs that start cycles. SIGTERM/SIGINT set
+the stop event: scheduling stops, the executor reaches a safe point (it checks the same event)
+within the grace period, the lease is released, and the process exits 0. When a cycle fails, the
+system to blame is the error's ``source`` (``controller/errors.py``), never a guess from its
+words.
 """
 
 from __future__ import annotations
@@ -38,15 +40,17 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from controller.adapters.kaltura.write import KalturaWriter
 from controller.adapters.storage.lease import LeasePort
 from controller.compose import Adapters, compose
-from controller.errors import KarchiveError, Source
+from controller.errors import KarchiveError, Source, UsageError
 from controller.runtime import schedule
 from controller.runtime.executor import Hooks, ItemReport, RunReport, execute
 from controller.runtime.http import Checks, MetricsServer
 from controller.runtime.journal import Journal
+from controller.runtime.keep import Keeper, KeepServer
 from controller.runtime.metrics import CallCounter, Metrics
-from controller.runtime.notices import notify
+from controller.runtime.notices import NoticeStore, notify
 from controller.runtime.pipeline import Pipeline
 from controller.runtime.reload import PolicySource
 from controller.runtime.state import JOURNAL_DIR, StateStore, ensure_dir, state_dir
@@ -73,6 +77,7 @@ class DaemonSettings:
     lease_duration: float = 60.0
     heartbeat: float = HEARTBEAT_SECONDS
     state_dir: Path | None = None  # the journal's and the state store's home (runtime/state.py)
+    keep_address: tuple[str, int] | None = None  # the keep links' listener (off: None)
 
 
 @dataclass(slots=True)
@@ -164,6 +169,26 @@ class Daemon:
             self.status.cycle_started = None
             self.status.cycles += 1
             self._cycle_lock.release()
+
+    def _keep_server(self, policy: Policy) -> KeepServer | None:
+        """The keep listener when ``--keep-address`` asks for one (None when it does not);
+        UsageError, one line, when it cannot be served."""
+        address = self.settings.keep_address
+        if address is None:
+            return None
+        if policy.notices is None or policy.notices.keep is None:
+            raise UsageError("--keep-address needs the policy's notices.keep section "
+                             "(base_url, secret_file); add it or leave --keep-address out")
+        self._adopt(policy)
+        assert self._adapters is not None
+        try:
+            keep = _keep_listener(self._adapters, address, self.metrics)
+        except OSError as exc:
+            raise UsageError(f"cannot serve keep links on {address[0]}:{address[1]} "
+                             f"({exc.strerror or exc}); choose another --keep-address") from None
+        log.info("serving keep links", extra={"keep_url": keep.url,
+                                              "public": policy.notices.keep.base_url})
+        return keep
 
     def _cycle(self, reason: str) -> bool:
         self.tick()
@@ -359,6 +384,11 @@ class Daemon:
         except KarchiveError as exc:
             log.error("%s", exc)
             return 1
+        try:
+            keep = self._keep_server(self.source.policy)
+        except UsageError as exc:
+            log.error("%s", exc)
+            return 1
         server = MetricsServer(self.metrics, self, self.settings.metrics_address,
                                self.settings.metrics_port).start()
         log.info("serving /metrics, /healthz and /readyz", extra={"url": server.url})
@@ -381,8 +411,21 @@ class Daemon:
                 self._adapters.close()
             self.metrics.leader(False)
             server.stop()
+            if keep is not None:
+                keep.stop()
         log.info("stopped")
         return 0
+
+
+def _keep_listener(adapters: Adapters, address: tuple[str, int], metrics: Metrics) -> KeepServer:
+    """The keep links' listener over the adapters' archive (the grants) and Kaltura (the tags);
+    every keep counted in ``karchive_keeps_total``."""
+    policy = adapters.policy
+    assert policy.notices is not None and policy.notices.keep is not None
+    store = NoticeStore(adapters.store.archive(), policy.storage.prefix)
+    keeper = Keeper(policy.notices.keep, store, KalturaWriter(adapters.kaltura),
+                    on_keep=metrics.kept)
+    return KeepServer(keeper, *address).start()
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,8 +1,8 @@
 """Fixtures for the notice tests: an SMTP sink (the sandbox's, aiosmtpd on loopback), with or
 without STARTTLS and AUTH, and a throwaway certificate for it.
 
-The directory tests' slapd helpers are shared (owner addresses from LDAP ``mail``), so their
-folder is put on the import path here.
+The directory tests' slapd helpers are shared (owner addresses from LDAP ``mail``), and so is
+the daemon tests' ``karchive run`` harness: their folders are put on the import path here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "directory"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "daemon"))
 
 from slapd import _self_signed_for_loopback  # noqa: E402 - needs the path set above
 
