@@ -22,11 +22,16 @@ test: preflight lint
 SLAPD    ?= $(or $(KARCHIVE_SLAPD),/usr/sbin/slapd)
 SLAPADD  ?= $(or $(KARCHIVE_SLAPADD),/usr/sbin/slapadd)
 PROMTOOL ?= $(or $(shell command -v promtool),/usr/bin/promtool)
+# The keep page's browser test: headless Chromium and its WebDriver.
+CHROMIUM     ?= $(or $(KARCHIVE_CHROMIUM),/usr/bin/chromium)
+CHROMEDRIVER ?= $(or $(KARCHIVE_CHROMEDRIVER),/usr/bin/chromedriver)
 preflight:
 	@missing=""; \
 	for tool in "$(SLAPD)" "$(SLAPADD)"; do \
 	  [ -x "$$tool" ] || missing="$$missing $$tool (apt-get install slapd ldap-utils)"; done; \
 	[ -x "$(PROMTOOL)" ] || missing="$$missing promtool (apt-get install --no-install-recommends prometheus)"; \
+	for tool in "$(CHROMIUM)" "$(CHROMEDRIVER)"; do \
+	  [ -x "$$tool" ] || missing="$$missing $$tool (apt-get install --no-install-recommends chromium chromium-driver)"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make test: missing:$$missing" | sed 's/ \//\n  \//g; s/ promtool/\n  promtool/'; \
 	  echo "Install them (.ci/run does) and run make test again."; exit 1; fi

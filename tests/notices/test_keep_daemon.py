@@ -4,12 +4,18 @@ One sandbox and one daemon (a real ``karchive run`` subprocess) for the module: 
 tells the owners, each message (read back from the sandbox's mail sink, as an owner's mail client
 would get it) carries a link to the daemon's own keep listener; GET shows the entries and changes
 nothing, the form's POST keeps them — the dated keep tag is in Kaltura — and the keep is counted
-in ``/metrics``. A bad ``--keep-address``, or one without ``notices.keep`` in the policy, is one
-line and exit 1.
+in ``/metrics``. The same, as an owner sees it: headless Chromium (Debian's ``chromium`` and
+``chromium-driver``, over WebDriver) opens the link of another message, shows the page, and the
+owner's click on the button keeps their entries. A bad ``--keep-address``, or one without
+``notices.keep`` in the policy, is one line and exit 1.
+
+``KARCHIVE_SCREENSHOTS=docs/img`` also saves what the browser showed — the message's HTML part
+as a mail client renders it, and the keep page — for the README (not on every run).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import urllib.error
@@ -23,6 +29,11 @@ from typing import Any
 import pytest
 from daemon_process import DaemonProcess, wait_for
 from notice_world import policy_text
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
 from controller.cli import main
 from policies import keeplink
@@ -154,3 +165,61 @@ def test_keep_address_without_keep_links_in_the_policy_is_one_line_and_exit_1(
     daemon.stop()
     errors = [r for r in daemon.logs if r.get("level") in ("ERROR", "error")]
     assert len(errors) == 1 and "notices.keep" in errors[0]["message"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    """Headless Chromium, driven through Debian's chromedriver (no driver download)."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("KARCHIVE_CHROMIUM", "/usr/bin/chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=760,820", "--disable-gpu"):
+        options.add_argument(argument)
+    service = Service(os.environ.get("KARCHIVE_CHROMEDRIVER", "/usr/bin/chromedriver"))
+    driver = webdriver.Chrome(service=service, options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _screenshot(driver: WebDriver, name: str) -> None:
+    folder = os.environ.get("KARCHIVE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / name))
+
+
+def test_an_owner_keeps_their_videos_from_the_message_in_chromium(
+        served: Served, browser: WebDriver, tmp_path: Path) -> None:
+    messages = served.messages()
+    assert len(messages) >= 2  # another owner than the first test's
+    message = messages[-1]
+    entries = listed(served, message)
+    html = message.get_body(("html",))
+    assert html is not None and entries
+    # The message as HTML mail renders it: the link the owner clicks is in it.
+    page = tmp_path / "message.html"
+    page.write_text(html.get_content(), encoding="utf-8")
+    browser.get(page.as_uri())
+    link = browser.find_element(By.PARTIAL_LINK_TEXT, "Keep these videos")
+    href = link.get_attribute("href")
+    assert href == link_of(message)
+    _screenshot(browser, "notice-message.png")
+
+    browser.get(href)
+    assert browser.title == "Keep your videos"
+    shown = browser.find_element(By.TAG_NAME, "ul").text
+    backend: Any = served.sandbox.backend
+    with backend.lock:
+        names = {backend.entries[e].name for e in entries}
+    assert all(name in shown for name in names)
+    assert not any(t.startswith(keeplink.KEEP_TAG_PREFIX) for e in entries
+                   for t in served.tags(e))  # opening the page kept nothing
+    _screenshot(browser, "keep-page.png")
+    browser.find_element(By.TAG_NAME, "button").click()
+    WebDriverWait(browser, 30).until(lambda d: d.title == "Kept")
+    assert f"Done: {len(entries)} video" in browser.find_element(By.TAG_NAME, "body").text
+    for entry_id in entries:
+        assert any(t.startswith(keeplink.KEEP_TAG_PREFIX) for t in served.tags(entry_id))
+
