@@ -7,6 +7,14 @@ daemon's ``/metrics``: entries by observed state, what the plan still wants, and
 Within a minute entries get archived and replaced by the placeholder; play one with
 ``karchive sandbox play ENTRY_ID`` from another shell and watch it thaw and come back.
 
+Owner notices (unless ``--no-notices``): the demo runs the policy with a ``notices:`` section
+added (:data:`NOTICES`, written with the policy to ``.karchive/demo-policy.yaml``) and the
+daemon's keep listener on. The first cycle tells each owner of their entries (each message the
+sandbox's SMTP sink accepts is printed, with its ``.eml`` file), archives them, and holds their
+swaps for the 30-day grace period; once nothing else is left to do the demo moves the sandbox's
+clock past it — as ``karchive sandbox clock 2678400`` does — and the next cycle swaps them.
+Entries of owners the sandbox gives no address stay held, as they must.
+
 The demo talks to the daemon only as a user would — its command line and its HTTP endpoints — so
 the sandbox still imports nothing of karchive. Ctrl-C (or ``--duration``, or
 ``--until-converged``) stops the daemon with SIGTERM and then the sandbox.
@@ -15,7 +23,9 @@ the sandbox still imports nothing of karchive. Ctrl-C (or ``--duration``, or
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -24,6 +34,8 @@ import threading
 import time
 import urllib.request
 from collections import defaultdict
+from email import message_from_bytes
+from email import policy as email_policy
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -33,6 +45,23 @@ from sandbox.runner import Sandbox, shell_exports
 
 REPLACED_TAG = "flavors_deleted"
 STATES = ("original", "archived", "placeholder", "restoring", "unhealthy")
+
+# The notices section the demo adds to the policy: the sandbox's SMTP sink, the keep listener.
+NOTICES = """
+notices:
+  before: 30d
+  remind: [7d]
+  sender: "Media Services <media@example.edu>"
+  reply_to: media-help@example.edu
+  smtp:
+    host: ${{KARCHIVE_SMTP_HOST}}
+    port: ${{KARCHIVE_SMTP_PORT}}
+    security: none              # the sandbox's sink; a real server: starttls (the default)
+  keep:
+    base_url: http://127.0.0.1:{keep_port}/keep   # where owners reach `run --keep-address`
+    secret_file: keep.secret    # 32+ random bytes; whoever holds it can mint keep links
+"""
+GRACE_OVER = 31 * 86400  # the demo's clock move: past the 30-day grace period
 
 GUIDE = """\
 karchive is running on the sandbox ({entries} entries, videos capped at {max_mib} MiB).
@@ -63,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--until-converged", action="store_true",
                         help="stop once a cycle has acted and nothing is pending any more")
+    parser.add_argument("--no-notices", dest="notices", action="store_false",
+                        help="run the policy as it is, without owner notices")
     args = parser.parse_args(argv)
 
     workdir = Path(".karchive")
@@ -82,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         port = args.metrics_port or _free_port()
         metrics = f"http://127.0.0.1:{port}"
         log = workdir / "demo-daemon.log"
-        daemon = _start_daemon(args, env, port, log)
+        keep_port = _free_port() if args.notices else None
+        if keep_port is not None:
+            args.policy = str(_with_notices(Path(args.policy), workdir, keep_port))
+        daemon = _start_daemon(args, env, port, log, keep_port)
         print()
         print(GUIDE.format(entries=args.entries, max_mib=args.max_mib, metrics=metrics, log=log,
                            mail=workdir / "mail", env_file=env_file, policy=args.policy),
@@ -101,12 +135,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _with_notices(policy: Path, workdir: Path, keep_port: int) -> Path:
+    """The policy with the demo's notices section, beside a fresh keep secret."""
+    (workdir / "keep.secret").write_text(secrets.token_hex(32) + "\n")
+    text = policy.read_text(encoding="utf-8")
+    if not any(line.startswith("notices:") for line in text.splitlines()):
+        text = text.rstrip("\n") + "\n" + NOTICES.format(keep_port=keep_port)
+    target = workdir / "demo-policy.yaml"
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
 def _start_daemon(args: argparse.Namespace, env: dict[str, str], port: int,
-                  log: Path) -> subprocess.Popen[bytes]:
+                  log: Path, keep_port: int | None) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "controller.cli", "run", "-f", args.policy,
                "--interval", str(args.interval), "--metrics-port", str(port),
                "--lease-duration", "30", "--grace-period", "20",
                "--state-dir", str(log.parent / "state")]
+    if keep_port is not None:
+        command += ["--keep-address", f"127.0.0.1:{keep_port}"]
     with log.open("wb") as out:
         return subprocess.Popen(command, env={**os.environ, **env}, stdout=out,
                                 stderr=subprocess.STDOUT)
@@ -127,6 +174,8 @@ def _watch(args: argparse.Namespace, sandbox: Sandbox, daemon: subprocess.Popen[
     """Print a status line every few seconds; True once the daemon acted and converged."""
     started = time.monotonic()
     hinted = False
+    mail = _Mail(sandbox)
+    moved = not args.notices  # without notices there is no grace period to move past
     while not stopping.wait(5.0):
         elapsed = time.monotonic() - started
         if daemon.poll() is not None:
@@ -137,13 +186,20 @@ def _watch(args: argparse.Namespace, sandbox: Sandbox, daemon: subprocess.Popen[
             print(f"[{elapsed:5.0f}s] waiting for the daemon's first observation ...", flush=True)
             continue
         print(f"[{elapsed:5.0f}s] {_status(sample)}", flush=True)
+        mail.show()
         if not hinted and (entry_id := _a_placeholder(sandbox)):
             hinted = True
             print(f"         try: source .karchive/demo.env && .venv/bin/karchive sandbox play "
                   f"{entry_id}   (a viewer plays a placeholder: it is thawed and restored)",
                   flush=True)
         done = sum(sample["transitions"].values())
-        if args.until_converged and done and not sum(sample["pending"].values()):
+        idle = done and not sum(sample["pending"].values())
+        in_grace = sample["notices"].get("in_grace", 0)
+        if idle and not moved and in_grace:
+            _move_clock(sandbox, int(in_grace))
+            moved = True
+            continue
+        if args.until_converged and idle and moved and not in_grace:
             return True
         if args.duration and elapsed >= args.duration:
             break
@@ -167,9 +223,15 @@ def _scrape(metrics: str) -> dict[str, dict[str, float]] | None:
                 sample["transitions"][s.labels["action"]] = s.value
             elif s.name == "karchive_cycles_total":
                 sample["cycles"][s.labels.get("result", "")] = s.value
+            elif s.name == "karchive_entries_in_grace":
+                sample["notices"]["in_grace"] = s.value
+            elif s.name == "karchive_entries_awaiting_notice":
+                sample["notices"]["awaiting"] = s.value
+            elif s.name == "karchive_notices_sent_total":
+                sample["notices"]["sent"] = s.value
     if not sample["observed"]:
         return None
-    for key in ("pending", "transitions", "cycles"):
+    for key in ("pending", "transitions", "cycles", "notices"):
         sample.setdefault(key, {})
     return sample
 
@@ -177,7 +239,47 @@ def _scrape(metrics: str) -> dict[str, dict[str, float]] | None:
 def _status(sample: dict[str, dict[str, float]]) -> str:
     observed = " · ".join(f"{state} {int(sample['observed'].get(state, 0))}" for state in STATES)
     pending, done = _counts(sample["pending"]), _counts(sample["transitions"])
-    return f"{observed} | pending: {pending} | done: {done}"
+    line = f"{observed} | pending: {pending} | done: {done}"
+    notices = sample["notices"]
+    if notices:
+        line += (f" | notices sent: {int(notices.get('sent', 0))}, held: "
+                 f"{int(notices.get('in_grace', 0))} in grace, "
+                 f"{int(notices.get('awaiting', 0))} awaiting a notice")
+    return line
+
+
+class _Mail:
+    """Prints each message the sandbox's SMTP sink accepted since the last look."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.seen: set[Path] = set()
+
+    def show(self) -> None:
+        sink = self.sandbox.smtp
+        if sink is None:
+            return
+        for path in sink.files():
+            if path in self.seen:
+                continue
+            self.seen.add(path)
+            message = message_from_bytes(path.read_bytes(), policy=email_policy.default)
+            print(f"         ✉ {path}: to {message['To']}: {str(message['Subject']).strip()}",
+                  flush=True)
+
+
+def _move_clock(sandbox: Sandbox, held: int) -> None:
+    """Past the grace period, as ``karchive sandbox clock`` does (the admin endpoint)."""
+    print(f"         {held} replaces wait out their owners' 30-day grace period and nothing "
+          f"else is left to do: moving the sandbox's clock on, as `karchive sandbox clock "
+          f"{GRACE_OVER}` does", flush=True)
+    assert sandbox.kaltura is not None
+    request = urllib.request.Request(f"{sandbox.kaltura.url}/admin/clock", method="POST",
+                                     data=json.dumps({"advance": GRACE_OVER}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        print(f"         clock now {json.loads(response.read())['now']:.0f} (unix seconds)",
+              flush=True)
 
 
 def _counts(counts: dict[str, float]) -> str:

@@ -1,4 +1,6 @@
-"""`make demo`: the daemon on policy.yaml archives and replaces entries, then converges."""
+"""`make demo`: the daemon on policy.yaml archives and replaces entries, then converges; with
+owner notices, the replaces wait until the demo moves the sandbox's clock past their grace
+period."""
 
 from __future__ import annotations
 
@@ -25,3 +27,11 @@ def test_the_demo_archives_and_replaces_entries_then_converges(tmp_path: Path) -
     done = dict((name, int(n)) for n, name in re.findall(r"(\d+) (\w+)", last.split("done:")[1]))
     assert done.get("archive", 0) > 0 and done.get("replace", 0) > 0, last
     assert "daemon exited with 0" in result.stdout
+    # Owners are told first (each message printed with its .eml file); the swaps wait out the
+    # grace period until the demo moves the sandbox's clock past it.
+    sent = [line for line in result.stdout.splitlines() if "✉ .karchive/mail/" in line]
+    assert sent and all(line.split(": to ")[1].count("@") == 1 for line in sent)
+    moved = result.stdout.index("moving the sandbox's clock on")
+    assert result.stdout.index("✉ .karchive/mail/") < moved
+    assert not any("replace" in part for part in re.findall(r"done: ([^|]*)",
+                                                            result.stdout[:moved]))
