@@ -74,10 +74,16 @@ from policies.notice_settings import NoticesSettings
 from policies.notices import Letter, Status, Timing, Unreachable, Verdict, after, letters
 from policies.observed import NoticeMark
 from policies.plan import Plan
+from reconcilers.base import Needs
 from reconcilers.ports import ArchivePort
 
 log = logging.getLogger("karchive.notices")
 
+# What the notices call (controller/runtime/permissions.py adds it to karchive's needs): Kaltura's
+# clock and its users' addresses, and, for the keep links, the entry and its tags; the record and
+# the grants in the archive.
+NEEDS = Needs(kaltura=frozenset({"system.gettime", "user.list", "media.get", "media.update"}),
+              s3=frozenset({"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}))
 NOTICE_LOG = "notices/"
 KEEP_FOLDER = "keep/"
 _USED = b"used\n"

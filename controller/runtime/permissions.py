@@ -2,12 +2,12 @@
 
 Each reconciler declares beside its behaviour the steps it journals, the Kaltura actions and the
 S3 permissions it calls (``reconcilers.base.Needs``; ``reconcilers.registry.all_needs``), and so
-do the parts of the runtime that call S3 on their own: the observation
-(``runtime/observe.py``), the lease (``adapters/storage/lease.py``) and the journal's shipping
-(``runtime/journal.py``). :func:`needs` is their union; :func:`iam_policy` turns its S3 half
-into the policy ``karchive permissions`` prints and ``docs/deploy.md`` shows — generated, never
-kept by hand (``tests/daemon/test_iam_policy.py`` checks the docs, the declarations and the
-S3 seam's code agree).
+do the parts of the runtime that call S3 on their own: the observation (``runtime/observe.py``),
+the lease (``adapters/storage/lease.py``), the journal's shipping (``runtime/journal.py``) and
+the owners' notices (``runtime/notices.py``). :func:`needs` is their union; :func:`iam_policy`
+turns its S3 half into the policy ``karchive permissions`` prints and ``docs/deploy.md`` shows —
+generated, never kept by hand (``tests/daemon/test_iam_policy.py`` checks the docs, the
+declarations and the S3 seam's code agree).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from controller.adapters.storage.lease import NEEDS as LEASE_NEEDS
 from controller.runtime.journal import SHIP_NEEDS
+from controller.runtime.notices import NEEDS as NOTICE_NEEDS
 from controller.runtime.observe import NEEDS as OBSERVATION_NEEDS
 from reconcilers.base import Needs
 from reconcilers.registry import all_needs
@@ -31,8 +32,9 @@ OBJECT_ORDER = ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload",
 
 
 def needs() -> Needs:
-    """Everything karchive may call: every transition, the observation, the lease, shipping."""
-    return all_needs() | OBSERVATION_NEEDS | LEASE_NEEDS | SHIP_NEEDS
+    """Everything karchive may call: every transition, the observation, the lease, shipping,
+    the owners' notices and their keep links."""
+    return all_needs() | OBSERVATION_NEEDS | LEASE_NEEDS | SHIP_NEEDS | NOTICE_NEEDS
 
 
 def _ordered(actions: frozenset[str], order: tuple[str, ...]) -> list[str]:

@@ -6,19 +6,27 @@ The plan shows ``✉ notify`` lines and holds every swap until the owner's grace
 apply sends one message per owner (recorded only once accepted), archives what it may, and
 swaps once the sandbox's clock (Kaltura's, which notices run on) has moved past the period. A
 play, an exemption or a policy change that no longer selects an entry cancels its notice; an
-owner with no address or a refused one keeps their entries held, and is reported.
+owner with no address or a refused one keeps their entries held, and is reported — with the
+addresses from Kaltura's users or from a real slapd's ``mail``. Plan, ``health``, ``stats`` and
+``/metrics`` count the held entries alike, and a saved plan sends the notices it shows.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ldap3 import MODIFY_ADD, Connection, Server
+from ldap3.utils.dn import escape_rdn
 from notice_world import PREFIX, policy_text
+from slapd import PEOPLE, ROOT_DN, ROOT_PASSWORD, SUFFIX, Person, Slapd
 
 from controller.adapters.kaltura.session import KalturaSession
 from controller.adapters.kaltura.write import KalturaWriter
@@ -67,6 +75,11 @@ class World:
     def apply(self) -> str:
         code, out = self.cli("apply", "--auto-approve", "--quiet")
         assert code in (0, 1), out  # 1: the sandbox's unhealthy entries are reported
+        return out
+
+    def apply_file(self, saved: Path) -> str:
+        code, out = self.cli("apply", str(saved), "--auto-approve", "--quiet")
+        assert code in (0, 1), out
         return out
 
     def advance(self, seconds: float) -> None:
@@ -231,3 +244,68 @@ def test_a_refused_address_holds_its_entries_and_the_daemon_counts_it(world: Wor
     assert daemon.cycle("test")
     assert not any("flavors_deleted" in world.tags(entry) for entry in owners[bounced])
     assert all("flavors_deleted" in world.tags(entry) for entry in told)
+
+
+def test_plan_health_stats_and_metrics_count_the_held_entries_alike(world: World) -> None:
+    world.apply()  # some owners told (in grace), the others not (awaiting a notice)
+    summary = world.plan()["summary"]
+    code, text = world.cli("stats", "--format", "json", "--quiet")
+    stats = json.loads(text)
+    code, text = world.cli("health", "--quiet")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+    metrics = Metrics()
+    Daemon(DaemonSettings(world.policy, plan_only=True, state_dir=world.folder / "s"),
+           metrics).cycle("test")
+    observed = summary["observed"]
+    grace, awaiting = observed["in_grace"], observed["awaiting_notice"]
+    assert grace > 0 and awaiting > 0
+    assert stats["held_for_notices"] == {"in_grace": grace, "awaiting_notice": awaiting}
+    assert summary["notices"]["held"] == grace + awaiting
+    assert summary["notices"]["in_grace"] == grace
+    statuses = Counter(row["notice"] for row in rows)
+    assert statuses["grace"] + statuses["remind"] == grace and statuses["notice"] == awaiting
+    assert all(row["notice_due"] for row in rows if row["notice"] in ("grace", "notice"))
+    assert metrics.value("karchive_entries_in_grace") == grace
+    assert metrics.value("karchive_entries_awaiting_notice") == awaiting
+
+
+def test_a_saved_plan_sends_the_notices_it_shows(world: World) -> None:
+    saved = world.folder / "plan.json"
+    code, _ = world.cli("plan", "--out", str(saved), "--quiet")
+    assert code == 0
+    shown = _owners(json.loads(saved.read_text()))
+    emails = world.emails()
+    out = world.apply_file(saved)
+    for owner in (o for o in shown if o in emails):
+        assert f"✉ notice sent to {owner}" in out
+    assert len(world.mail()) == sum(1 for o in shown if o in emails)
+    assert world.markers() == set().union(*(ids for o, ids in shown.items() if o in emails))
+    # Applied again, the same file tells nobody twice.
+    world.apply_file(saved)
+    assert len(world.mail()) == sum(1 for o in shown if o in emails)
+
+
+def test_addresses_from_the_directory_mail_attribute(
+        world: World, tmp_path_factory: pytest.TempPathFactory) -> None:
+    owners = _owners(world.plan())
+    uids = sorted({o.split("@")[0] for o in owners})
+    with Slapd([Person(uid, uid.title()) for uid in uids]) as server:
+        conn = Connection(Server(server.url), ROOT_DN, ROOT_PASSWORD, auto_bind=True)
+        without = uids[0]
+        for uid in uids[1:]:
+            conn.modify(f"uid={escape_rdn(uid)},{PEOPLE}",
+                        {"mail": [(MODIFY_ADD, [f"{uid}@people.example.edu"])]})
+            assert conn.result["result"] == 0, conn.result
+        conn.unbind()
+        text = world.policy.read_text().replace(
+            "  keep: {", "  addresses: directory\n  keep: {")
+        text += f'directory: {{url: "{server.url}", base: "{SUFFIX}"}}\n'
+        world.policy.write_text(text)
+        out = world.apply()
+    mail = world.mail()
+    assert len(mail) == len(uids) - 1
+    assert all(m["To"].addresses[0].domain == "people.example.edu" for m in mail)
+    [unreachable] = [o for o in owners if o.split("@")[0] == without]
+    assert f"✉ notice NOT sent to {unreachable}" in out
+    assert world.markers() == set().union(*(ids for o, ids in owners.items()
+                                            if o != unreachable))
