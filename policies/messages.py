@@ -12,11 +12,14 @@ From, To, Cc (the media team's copy), Reply-To, Subject, Date, a unique Message-
 ``Auto-Submitted: auto-generated`` (RFC 3834: no auto-replies to it), and
 ``X-Karchive-Notice``, the letter's ``notice_id``: a message sent again after a crash between
 the server's acceptance and the record carries the same value, so a person (or a filter) sees it
-is the same notice.
+is the same notice. :func:`render_back` makes the optional "your videos are back" message
+(``notices.tell_restored``) from the ``back_*`` templates, with the same headers save
+``X-Karchive-Notice``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +31,7 @@ from jinja2 import TemplateError
 
 from policies.durations import format_size
 from policies.notice_settings import TEMPLATE_ENVIRONMENTS as _ENVIRONMENTS
-from policies.notices import Consequence, Letter
+from policies.notices import Consequence, Contact, Letter
 
 if TYPE_CHECKING:
     from policies.notice_settings import NoticesSettings
@@ -113,27 +116,73 @@ def render(letter: Letter, settings: NoticesSettings, setting: Setting,
     """The message for ``letter``. ValueError (one line) when a template fails on its data."""
     names = context(letter, settings, setting, keep)
     templates = settings.templates
+    parts = _fill((templates.subject, templates.text, templates.html), names)
+    message = _message(settings, letter.contact.address, parts, setting.now, letter.notice_id)
+    message[NOTICE_HEADER] = letter.notice_id
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class Back:
+    """One owner's "your videos are back" message: the played placeholders the cycle brought
+    back (``notices.tell_restored``), as (entry id, name)."""
+
+    owner: str
+    contact: Contact
+    entries: tuple[tuple[str, str], ...]
+
+    @property
+    def message_key(self) -> str:
+        text = "\n".join([self.owner, *sorted(entry_id for entry_id, _ in self.entries)])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def render_back(back: Back, settings: NoticesSettings, setting: Setting) -> EmailMessage:
+    """The "back" message for ``back`` (the ``back_*`` templates); ValueError when one fails."""
+    names: dict[str, Any] = {
+        "owner": back.owner, "owner_name": back.contact.name or back.owner,
+        "count": len(back.entries), "reply_to": settings.reply_to or "",
+        "entries": [{"entry_id": entry_id, "name": name or entry_id,
+                     "url": settings.entry_url.format(entry_id=entry_id,
+                                                      partner_id=setting.partner_id)}
+                    for entry_id, name in back.entries],
+    }
+    templates = settings.templates
+    parts = _fill((templates.back_subject, templates.back_text, templates.back_html), names)
+    return _message(settings, back.contact.address, parts, setting.now, back.message_key)
+
+
+def _fill(templates: tuple[str, str, str], names: dict[str, Any]) -> tuple[str, str, str]:
+    """(subject, text, HTML) from their templates; the HTML one autoescaped. ValueError (one
+    line) when a template fails on its data."""
+    subject_template, text_template, html_template = templates
     try:
-        subject = _one_line(_ENVIRONMENTS[False].from_string(templates.subject).render(names))
+        subject = _one_line(_ENVIRONMENTS[False].from_string(subject_template).render(names))
         names["subject"] = subject
-        text = _ENVIRONMENTS[False].from_string(templates.text).render(names)
-        html = _ENVIRONMENTS[True].from_string(templates.html).render(names)
+        text = _ENVIRONMENTS[False].from_string(text_template).render(names)
+        html = _ENVIRONMENTS[True].from_string(html_template).render(names)
     except TemplateError as exc:
         raise ValueError(f"a notice template failed: {_one_line(str(exc))}; fix "
                          "notices.templates") from None
+    return subject, text, html
+
+
+def _message(settings: NoticesSettings, to: str, parts: tuple[str, str, str], now: int,
+             key: str) -> EmailMessage:
+    """The MIME message: the headers every message of karchive carries, text then HTML."""
+    subject, text, html = parts
     message = EmailMessage()
     message["From"] = settings.sender
-    message["To"] = letter.contact.address
+    message["To"] = to
     if settings.copy_to:
         message["Cc"] = settings.copy_to
     if settings.reply_to:
         message["Reply-To"] = settings.reply_to
     message["Subject"] = subject
-    message["Date"] = formatdate(setting.now, usegmt=True)
+    message["Date"] = formatdate(now, usegmt=True)
     domain = parseaddr(settings.sender)[1].rpartition("@")[2] or None
-    message["Message-ID"] = make_msgid(idstring=letter.notice_id[:16], domain=domain)
+    message["Message-ID"] = make_msgid(idstring=key[:16], domain=domain)
     message["Auto-Submitted"] = "auto-generated"
-    message[NOTICE_HEADER] = letter.notice_id
     # Quoted-printable: 7-bit safe through any relay, whatever the names' characters.
     message.set_content(text, cte="quoted-printable")
     message.add_alternative(html, subtype="html", cte="quoted-printable")

@@ -173,20 +173,25 @@ class Templates(_Section):
     subject: str = "{{ count }} of your videos will be {{ headline }} on {{ first_date }}"
     text: str = Field(default_factory=lambda: _package_template("notice.txt"))
     html: str = Field(default_factory=lambda: _package_template("notice.html"))
+    # The "your video is back" message (``notices.tell_restored``).
+    back_subject: str = "{{ count }} of your videos {{ 'is' if count == 1 else 'are' }} back " \
+                        "in Kaltura"
+    back_text: str = Field(default_factory=lambda: _package_template("back.txt"))
+    back_html: str = Field(default_factory=lambda: _package_template("back.html"))
 
-    @field_validator("text", "html", mode="before")
+    @field_validator("text", "html", "back_text", "back_html", mode="before")
     @classmethod
     def _from_path(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, str):
             return value
         return _read_text(_base_dir(info) / value, f"templates.{info.field_name}")
 
-    @field_validator("text", "html")
+    @field_validator("text", "html", "back_text", "back_html")
     @classmethod
     def _compiles(cls, text: str, info: ValidationInfo) -> str:
-        return check_template(text, html=info.field_name == "html")
+        return check_template(text, html=(info.field_name or "").endswith("html"))
 
-    @field_validator("subject")
+    @field_validator("subject", "back_subject")
     @classmethod
     def _one_line(cls, subject: str) -> str:
         if "\n" in subject.strip() or not subject.strip():
@@ -248,6 +253,7 @@ class NoticesSettings(_Section):
     smtp: SmtpSettings
     templates: Templates = Field(default_factory=Templates)
     keep: KeepLinks | None = None  # absent: messages say to reply instead of a keep link
+    tell_restored: bool = False  # tell owners when a played placeholder came back
 
     @field_validator("sender", "reply_to", "copy_to")
     @classmethod

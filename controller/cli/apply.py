@@ -43,7 +43,7 @@ from controller.errors import KarchiveError, UsageError
 from controller.runtime.executor import Hooks, ItemReport, RunReport, Timing, execute
 from controller.runtime.journal import Journal
 from controller.runtime.metrics import CallCounter
-from controller.runtime.notices import notify
+from controller.runtime.notices import notify, tell_restored
 from controller.runtime.pipeline import Pipeline
 from controller.runtime.state import (
     StateStore,
@@ -191,6 +191,8 @@ def _apply(args: argparse.Namespace, adapters: Adapters, saved: Plan | None, out
         report = execute(plan, adapters, journal, backoffs=state.backoffs,
                          timing=Timing(wait_timeout=args.wait), hooks=hooks,
                          restore_via=args.restore_via)
+    for line in tell_restored(plan, report, adapters):
+        print(line, file=out)
     return report, stale, None
 
 

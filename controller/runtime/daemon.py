@@ -50,7 +50,7 @@ from controller.runtime.http import Checks, MetricsServer
 from controller.runtime.journal import Journal
 from controller.runtime.keep import Keeper, KeepServer
 from controller.runtime.metrics import CallCounter, Metrics
-from controller.runtime.notices import NoticeStore, notify
+from controller.runtime.notices import NoticeStore, notify, tell_restored
 from controller.runtime.pipeline import Pipeline
 from controller.runtime.reload import PolicySource
 from controller.runtime.state import JOURNAL_DIR, StateStore, ensure_dir, state_dir
@@ -255,6 +255,8 @@ class Daemon:
         _log_report(report)
         if report.refused:
             self.metrics.error("guard_refused")
+        for line in tell_restored(plan, report, adapters):
+            log.info("%s", line)
         return True
 
     def _journal(self) -> Journal:

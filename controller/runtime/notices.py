@@ -27,25 +27,23 @@ notice again next cycle (same ``X-Karchive-Notice`` header), and never leaves an
 as told when its owner was not. A cancelled record (the entry played, exempted, kept, no longer
 selected, or already changed) is deleted; the JSON stays as the audit trail.
 
-Part B — how the pipeline will call these pieces (design note):
+How the pipeline uses them:
 
-- observe: the inventory already parses ``notice`` markers into ``Marks.notices``; the
-  observation exposes them per entry (``{entry_id: [NoticeMark]}``), no extra call.
-- diff: with ``policy.notices`` set, the pipeline maps each plan item through
-  ``policies.notices.consequence_of`` into a ``Subject`` (owner = the entry's userId, name,
-  size, lastPlayedAt from the observation), runs ``policies.notices.assess`` once, and keeps a
-  swap or purge only where ``Verdict.allows_change``; a held item renders as a replace waiting
-  out its grace period with ``due_at`` (or "owner not told yet"), and each NOTICE / REMIND
-  verdict as a ``✉ notify`` line. A replace that must archive first still archives (content
-  kept, no notice needed) and holds only its swap. ``plan`` prints this and writes nothing.
-- daemon (each cycle, not in plan-only mode or when suspended): :func:`send_notices` with the
-  cycle's verdicts, a ``Mailer`` over ``policy.notices.smtp`` (closed at the end), the address
-  book chosen by ``notices.addresses``, and a store over the cycle's archive port; the report
-  (:class:`CycleReport`) feeds metrics (sent / failed per owner, entries in grace, held) and
-  ``health``; bounced addresses may be kept in the state store so a bounced owner is not retried
-  every cycle until their address changes (pass them as ``bounced``).
-- ``karchive run --keep-address``: ``controller/runtime/keep.py``'s listener over the same store
-  and the Kaltura writer.
+- observe (``runtime/observe.py``): the inventory's listing hands every entry's ``notice``
+  markers to its :class:`~policies.observed.ObservedEntry` (``notices``), no extra call; with a
+  ``notices:`` section the observation also reads Kaltura's clock once (``system.getTime``),
+  the instant the notice rules judge at.
+- diff (``policies/plan.py``): each swap or purge is judged by ``policies.notices.judge``; one
+  not due becomes a ``hold`` item (or, where the replace must archive first, the archive
+  alone), and the verdicts to act on — messages to send, records to drop — ride on the plan
+  (``Plan.notices``: the ``✉ notify`` lines). ``plan`` prints them and writes nothing.
+- apply and the daemon's cycle (not plan-only, paused or standby): :func:`notify` before the
+  executor — the mailer and the address book from the composition root, the store over the
+  archive port, the record's clock Kaltura's — and each owner's outcome counted
+  (``karchive_notices_sent_total``, ``karchive_notices_failed_total{reason}``). A bounced or
+  unknown address is asked again every cycle: its entries stay held until it is fixed.
+- ``karchive run --keep-address``: ``runtime/keep.py``'s listener over the same store and the
+  Kaltura writer.
 """
 
 from __future__ import annotations
@@ -63,17 +61,20 @@ from enum import StrEnum
 
 from controller.adapters.addresses import AddressBook
 from controller.adapters.kaltura.read import server_time
+from controller.adapters.kaltura.write import KalturaWriter
 from controller.adapters.smtp import Mailer, RecipientRefused, Sent
 from controller.compose import Adapters
 from controller.errors import KarchiveError, NetworkError, NotFound, TransientError
+from controller.runtime.executor import RunReport
 from policies import keeplink
+from policies.desired import RESTORE_ON_PLAY
 from policies.keeplink import Grant
 from policies.layout import Marks, notice_key, parse_key
-from policies.messages import Keep, Setting, render
+from policies.messages import Back, Keep, Setting, render, render_back
 from policies.notice_settings import NoticesSettings
 from policies.notices import Letter, Status, Timing, Unreachable, Verdict, after, letters
 from policies.observed import NoticeMark
-from policies.plan import Plan
+from policies.plan import Action, Plan
 from reconcilers.base import Needs
 from reconcilers.ports import ArchivePort
 
@@ -254,6 +255,52 @@ def notify(plan: Plan, adapters: Adapters,
     for row in report.owners:
         adapters.metrics.notice(row.outcome.value)
     return report
+
+
+def tell_restored(plan: Plan, report: RunReport, adapters: Adapters) -> list[str]:
+    """With ``notices.tell_restored``: one "your videos are back" message per owner whose
+    played placeholders this run restored. Best effort and told once (at most once: a failure
+    is a line for the log, never a retry); the lines say what happened."""
+    settings = adapters.policy.notices
+    played = {i.entry_id for i in plan.changes
+              if i.action is Action.RESTORE and i.rule == RESTORE_ON_PLAY}
+    back = [i.entry_id for i in report.items if i.entry_id in played and i.result == "done"]
+    if settings is None or not settings.tell_restored or not back:
+        return []
+    try:
+        by_owner = _owners_of(back, KalturaWriter(adapters.kaltura))
+        contacts = adapters.address_book().contacts(sorted(by_owner))
+    except KarchiveError as exc:
+        return [f"✉ owners of restored videos not told: {exc}"]
+    policy = adapters.policy
+    setting = Setting(policy.kaltura.partner_id, policy.restore_on_play, int(time.time()))
+    lines = []
+    with adapters.mailer() as mailer:
+        for owner, entries in sorted(by_owner.items()):
+            contact = contacts.get(owner)
+            if contact is None or not contact.address:
+                lines.append(f"✉ {owner or '(no owner)'} not told their videos are back: "
+                             "no address")
+                continue
+            try:
+                message = render_back(Back(owner, contact, tuple(entries)), settings, setting)
+                mailer.send(message, contact.address, settings.copy_to)
+            except (KarchiveError, ValueError) as exc:
+                lines.append(f"✉ {owner} not told their videos are back: {exc}")
+                continue
+            lines.append(f"✉ told {owner} that {len(entries)} of their videos are back")
+    return lines
+
+
+def _owners_of(entry_ids: Iterable[str], kaltura: KalturaWriter
+               ) -> dict[str, list[tuple[str, str]]]:
+    """The owner of each entry as Kaltura says now, and the entries' names, by owner."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for entry_id in entry_ids:
+        details = kaltura.entry(entry_id)
+        found.setdefault(details.user_id or details.creator_id, []).append(
+            (entry_id, details.name))
+    return found
 
 
 def send_notices(verdicts: Sequence[Verdict], sending: Sending, now: int,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from policies.durations import Duration, TimeUnit
-from policies.loader import parse_policy
-from policies.messages import NOTICE_HEADER, Keep, Setting, render
+from policies.loader import PolicyError, parse_policy
+from policies.messages import NOTICE_HEADER, Back, Keep, Setting, render, render_back
 from policies.notice_settings import NoticesSettings
 from policies.notices import Consequence, Contact, Subject, Timing, assess, letters
 
@@ -104,3 +104,34 @@ def test_a_subject_template_cannot_inject_headers(tmp_path: Path) -> None:
     odd = settings(tmp_path, "  templates: {subject: '{{ entries[0].name }}'}\n")
     message = render(letter_for(named), odd, Setting(1, True, NOW))  # type: ignore[arg-type]
     assert message["Bcc"] is None and message["Subject"] == "a Bcc: evil@example.com"
+
+
+@pytest.mark.parametrize(("entries", "subject"), [
+    ((("0_aaaaaaaa", "Physics <script>alert(1)</script>"),),
+     "1 of your videos is back in Kaltura"),
+    ((("0_aaaaaaaa", "One"), ("0_bbbbbbbb", "")), "2 of your videos are back in Kaltura"),
+])
+def test_the_back_message_lists_the_entries_escaped(
+        tmp_path: Path, entries: tuple[tuple[str, str], ...], subject: str) -> None:
+    back = Back("ann", Contact("ann@example.edu", "Ann Example"), entries)
+    message = render_back(back, settings(tmp_path), Setting(7, True, NOW))
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert str(parsed["Subject"]).strip() == subject
+    assert parsed["To"] == "ann@example.edu" and parsed["Cc"] == "media-team@example.edu"
+    assert NOTICE_HEADER not in parsed  # not a notice: nothing waits on it
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    for entry_id, name in entries:
+        assert f"https://kms.example.edu/media/{entry_id}?p=7" in text
+        assert (name or entry_id) in text
+    if "<script>" in entries[0][1]:
+        assert "<script>" not in html and "&lt;script&gt;" in html
+    assert text.startswith("Hello Ann Example,")
+
+
+def test_a_back_template_that_does_not_compile_is_a_policy_error(tmp_path: Path) -> None:
+    (tmp_path / "back.txt").write_text("{% for %}")
+    with pytest.raises(PolicyError) as caught:
+        settings(tmp_path, "  templates: {back_text: back.txt}\n")
+    assert str(caught.value).startswith("policy.yaml:11: notices.templates.back_text: template "
+                                        "line 1: ")

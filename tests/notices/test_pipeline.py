@@ -309,3 +309,32 @@ def test_addresses_from_the_directory_mail_attribute(
     assert f"✉ notice NOT sent to {unreachable}" in out
     assert world.markers() == set().union(*(ids for o, ids in owners.items()
                                             if o != unreachable))
+
+
+def test_an_owner_is_told_when_a_played_placeholder_comes_back(world: World) -> None:
+    text = world.policy.read_text()
+    text = text.replace("  keep: {", "  tell_restored: true\n  keep: {")
+    text = text.replace("storage: {bucket:", "storage: {storage_class: STANDARD_IA, bucket:")
+    world.policy.write_text(text)
+    world.apply()
+    world.advance(31 * DAY)
+    world.apply()
+    emails = world.emails()
+    swapped = sorted(e for e in world.markers() if "flavors_deleted" in world.tags(e))
+    entry_id = swapped[0]
+    backend: Any = world.sandbox.backend
+    with backend.lock:
+        owner, name = backend.entries[entry_id].user_id, backend.entries[entry_id].name
+    before = len(world.mail())
+    _play(world.sandbox, entry_id)
+    out = world.apply()
+    assert f"✉ told {owner} that 1 of their videos are back" in out
+    assert "flavors_deleted" not in world.tags(entry_id)
+    [back] = world.mail()[before:]
+    assert back["To"].addresses[0].addr_spec == emails[owner]
+    assert str(back["Subject"]).strip() == "1 of your videos is back in Kaltura"
+    body = back.get_body(("plain",)).get_content()
+    assert name in body and entry_id in body and "X-Karchive-Notice" not in back
+    # Told once: the next run has nothing to restore and tells nobody.
+    world.apply()
+    assert len(world.mail()) == before + 1
