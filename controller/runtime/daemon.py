@@ -176,6 +176,10 @@ class Daemon:
         address = self.settings.keep_address
         if address is None:
             return None
+        if self.settings.plan_only:
+            # A keep writes tags to Kaltura; a plan-only daemon writes nothing (invariant 5).
+            raise UsageError("--keep-address adds keep tags in Kaltura, and --plan-only writes "
+                             "nothing; run the keep links on the daemon that acts")
         if policy.notices is None or policy.notices.keep is None:
             raise UsageError("--keep-address needs the policy's notices.keep section "
                              "(base_url, secret_file); add it or leave --keep-address out")

@@ -153,6 +153,19 @@ def test_a_bad_keep_address_is_one_line_and_exit_1(
     assert len(err.splitlines()) == 1 and "HOST:PORT" in err
 
 
+def test_a_plan_only_daemon_serves_no_keep_links(served: Served, tmp_path: Path) -> None:
+    env = served.sandbox.env()
+    text = policy_text(env, tmp_path, RULE.format(placeholder=env["KARCHIVE_PLACEHOLDER"]))
+    (tmp_path / "policy.yaml").write_text(text)
+    daemon = DaemonProcess(tmp_path / "policy.yaml", {**env, "KARCHIVE_STATE_DIR":
+                           str(tmp_path / "state")}, "--plan-only",
+                           "--keep-address", f"127.0.0.1:{_free_port()}")
+    assert daemon.proc.wait(timeout=60) == 1
+    daemon.stop()
+    errors = [r for r in daemon.logs if r.get("level") in ("ERROR", "error")]
+    assert len(errors) == 1 and "--plan-only" in errors[0]["message"]
+
+
 def test_keep_address_without_keep_links_in_the_policy_is_one_line_and_exit_1(
         served: Served, tmp_path: Path) -> None:
     env = served.sandbox.env()
