@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from controller.runtime.metrics import CONTENT_TYPE, Metrics
 
@@ -85,14 +85,13 @@ class _Server(ThreadingHTTPServer):
         self.health = health
 
 
-class MetricsServer:
-    """``MetricsServer(metrics, health, address, port).start()``; ``.url``; ``.stop()``."""
+class Listener:
+    """An HTTP server on a daemon thread of its own: ``start()``, ``url``, ``stop()``, or
+    ``with``. The metrics endpoint below and the keep links (``runtime/keep.py``) are two."""
 
-    def __init__(self, metrics: Metrics, health: HealthSource, address: str = "127.0.0.1",
-                 port: int = 0) -> None:
-        self._server = _Server((address, port), metrics, health)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="karchive-http", daemon=True)
+    def __init__(self, server: ThreadingHTTPServer, name: str) -> None:
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
 
     @property
     def port(self) -> int:
@@ -104,7 +103,7 @@ class MetricsServer:
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> MetricsServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -113,8 +112,16 @@ class MetricsServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> MetricsServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class MetricsServer(Listener):
+    """``MetricsServer(metrics, health, address, port).start()``; ``.url``; ``.stop()``."""
+
+    def __init__(self, metrics: Metrics, health: HealthSource, address: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        super().__init__(_Server((address, port), metrics, health), "karchive-http")

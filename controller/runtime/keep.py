@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from controller.errors import KarchiveError
+from controller.runtime.http import Listener
 from controller.runtime.notices import NoticeStore
 from policies import keeplink
 from policies.keeplink import Grant
@@ -188,31 +188,8 @@ class _Server(ThreadingHTTPServer):
         self.keeper = keeper
 
 
-class KeepServer:
+class KeepServer(Listener):
     """``KeepServer(keeper, address, port).start()``; ``.url``; ``.stop()``."""
 
     def __init__(self, keeper: Keeper, address: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((address, port), keeper)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="karchive-keep", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> KeepServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> KeepServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(_Server((address, port), keeper), "karchive-keep")
