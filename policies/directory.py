@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from policies.strict import Strict
 
 # The placeholder an active filter must contain: the uid, escaped, is substituted for it.
 UID_PLACEHOLDER = "{uid}"
@@ -48,21 +48,8 @@ class UidMapping(StrEnum):
     AS_IS = "as-is"
 
 
-class DirectorySettings(BaseModel):
+class DirectorySettings(Strict):
     """The ``directory:`` section of policy.yaml."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, data: Any) -> Any:
-        # pydantic reads true as 1 for a number; "timeout: true" is a mistake, not a second.
-        if isinstance(data, dict):
-            for name in ("batch_size", "cache_ttl", "timeout", "retries"):
-                if isinstance(data.get(name), bool):
-                    raise ValueError(f"{name}: {data[name]!r} is not a number; write digits, "
-                                     "e.g. 10")
-        return data
 
     url: str = Field(description="ldap://host[:port] or ldaps://host[:port]")
     bind_dn: str | None = Field(default=None, description="absent: anonymous bind")

@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from policies.schema import LocatedValueError, Policy
+from policies.schema import Policy
+from policies.strict import LocatedValueError
 
 Path_ = tuple[str | int, ...]
 

@@ -23,9 +23,7 @@ from typing import Annotated, Any, Self
 from jinja2 import StrictUndefined, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     SecretStr,
@@ -35,6 +33,7 @@ from pydantic import (
 )
 
 from policies.durations import Duration, TimeUnit, parse_duration
+from policies.strict import Strict
 
 Span = Annotated[Duration, BeforeValidator(parse_duration), PlainSerializer(str, return_type=str)]
 
@@ -45,23 +44,6 @@ _ADDRESS_RE = re.compile(r"^(?:[^<>]*<)?([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)>?$")
 _URL_RE = re.compile(r"^https?://[^/\s]+")
 _LINK_FIELDS = frozenset({"entry_id", "partner_id"})
 DEFAULT_ENTRY_URL = "https://kmc.kaltura.com/index.php/kmcng/content/entries/entry/{entry_id}"
-
-
-class _Section(BaseModel):
-    """Frozen, unknown keys refused, and no true/false where a number is wanted."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name, value in data.items():
-                field = cls.model_fields.get(name)
-                if field is not None and isinstance(value, bool) and field.annotation in (
-                        int, float):
-                    raise ValueError(f"{name}: {value!r} is not a number; write digits, e.g. 30")
-        return data
 
 
 def _base_dir(info: ValidationInfo) -> Path:
@@ -95,7 +77,7 @@ class Security(StrEnum):
     NONE = "none"  # no encryption: a relay on the same host or a test sink only
 
 
-class SmtpSettings(_Section):
+class SmtpSettings(Strict):
     """The mail server that accepts the notices. The password never reaches a log or message."""
 
     host: str = Field(min_length=1)
@@ -165,7 +147,7 @@ def _package_template(name: str) -> str:
     return (Path(__file__).parent / "templates" / name).read_text(encoding="utf-8")
 
 
-class Templates(_Section):
+class Templates(Strict):
     """The message: a subject line and a plain-text and an HTML body (Jinja2, see
     ``policies.messages``). Each is the shipped default unless a path overrides it; the files
     are read when the policy is loaded, so a missing file is a policy error, not a failed send."""
@@ -199,7 +181,7 @@ class Templates(_Section):
         return check_template(subject.strip(), html=False)
 
 
-class KeepLinks(_Section):
+class KeepLinks(Strict):
     """The one-click keep link each message carries, and what it does."""
 
     base_url: str  # where the keep listener is reachable by owners: https://host/keep
@@ -239,7 +221,7 @@ class KeepLinks(_Section):
         return self
 
 
-class NoticesSettings(_Section):
+class NoticesSettings(Strict):
     """``notices:``: owners are told ``before`` a swap or a purge, and may keep their videos."""
 
     before: Span  # the grace period: no swap or purge sooner after the owner's notice

@@ -11,15 +11,12 @@ passes as validation context.
 from __future__ import annotations
 
 import re
-import typing
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     SecretStr,
@@ -31,47 +28,13 @@ from pydantic import (
 from policies.directory import DirectorySettings
 from policies.durations import Duration, Rate, TimeUnit, parse_duration, parse_rate, parse_size
 from policies.notice_settings import AddressSource, NoticesSettings
+from policies.strict import LocatedValueError, Strict
 
 DurationField = Annotated[
     Duration, BeforeValidator(parse_duration), PlainSerializer(str, return_type=str)
 ]
 SizeField = Annotated[int, BeforeValidator(parse_size)]
 RateField = Annotated[Rate, BeforeValidator(parse_rate), PlainSerializer(str, return_type=str)]
-
-
-class LocatedValueError(ValueError):
-    """A model-level check that knows which field is wrong: ``path`` continues the error's
-    location, so the loader can point at the line of that field rather than of the section."""
-
-    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class Strict(BaseModel):
-    """Base of every policy model: frozen values, unknown keys rejected, and no boolean where
-    a number is wanted (pydantic would read ``partner_id: true`` as partner 1)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, data: Any) -> Any:
-        return refuse_bool_numbers(cls, data)
-
-
-def refuse_bool_numbers(model: type[BaseModel], data: Any) -> Any:
-    """``data`` unchanged, or a located error for a true/false given to a numeric field."""
-    if not isinstance(data, dict):
-        return data
-    for name, value in data.items():
-        field = model.model_fields.get(name)
-        if field is None or not isinstance(value, bool):
-            continue
-        wanted = {arg for arg in (typing.get_args(field.annotation) or (field.annotation,))}
-        if bool not in wanted and wanted & {int, float}:
-            raise LocatedValueError((name,), f"{value!r} is not a number; write digits, e.g. 42")
-    return data
 
 
 class DesiredState(StrEnum):
