@@ -8,7 +8,8 @@ through :meth:`KalturaSession.call` or :meth:`KalturaSession.multirequest`, whic
   and renew it at 80 % of its life, or at once when the server says ``INVALID_KS`` (its clock may
   run ahead of ours);
 - pace each action class with a token bucket (limits from the policy's ``rate_limits``), halving
-  the class's rate for a while after ``ACTION_BLOCKED`` — pacing, never a tight retry loop;
+  the class's rate for a while after ``ACTION_BLOCKED`` — pacing, never a tight retry loop —
+  and retrying a refused call one throttle window later, when Kaltura's fixed window is over;
 - translate every failure (``KalturaException``, ``KalturaClientException``, what requests
   lets through) into karchive's error tree in one place — the tables ``CODES`` and
   ``CLIENT_CODES`` read by :func:`translate` —, each with ``source=kaltura``, and retry the
@@ -68,6 +69,8 @@ OTHER_READ_TIMEOUT = 30.0
 # timeout), a refusal or an unreachable host three times (a restart, a flapping route).
 TIMEOUT_ATTEMPTS = 2
 NETWORK_ATTEMPTS = 3
+# Kaltura's throttle window when a rule gives none (``_expiry ?? 10``, reference §11.7).
+KALTURA_WINDOW = 10.0
 _TIMEOUTS = (netfail.Failure.READ_TIMEOUT, netfail.Failure.CONNECT_TIMEOUT)
 
 
@@ -365,7 +368,7 @@ class KalturaSession:
             if saw_invalid_ks:
                 self.renew()
             if delay is not None:
-                self._sleep(self._backoff(attempt, delay))
+                self._sleep(self._backoff(label, attempt, delay))
             pending = retry
         return results
 
@@ -412,7 +415,7 @@ class KalturaSession:
                                     attempt + 1, min(limit, self._max_attempts))
             elif not isinstance(error, TransientError) or attempt >= self._max_attempts:
                 raise error
-            self._sleep(self._backoff(attempt, error))
+            self._sleep(self._backoff(label, attempt, error))
 
     def _network_error(self, error: _Unanswered, attempts: int) -> NetworkError:
         wait = read_timeout(error.call, self.settings.timeout)
@@ -421,11 +424,25 @@ class KalturaSession:
             setting="kaltura.service_url", read_timeout=wait, attempts=attempts)),
             source=Source.KALTURA)
 
-    def _backoff(self, attempt: int, error: TransientError) -> float:
+    def _backoff(self, label: str, attempt: int, error: TransientError) -> float:
         if error.delay is not None:
             return error.delay
+        if isinstance(error, RateLimited):
+            return self._window(label) + random.uniform(0, 1)
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)  # jitter: never in lock-step with others
+
+    def _window(self, label: str) -> float:
+        """How long after an ``ACTION_BLOCKED`` a fresh window has surely opened.
+
+        Kaltura's windows are fixed, opened by their first call, and a refusal does not extend
+        them (``KalturaResponseCacher::rateLimit``, reference §11.7): one window's length after a
+        refusal, the window that refused it is over. A retry sooner only spends calls on more
+        refusals — and five quick ones can all land in the same window.
+        """
+        service, _, action = label.partition(".")
+        rate = self.settings.rate_for(service, action)
+        return rate.per_seconds if rate is not None else KALTURA_WINDOW
 
     # -- translation ----------------------------------------------------------------------
 
