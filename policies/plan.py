@@ -25,12 +25,13 @@ through a versioned JSON file (``--out FILE`` / ``apply PLAN_FILE``).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import IO, Any, Protocol, runtime_checkable
 
 from policies import totals as figures
 from policies.counts import DESIRED, STATES, Census, Tally
@@ -145,7 +146,9 @@ class Target:
 class Plan:
     """Every change one cycle would make, in execution order, plus what was reported."""
 
-    items: tuple[PlanItem, ...]
+    # In execution order (ACTION_ORDER, then entry id); a big plan's wait on disk
+    # (controller/runtime/spill.py), walked as often as needed, never copied whole.
+    items: Sequence[PlanItem]
     planned_at: int  # the instant the policy was evaluated at (unix seconds)
     observed_count: int  # entries observed, for the apply guard on the share replaced
     target: Target | None = None  # None only for a plan built by hand (tests)
@@ -166,15 +169,17 @@ class Plan:
         return len({v.subject.owner for v in self.to_notify if v.subject is not None})
 
     @property
-    def changes(self) -> tuple[PlanItem, ...]:
-        """The items ``apply`` executes."""
-        return tuple(item for item in self.items if item.action.executable)
+    def changes(self) -> Iterator[PlanItem]:
+        """The items ``apply`` executes, in order (a fresh walk each time it is read)."""
+        return (item for item in self.items if item.action.executable)
 
     @property
     def has_changes(self) -> bool:
         return any(item.action.executable for item in self.items)
 
     def count(self, action: Action) -> int:
+        if isinstance(self.items, CountedItems):
+            return self.items.count_of(action)
         return sum(1 for item in self.items if item.action is action)
 
     @property
@@ -230,27 +235,37 @@ class Plan:
         """Terraform-like: the opening table (``policies.totals.table``), one line per item,
         then the summary. Deletions come apart, last, under a header of their own. ``color``:
         ANSI colours (deletions red), for a terminal."""
-        lines = [_render_item(item, color) for item in self.items
-                 if item.action is not Action.DELETE]
-        deletions = [_render_item(item, color) for item in self.items
-                     if item.action is Action.DELETE]
-        if deletions:
-            header = DELETE_HEADER.format(n=len(deletions))
-            lines += [""] if lines else []
-            lines += [f"\x1b[{_COLOURS[Action.DELETE]}m{header}\x1b[0m" if color else header]
-            lines += deletions
-        notify = notify_lines(self.notices)
-        if notify:
-            lines += [""] if lines else []
-            lines += notify
-        if lines:
-            lines.append("")
+        return "\n".join(self.render_lines(color))
+
+    def render_lines(self, color: bool = False) -> Iterator[str]:
+        """:meth:`render` a line at a time (a big plan is printed as it is read)."""
         opening = figures.table(self.totals())
         if opening:
             observed = datetime.fromtimestamp(self.planned_at, UTC).strftime("%Y-%m-%d %H:%M")
-            opening = [f"Plan for {self.observed_count:,} entries observed at {observed} UTC:",
-                       "", *opening]
-        return "\n".join([*opening, *lines, self.summary()])
+            yield f"Plan for {self.observed_count:,} entries observed at {observed} UTC:"
+            yield ""
+            yield from opening
+        wrote = False
+        for item in self.items:
+            if item.action is not Action.DELETE:
+                wrote = True
+                yield _render_item(item, color)
+        deletions = self.count(Action.DELETE)
+        if deletions:
+            yield from [""] if wrote else []
+            header = DELETE_HEADER.format(n=deletions)
+            yield f"\x1b[{_COLOURS[Action.DELETE]}m{header}\x1b[0m" if color else header
+            wrote = True
+            yield from (_render_item(item, color) for item in self.items
+                        if item.action is Action.DELETE)
+        notify = notify_lines(self.notices)
+        if notify:
+            yield from [""] if wrote else []
+            yield from notify
+            wrote = True
+        if wrote:
+            yield ""
+        yield self.summary()
 
     def to_json(self) -> str:  # long: the docstring is the plan file's format
         """The plan file. Format (``format_version`` 4)::
@@ -294,6 +309,13 @@ class Plan:
         those of ``policies.counts`` and ``policies.totals``. Readers refuse another
         ``format_version``; unknown item keys are refused too.
         """
+        out = io.StringIO()
+        self.write_json(out)
+        return out.getvalue()
+
+    def write_json(self, out: IO[str]) -> None:
+        """:meth:`to_json` into ``out``, an item a line as the items are read (a big plan is
+        never one string in memory)."""
         census = self.census
         summary = figures.to_json(self.totals())
         summary["observed"] = {"entries": census.entries, "by_state": dict(census.by_state),
@@ -308,9 +330,10 @@ class Plan:
                            "observed_count": self.observed_count, "target": target,
                            "summary": summary, "summary_text": self.summary()},
                           indent=2, ensure_ascii=False)
+        out.write(f'{head[:-2]},\n  "items": ')
         # One item a line: readable and diffable, and the C encoder (no indent) keeps a
         # 200,000-item plan fast to write.
-        lines = ",\n".join(
+        lines = (
             "    " + json.dumps({
                 "entry_id": item.entry_id,
                 "action": item.action.value,
@@ -328,9 +351,16 @@ class Plan:
             }, ensure_ascii=False)
             for item in self.items
         )
-        body = f"[\n{lines}\n  ]" if lines else "[]"
+        first = next(lines, None)
+        if first is None:
+            out.write("[]")
+        else:
+            out.write(f"[\n{first}")
+            for line in lines:
+                out.write(f",\n{line}")
+            out.write("\n  ]")
         notices = json.dumps([verdict_to_json(v) for v in self.to_notify], ensure_ascii=False)
-        return f'{head[:-2]},\n  "items": {body},\n  "notices": {notices}\n}}\n'
+        out.write(f',\n  "notices": {notices}\n}}\n')
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -577,17 +607,53 @@ def _held(item: PlanItem | None, verdict: Verdict | None) -> PlanItem | None:
                    notice=verdict.status.value, due_at=verdict.due_at)
 
 
+@runtime_checkable
+class CountedItems(Protocol):
+    """A plan's items that count themselves per action without a walk (a store on disk)."""
+
+    def count_of(self, action: Action) -> int: ...
+
+
+class ItemStore(Protocol):
+    """Where :class:`PlanBuilder` puts its items: :meth:`sealed` gives them in plan order."""
+
+    def add(self, item: PlanItem) -> None: ...
+
+    def sealed(self) -> Sequence[PlanItem]: ...
+
+
+class ListItems:
+    """The pure item store: a list, sorted when sealed."""
+
+    def __init__(self) -> None:
+        self._items: list[PlanItem] = []
+
+    def add(self, item: PlanItem) -> None:
+        self._items.append(item)
+
+    def sealed(self) -> Sequence[PlanItem]:
+        return tuple(sorted(self._items, key=plan_order))
+
+
+def plan_order(item: PlanItem) -> tuple[int, str]:
+    """An item's place in a plan: by action (ACTION_ORDER), then by entry id."""
+    return _RANK[item.action], item.entry_id
+
+
+_RANK = {action: index for index, action in enumerate(ACTION_ORDER)}
+
+
 class PlanBuilder:
     """The diff in pieces: :meth:`add` one assessment at a time (a page of entries at a time,
-    in any order), :meth:`plan` at the end. Only the items and the counts are kept, never the
-    entries, so memory grows with the changes, not with the catalogue."""
+    in any order), :meth:`plan` at the end. Only the items (in ``store``: a list by default,
+    on disk past a few thousand in the pipeline) and the counts are kept, never the entries."""
 
     __slots__ = ("policy", "now", "_items", "_tally", "_notices")
 
-    def __init__(self, policy: Policy, now: int) -> None:
+    def __init__(self, policy: Policy, now: int, store: ItemStore | None = None) -> None:
         self.policy = policy
         self.now = now
-        self._items: list[PlanItem] = []
+        self._items: ItemStore = store if store is not None else ListItems()
         self._tally = Tally()
         self._notices: list[Verdict] = []
 
@@ -596,16 +662,14 @@ class PlanBuilder:
         self._tally.add(assessment.entry, assessment.observation, assessment.decision,
                         assessment.action, None if notice is None else notice.status.value)
         if assessment.item is not None:
-            self._items.append(assessment.item)
+            self._items.add(assessment.item)
         if notice is not None and (notice.needs_message or notice.drop):
             self._notices.append(notice)
 
     def plan(self) -> Plan:
-        rank = {action: index for index, action in enumerate(ACTION_ORDER)}
-        items = sorted(self._items, key=lambda item: (rank[item.action], item.entry_id))
         census = self._tally.census()
         notices = tuple(sorted(self._notices, key=lambda v: v.entry_id))
-        return Plan(tuple(items), self.now, census.entries, Target.of(self.policy), census,
+        return Plan(self._items.sealed(), self.now, census.entries, Target.of(self.policy), census,
                     CycleLimits.of(self.policy.limits), notices)
 
 

@@ -14,7 +14,9 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from controller.cli.policy import add_policy_option, load
 from controller.compose import compose
@@ -38,13 +40,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.set_defaults(func=run)
 
 
-def write_atomically(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` by a temporary file in the same folder and a rename."""
+def write_atomically(path: str | Path, text: str | Callable[[IO[str]], None]) -> None:
+    """Write ``text`` (or what the callable writes into the file) to ``path`` by a temporary
+    file in the same folder and a rename: never half a file under that name."""
     target = Path(path)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                text(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, target)
@@ -76,16 +82,18 @@ def run(args: argparse.Namespace) -> int:
         return fail(exc)
     if args.out:
         try:
-            write_atomically(args.out, plan.to_json())
+            write_atomically(args.out, plan.write_json)
         except OSError as exc:
             return fail(f"cannot write the plan to {args.out} ({exc.strerror}); "
                         "check the folder exists and is writable")
     if args.json:
-        sys.stdout.write(plan.to_json().rstrip("\n") + "\n")
+        plan.write_json(sys.stdout)
     else:
         color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        # The listing ends with the summary line ("Plan: ..." or "No changes.").
-        sys.stdout.write(plan.render(color=color).rstrip("\n") + "\n")
+        # The listing ends with the summary line ("Plan: ..." or "No changes."), a line at a
+        # time: a big plan is printed as it is read.
+        for line in plan.render_lines(color=color):
+            sys.stdout.write(line + "\n")
         if args.out:
             sys.stdout.write(f"Saved the plan to {args.out}: apply it with "
                              f"`karchive apply {args.out}`.\n")

@@ -29,6 +29,7 @@ words.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -111,7 +112,7 @@ class Daemon:
         self._state: StateStore | None = None
         self._scheduler: BackgroundScheduler | None = None
         self._schedule_key: tuple[Any, ...] | None = None
-        self._last_shape: frozenset[tuple[str, Any]] = frozenset()
+        self._last_shape = ""  # the plan-only daemon's last diff, as a digest (_shape)
         self._thaws = ThawClock(self.metrics.restore_wait)
 
     # -- the probes -----------------------------------------------------------------------------
@@ -229,12 +230,12 @@ class Daemon:
                  extra={"why": reason, "acting": acting})
         if not acting:
             # The whole diff when it changed; a steady plan-only daemon logs only the summary.
-            shape = frozenset((item.entry_id, item.action) for item in plan.changes)
+            shape = _shape(plan)
             if shape != self._last_shape:
                 _log_plan(plan, self._why_not_acting(policy))
             self._last_shape = shape
             return True
-        self._last_shape = frozenset()
+        self._last_shape = ""
         self._notify(plan, adapters)
         return self._execute(plan, adapters)
 
@@ -437,6 +438,15 @@ def _keep_listener(adapters: Adapters, address: tuple[str, int], metrics: Metric
 def _reason(exc: BaseException) -> str:
     """A bounded label for errors_total: the error's class, never its message."""
     return type(exc).__name__.lower()
+
+
+def _shape(plan: Plan) -> str:
+    """A digest of the plan's changes (entry and action, in plan order): equal when the diff
+    is, without holding a set of a million items between cycles."""
+    digest = hashlib.sha256()
+    for item in plan.changes:
+        digest.update(f"{item.entry_id}\0{item.action.value}\n".encode())
+    return digest.hexdigest()
 
 
 def _in_flight(plan: Plan) -> int:

@@ -15,8 +15,9 @@ metrics. The stages, and where each lives:
 Each entry is classified exactly once; whoever needs more than the plan (a report's rows, the
 daemon's thaw clock) receives each :class:`~policies.plan.Assessment` as it is made, through
 ``each``, and keeps what it needs. The pipeline itself keeps only the plan's items and counts,
-never the entries, so a page-by-page observation (and later an incremental index) fits under
-the same call.
+never the entries — and past a few thousand items, the items wait on disk
+(``runtime/spill.py``) — so a page-by-page observation (and later an incremental index) fits
+under the same call with memory flat in the catalogue's size.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from controller.compose import Adapters
 from controller.runtime.observe import ObservationStats, Observer
 from controller.runtime.progress import ProgressSink
+from controller.runtime.spill import SpillingItems
 from policies.observed import COLD_CLASSES, ObservedEntry
 from policies.plan import Assessment, Assessor, Plan, PlanBuilder
 from policies.schema import DesiredState
@@ -65,7 +67,8 @@ class Pipeline:
         observer = Observer(self.adapters, progress=self.progress, now=self.now)
         assess = Assessor(policy, observer.observed_at, observer.placeholder_size,
                           notice_now=observer.notice_now)
-        builder = PlanBuilder(policy, observer.observed_at)
+        # The items past a few thousand wait on disk (runtime/spill.py): memory stays flat.
+        builder = PlanBuilder(policy, observer.observed_at, SpillingItems())
         # A store whose listing carries no restore status gets a HEAD for the copies it decides.
         heads = policy.storage.restore_status != "listing"
         taken = 0

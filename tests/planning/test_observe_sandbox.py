@@ -379,3 +379,19 @@ def test_a_saved_plans_entries_are_observed_in_id_batches_against_one_bucket_lis
     # The bucket is listed once for the whole plan, not once per batch of ids.
     listings = counter.s3.get(("ListObjectsV2", "ok"), 0)
     assert listings == whole_counter.s3.get(("ListObjectsV2", "ok"), 0)
+
+
+def test_the_pipeline_spills_a_big_plan_and_it_reads_the_same(sandbox, policy, monkeypatch):
+    from controller.runtime import spill
+    from policies.plan import diff
+
+    monkeypatch.setattr(spill, "IN_MEMORY", 10)
+    monkeypatch.setattr(spill, "_BATCH", 50)
+    seen = observed(policy)
+    assert isinstance(seen.plan.items, spill.SpilledItems)
+    assert len(seen.plan.items) > 100  # several batches on disk
+    # The pure diff of the same entries, in memory, is the same plan.
+    again = diff(seen.entries, policy, seen.plan.planned_at, seen.placeholder_size)
+    assert isinstance(again.items, tuple)
+    assert seen.plan.render() == again.render()
+    assert seen.plan.to_json() == again.to_json()
