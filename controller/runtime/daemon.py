@@ -30,6 +30,7 @@ words.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import threading
 import time
@@ -450,8 +451,7 @@ def _shape(plan: Plan) -> str:
 
 
 def _in_flight(plan: Plan) -> int:
-    busy = (Action.THAW, Action.RESTORE, Action.WAIT)
-    return sum(1 for i in plan.items if i.action in busy)
+    return sum(plan.count(action) for action in (Action.THAW, Action.RESTORE, Action.WAIT))
 
 
 def _log_report(report: RunReport) -> None:
@@ -473,13 +473,13 @@ def _log_report(report: RunReport) -> None:
 def _log_plan(plan: Plan, why: str, limit: int = 1000) -> None:
     """The diff, one line an item with its entry id as a field (capped: a first run on 200,000
     entries must not write 200,000 lines every cycle)."""
-    changes = [i for i in plan.items if i.action.executable]
-    if not changes:
+    total = sum(plan.count(action) for action in Action if action.executable)
+    if not total:
         return
-    log.info("would change %d entries (%s): %s", len(changes), why, plan.summary())
-    for item in changes[:limit]:
+    log.info("would change %d entries (%s): %s", total, why, plan.summary())
+    for item in itertools.islice(plan.changes, limit):
         log.info("%s %s: %s", item.action.value, item.entry_id, item.reason,
                  extra={"entry_id": item.entry_id, "action": item.action.value,
                         "rule": item.rule, "bytes": item.bytes})
-    if len(changes) > limit:
-        log.info("... and %d more", len(changes) - limit)
+    if total > limit:
+        log.info("... and %d more", total - limit)

@@ -34,7 +34,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -80,12 +80,16 @@ class ItemReport:
 @dataclass(slots=True)
 class RunReport:
     items: list[ItemReport] = field(default_factory=list)
+    # Items the cycle's limits deferred, counted by limit and not kept: on a first cycle over a
+    # big catalogue they are most of the plan (the on_item hook still hears each one).
+    over_limits: Counter[str] = field(default_factory=Counter)
     refused: str | None = None  # the guard's one-line reason
     shipped: str | None = None  # the key the journal was shipped to (None: nothing shipped)
     ship_error: str | None = None  # why the journal could not be shipped (the run went on)
 
     def count(self, result: str) -> int:
-        return sum(1 for item in self.items if item.result == result)
+        kept = sum(1 for item in self.items if item.result == result)
+        return kept + (self.over_limits.total() if result == "deferred" else 0)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +99,7 @@ class RunReport:
     def deferrals(self) -> list[str]:
         """One line per reason items were deferred, with how many (none: an empty list)."""
         by_reason = Counter(item.why for item in self.items if item.result == "deferred")
+        by_reason.update(self.over_limits)
         return [_DEFER_TEXT.get(why, "{n} deferred").format(n=f"{n:,}")
                 for why, n in by_reason.items()]
 
@@ -210,7 +215,19 @@ class Executor:
     def select(self, items: Iterable[Work], report: RunReport) -> list[Work]:
         """Items to run now; the rest deferred (backoff, then the cycle's limits, as
         ``policies.totals.admit`` defines them) and reported as such."""
-        candidates: list[Work] = []
+        chosen: list[Work] = []
+        for item, limit in admit(self._candidates(items, report),
+                                 CycleLimits.of(self.policy.limits)):
+            if limit is None:
+                chosen.append(item)
+            else:
+                self._report(report, ItemReport(item.entry_id, item.action, "deferred",
+                                                f"{limit} reached", why=limit))
+        return chosen
+
+    def _candidates(self, items: Iterable[Work], report: RunReport) -> Iterator[Work]:
+        """The items that may run, as they are read; the others reported (refused: no
+        reconciler; deferred: still backing off)."""
         now = self.clock()
         for item in items:
             if not self.chain(item):
@@ -226,15 +243,7 @@ class Executor:
                     f"until {time.strftime('%H:%M:%S', time.gmtime(backoff.until))} UTC",
                     why=DEFER_BACKOFF))
                 continue
-            candidates.append(item)
-        chosen: list[Work] = []
-        for item, limit in admit(candidates, CycleLimits.of(self.policy.limits)):
-            if limit is None:
-                chosen.append(item)
-            else:
-                self._report(report, ItemReport(item.entry_id, item.action, "deferred",
-                                                f"{limit} reached", why=limit))
-        return chosen
+            yield item
 
     # -- running -------------------------------------------------------------------------------
 
@@ -376,7 +385,10 @@ class Executor:
 
     def _report(self, report: RunReport, item: ItemReport) -> None:
         with self._lock:
-            report.items.append(item)
+            if item.why in (TRANSITIONS_LIMIT, BYTES_LIMIT):
+                report.over_limits[item.why] += 1
+            else:
+                report.items.append(item)
         if self.hooks.on_item is not None:
             self.hooks.on_item(item)
 
