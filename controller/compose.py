@@ -28,11 +28,13 @@ from controller.adapters.ldap import Directory
 from controller.adapters.smtp import Mailer
 from controller.adapters.storage import Store
 from controller.adapters.storage.bucket import BucketStore
-from controller.adapters.storage.lease import LEASE_NAME, LeasePort
+from controller.adapters.storage.lease import LeasePort
 from controller.adapters.storage.local import FolderStore
+from controller.adapters.storage.shard_lease import ShardLease
 from controller.errors import PermanentError
 from policies.notice_settings import AddressSource
 from policies.schema import Policy
+from policies.shards import WHOLE, Shard
 from reconcilers.base import Context, Placeholder, Settings
 from reconcilers.ports import JournalPort, MetricsPort, NullMetrics
 
@@ -42,7 +44,8 @@ FROM_POLICY: Any = object()
 
 @dataclass(slots=True)
 class Adapters:
-    """The adapters of one policy. ``metrics`` is the one sink they all count through."""
+    """The adapters of one policy. ``metrics`` is the one sink they all count through.
+    ``shard``: the entries they serve (``policies/shards.py``); ``policy`` is its share."""
 
     policy: Policy
     metrics: Any
@@ -51,10 +54,19 @@ class Adapters:
     directory: Directory | None
     downloads: HttpSource
     _addresses: DirectoryAddresses | None = None  # built on first use (notices: directory)
+    shard: Shard = WHOLE
 
     def lease(self, *, duration: float) -> LeasePort:
-        """The one-actor lease on this policy's archive (``{prefix}lease.json``)."""
-        return self.store.lease(f"{self.policy.storage.prefix}{LEASE_NAME}", duration=duration)
+        """The one-actor lease of this shard on the policy's archive (``{prefix}lease.json``,
+        or ``{prefix}lease-I-of-N.json``), held only while no other shard count holds one."""
+        prefix, store = self.policy.storage.prefix, self.store
+
+        def siblings() -> list[tuple[str, Any]]:
+            return [(name, store.lease(f"{prefix}{name}", duration=duration).read)
+                    for name in store.lease_names(prefix)]
+
+        own = store.lease(f"{prefix}{self.shard.lease_name}", duration=duration)
+        return ShardLease(own, self.shard, siblings)
 
     def context(self, journal: JournalPort, *, placeholder: Any = FROM_POLICY,
                 restore_via: str = "url", parallel_parts: int = 4) -> Context:
@@ -74,7 +86,7 @@ class Adapters:
     def serving(self, policy: Policy) -> Adapters:
         """These connections for an edited ``policy`` whose connection settings are unchanged
         (the daemon's reload): its rules, limits and settings, the same clients."""
-        return replace(self, policy=policy)
+        return replace(self, policy=self.shard.share(policy))
 
     def mailer(self) -> Mailer:
         """The mail server of the policy's notices: it connects on its first message, and is
@@ -105,10 +117,12 @@ class Adapters:
 
 
 def compose(policy: Policy, *, metrics: Any = None, owners: bool | None = None,
-            s3_client: Any = None) -> Adapters:
+            s3_client: Any = None, shard: Shard = WHOLE) -> Adapters:
     """Every adapter for ``policy``. ``owners``: build the LDAP directory (default: when a rule
     reads ``owner_status`` and the policy names a directory). ``s3_client`` replaces the
-    bucket's metadata client (tests that want fewer botocore attempts)."""
+    bucket's metadata client (tests that want fewer botocore attempts). ``shard``: serve only
+    its entries, on its share of the partner's budgets (Kaltura's pace included)."""
+    policy = shard.share(policy)
     sink = metrics if metrics is not None else NullMetrics()
     store: Store
     if policy.storage.directory is not None:
@@ -126,6 +140,7 @@ def compose(policy: Policy, *, metrics: Any = None, owners: bool | None = None,
         store=store,
         directory=directory,
         downloads=HttpSource(timeout=policy.kaltura.timeout),
+        shard=shard,
     )
 
 

@@ -11,6 +11,8 @@ stale and listed; the fresh items still run, and the exit code is 1.
 
 One actor: apply takes the daemon's lease (``adapters/storage/lease.py``) before it observes, or
 refuses in one line while a daemon or another apply holds it, and releases it on the way out.
+With ``--shard I/N`` it is that shard's lease and only that shard's entries; without, it is the
+unsharded lease, refused while shards of any N hold theirs (``adapters/storage/shard_lease.py``).
 SIGINT or SIGTERM before anything changed stops at once; once items run, the first one stops at
 the next safe point (steps under way finish and are journalled, nothing new starts) and says
 so; the exit code is then 128 + the signal's number.
@@ -37,7 +39,7 @@ from typing import Any, TextIO
 
 from controller.adapters.storage.lease import CommandLease
 from controller.cli.plan import progress
-from controller.cli.policy import add_policy_option, load
+from controller.cli.policy import add_policy_option, add_shard_option, load, shard_of
 from controller.compose import Adapters, compose
 from controller.errors import KarchiveError, UsageError
 from controller.runtime.executor import Hooks, ItemReport, RunReport, Timing, execute
@@ -53,6 +55,7 @@ from controller.runtime.state import (
 )
 from policies.plan import Action, Plan, PlanFormatError, PlanItem, Target, stale_items
 from policies.schema import Policy
+from policies.shards import Shard
 
 LEASE_SECONDS = 60.0
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
@@ -77,11 +80,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
                         help="how long to wait for Kaltura to swap content (default 600)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no observation progress")
+    add_shard_option(parser)
     parser.set_defaults(func=run)
 
 
-def _read_plan(args: argparse.Namespace, policy: Policy) -> Plan | None:
-    """The saved plan named on the command line (None without one), or one line why not."""
+def _read_plan(args: argparse.Namespace, policy: Policy, shard: Shard) -> Plan | None:
+    """The saved plan named on the command line (None without one), or one line why not
+    (another policy's, or naming entries of another shard than ``--shard``'s)."""
     if not args.plan_file:
         return None
     try:
@@ -97,16 +102,22 @@ def _read_plan(args: argparse.Namespace, policy: Policy) -> Plan | None:
     if saved.target != Target.of(policy):
         raise UsageError(f"{args.plan_file} was made for {saved.target}, not for this "
                          f"policy's {Target.of(policy)}; plan again with this policy")
+    foreign = next((i.entry_id for i in saved.items if not shard.owns(i.entry_id)), None)
+    if foreign is not None:
+        raise UsageError(f"{args.plan_file} names {foreign}, which shard {shard} does not own; "
+                         f"plan again with --shard {shard}, or apply without --shard once "
+                         "the shards are stopped")
     return saved
 
 
 def run(args: argparse.Namespace) -> int:
+    shard = shard_of(args)
     policy = load(args.policy)
-    saved = _read_plan(args, policy)
+    saved = _read_plan(args, policy, shard)
     out = sys.stderr if args.json_progress else sys.stdout
     stop = _Signals()
     try:
-        adapters = compose(policy, metrics=CallCounter())
+        adapters = compose(policy, metrics=CallCounter(), shard=shard)
         lease = adapters.lease(duration=LEASE_SECONDS)
         with stop, CommandLease(lease, policy.storage.location) as held:
             report, stale, early = _apply(args, adapters, saved, out, stop, held)

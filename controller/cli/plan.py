@@ -4,7 +4,8 @@ Terraform's contract, for people and for scripts: a listing (``+ archive``, ``~ 
 ``← restore``, ``! unhealthy``) and a summary line, or "No changes."; ``--json`` prints the plan
 file format (with ``format_version``) instead; ``--out FILE`` saves it for ``karchive apply FILE``
 (written to a temporary file and renamed, so an interrupted plan never leaves half a file);
-``--detailed-exitcode`` exits 0 with no changes, 2 with changes, 1 on error. Nothing is written to
+``--detailed-exitcode`` exits 0 with no changes, 2 with changes, 1 on error; ``--shard I/N``
+plans what that shard's daemon would (its entries, its share of the budgets). Nothing is written to
 Kaltura or S3: observation only reads (design.md invariant 5).
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from controller.cli.policy import add_policy_option, load
+from controller.cli.policy import add_policy_option, add_shard_option, load, shard_of
 from controller.compose import compose
 from controller.errors import KarchiveError
 from controller.runtime.metrics import CallCounter
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="exit 0 with no changes, 2 with changes, 1 on error")
     parser.add_argument("--no-color", action="store_true", help="never colour the listing")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    add_shard_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -71,9 +73,10 @@ def progress(quiet: bool) -> ProgressSink:
 
 
 def run(args: argparse.Namespace) -> int:
+    shard = shard_of(args)
     policy = load(args.policy)
     try:
-        adapters = compose(policy, metrics=CallCounter())
+        adapters = compose(policy, metrics=CallCounter(), shard=shard)
         try:
             plan = Pipeline(adapters, progress=progress(args.quiet)).run().plan
         finally:

@@ -8,12 +8,15 @@ command exits 1 — never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
 from pathlib import Path
 
 from controller.errors import UsageError
 from policies.loader import PolicyError, check_policy, load_policy
 from policies.schema import Policy
+from policies.shards import Shard, shard_from
 
 DEFAULT_POLICY = "policy.yaml"
 
@@ -31,6 +34,23 @@ def add_policy_option(parser: argparse.ArgumentParser) -> None:
         "-f", "--file", dest="policy", default=DEFAULT_POLICY, metavar="POLICY",
         help=f"the policy file (default: {DEFAULT_POLICY})",
     )
+
+
+def add_shard_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--shard", metavar="I/N", default=None,
+        help="act only on shard I of N (the entries whose stable hash of the id falls in it), "
+             "on 1/N of the partner's budgets (default: $KARCHIVE_SHARD, else the pod "
+             "ordinal of $KARCHIVE_SHARDS shards, else all entries)")
+
+
+def shard_of(args: argparse.Namespace) -> Shard:
+    """The command's shard (``policies/shards.py``: the flag, then the environment); a bad
+    value is one line, exit 1."""
+    try:
+        return shard_from(getattr(args, "shard", None), os.environ, socket.gethostname())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -3,8 +3,10 @@
 
 Defaults come from the environment where a container needs them changed without a new command
 line (the Dockerfile sets ``KARCHIVE_METRICS_ADDRESS=0.0.0.0``): ``KARCHIVE_POLICY``,
-``KARCHIVE_METRICS_ADDRESS``, ``KARCHIVE_METRICS_PORT``, ``KARCHIVE_LOG_FORMAT``, and
-``KARCHIVE_STATE_DIR`` for the journal and the state store (``runtime/state.py``).
+``KARCHIVE_METRICS_ADDRESS``, ``KARCHIVE_METRICS_PORT``, ``KARCHIVE_LOG_FORMAT``,
+``KARCHIVE_STATE_DIR`` for the journal and the state store (``runtime/state.py``), and the
+shard (``--shard``): ``KARCHIVE_SHARD``, or ``KARCHIVE_SHARDS`` with the StatefulSet pod's
+ordinal (``policies/shards.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from controller.cli.policy import DEFAULT_POLICY
+from controller.cli.policy import DEFAULT_POLICY, add_shard_option, shard_of
 from controller.runtime import logs
 from controller.runtime.daemon import Daemon, DaemonSettings
 from controller.runtime.state import add_state_dir_option
@@ -60,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="serve the owners' keep links (notices.keep) on this address "
                              "(default: off); the links point at notices.keep.base_url")
     add_state_dir_option(parser)
+    add_shard_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -93,6 +96,7 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    shard = shard_of(args)
     scrubber = logs.configure(args.log_format)
     for secret in logs.secrets_from_env(os.environ):
         scrubber.add(secret)
@@ -106,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         lease_duration=args.lease_duration,
         state_dir=Path(args.state_dir) if args.state_dir else None,
         keep_address=args.keep_address,
+        shard=shard,
     )
     daemon = Daemon(settings)
 

@@ -59,6 +59,7 @@ from controller.runtime.state import JOURNAL_DIR, StateStore, ensure_dir, state_
 from controller.runtime.thaws import ThawClock
 from policies.plan import Action, Plan
 from policies.schema import Policy
+from policies.shards import WHOLE, Shard
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class DaemonSettings:
     heartbeat: float = HEARTBEAT_SECONDS
     state_dir: Path | None = None  # the journal's and the state store's home (runtime/state.py)
     keep_address: tuple[str, int] | None = None  # the keep links' listener (off: None)
+    shard: Shard = WHOLE  # the entries this daemon serves, on its share of the budgets
 
 
 @dataclass(slots=True)
@@ -103,6 +105,7 @@ class Daemon:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.metrics.plan_only(settings.plan_only)
+        self.metrics.shard(settings.shard.label)
         self.source = PolicySource(settings.policy_path, self.metrics)
         self.stop_event = threading.Event()
         self.status = _Status()
@@ -291,7 +294,7 @@ class Daemon:
             return "plan-only"
         if policy.suspend:
             return "suspended by the policy"
-        return "standby: another daemon holds the lease"
+        return "standby: another daemon holds the lease, or shards of another count run"
 
     def _adopt(self, policy: Policy) -> None:
         """(Re)build the adapters and the lease when their settings changed
@@ -305,7 +308,8 @@ class Daemon:
             if self._adapters is not None:
                 self._adapters.close()
             # One tally for /metrics; the pipeline reads each observation's own share of it.
-            self._adapters = compose(policy, metrics=CallCounter(self.metrics))
+            self._adapters = compose(policy, metrics=CallCounter(self.metrics),
+                                     shard=self.settings.shard)
             self._lease = self._adapters.lease(duration=self.settings.lease_duration)
             self._policy_key = key
         elif self._adapters is not None and self._adapters.policy is not policy:
@@ -399,7 +403,8 @@ class Daemon:
             return 1
         server = MetricsServer(self.metrics, self, self.settings.metrics_address,
                                self.settings.metrics_port).start()
-        log.info("serving /metrics, /healthz and /readyz", extra={"url": server.url})
+        log.info("serving /metrics, /healthz and /readyz",
+                 extra={"url": server.url, "shard": str(self.settings.shard)})
         self.start_scheduler()
         try:
             self.stop_event.wait()

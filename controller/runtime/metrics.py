@@ -19,7 +19,7 @@ from __future__ import annotations
 import platform
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 from typing import Any
 
@@ -31,6 +31,7 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 
 from controller.adapters.kaltura.session import SUB_CALL_PREFIX
 from policies.counts import Census
@@ -148,6 +149,7 @@ class Metrics:
                              registry=r)
         self._build = Info(f"{p}_build", "The karchive build that runs.", registry=r)
         self._build.info({"version": version(), "python": platform.python_version()})
+        self._shard = ""  # the daemon's shard ("I/N"), on every series it serves; "" unsharded
         # Label values seen so far, so a state that empties drops to 0 instead of going stale.
         self._seen_lock = threading.Lock()
         self._seen: dict[str, set[str]] = {"observed": set(), "desired": set(), "pending": set()}
@@ -247,14 +249,36 @@ class Metrics:
     def leader(self, value: bool) -> None:
         self._leader.set(1 if value else 0)
 
+    def shard(self, label: str) -> None:
+        """Label every served series ``shard="I/N"`` (``policies/shards.py``); an unsharded
+        daemon's "" is no label at all, so its series stay the ones it always had."""
+        self._shard = label
+
     # -- exposition -----------------------------------------------------------------------------
     def exposition(self) -> bytes:
-        """The text format /metrics serves."""
-        return generate_latest(self.registry)
+        """The text format /metrics serves (with the shard's label, when sharded)."""
+        if not self._shard:
+            return generate_latest(self.registry)
+        return generate_latest(_Labelled(self.registry, "shard", self._shard))
 
     def value(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
         """One sample's current value (tests and /readyz read it; None when never set)."""
         return self.registry.get_sample_value(name, dict(labels or {}))
+
+
+class _Labelled:
+    """A registry's families with one more label on every sample (the daemon's shard): one
+    constant label added where the series are served, not to every family's definition."""
+
+    def __init__(self, registry: CollectorRegistry, name: str, value: str) -> None:
+        self.registry, self.name, self.value = registry, name, value
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [sample._replace(labels={**sample.labels, self.name: self.value})
+                                for sample in family.samples]
+            yield labelled
 
 
 class NullMetrics:
@@ -282,6 +306,7 @@ class NullMetrics:
     def plan_only(self, value: bool) -> None: ...
     def paused(self, value: bool) -> None: ...
     def leader(self, value: bool) -> None: ...
+    def shard(self, label: str) -> None: ...
 
 
 class RecordingMetrics(NullMetrics):

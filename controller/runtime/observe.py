@@ -13,6 +13,10 @@ On an S3-compatible store that ignores ``OptionalObjectAttributes`` (``storage.r
 head``), the pipeline asks :meth:`Observer.refresh` for the few copies whose restore status
 decides a transition (one HEAD each), so a thaw is never requested twice. On AWS (and the
 sandbox) the listing's RestoreStatus is enough.
+
+A shard (``--shard I/N``, ``policies/shards.py``) sees only its own entries: Kaltura's listing
+cannot filter by a hash, so every shard walks all of it, and drops the other shards' entries as
+they arrive, before their flavors, copies or owners are asked about (:meth:`Observer._owned`).
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ class Observer:
         self.notices: dict[str, list[NoticeMark]] = {}  # entry id -> its notice markers
         self.heads = 0
         self.count = 0
+        self.skipped = 0  # entries of other shards (``--shard``), dropped from the walk
+        self._skipped_shown = 0
         counter = adapters.metrics
         self._counter = counter if isinstance(counter, CallCounter) else None
         self._before = self._tally()
@@ -94,13 +100,14 @@ class Observer:
         copies = self.adapters.store.inventory(self.policy.storage.prefix, self.holdings,
                                                self.notices)
         page: list[ObservedEntry] = []
-        for entry in self._walk(filter_overrides, entry_ids):
+        for entry in self._owned(self._walk(filter_overrides, entry_ids)):
             page.append(entry)
             if len(page) >= PAGE:
                 yield self._joined(page, copies)
                 page = []
         if page:
             yield self._joined(page, copies)
+        self.progress.advance(self.skipped - self._skipped_shown)
         self.progress.finish()
         self._seconds = time.monotonic() - self._started
 
@@ -133,6 +140,16 @@ class Observer:
             ids = ",".join(entry_ids[start:start + ID_IN_LIMIT])
             yield from iter_entries(session, {**(filter_overrides or {}), "idIn": ids})
 
+    def _owned(self, entries: Iterator[ObservedEntry]) -> Iterator[ObservedEntry]:
+        """This shard's entries only (``policies/shards.py``): the others are dropped as
+        Kaltura's listing hands them over, before their flavors are asked for."""
+        shard = self.adapters.shard
+        for entry in entries:
+            if shard.owns(entry.entry_id):
+                yield entry
+            else:
+                self.skipped += 1
+
     def _joined(self, page: list[ObservedEntry], copies: Mapping[str, ArchiveFacts]) -> Page:
         """The page's flavors, copies and owners; then the page's memory handed back."""
         flavors = flavors_for(self.adapters.kaltura, (e.entry_id for e in page))
@@ -148,7 +165,9 @@ class Observer:
             joined = [dataclasses.replace(e, owner_status=found[_owner(e)].status)
                       if _owner(e) in found else e for e in joined]
         self.count += len(joined)
-        self.progress.advance(len(joined))
+        # Other shards' entries count as walked too, so the progress reaches Kaltura's total.
+        self.progress.advance(len(joined) + self.skipped - self._skipped_shown)
+        self._skipped_shown = self.skipped
         _release_free_memory()
         return tuple(joined)
 

@@ -67,8 +67,8 @@ def test_the_dashboard_is_grafana_json_with_prometheus_targets() -> None:
         assert panel["targets"] and all(t["expr"] for t in panel["targets"])
 
 
-def test_the_deployment_probes_and_scrape_annotations_use_the_metrics_port() -> None:
-    deployment = of_kind("Deployment")
+def test_the_statefulset_probes_and_scrape_annotations_use_the_metrics_port() -> None:
+    deployment = of_kind("StatefulSet")
     pod = deployment["spec"]["template"]
     container = pod["spec"]["containers"][0]
     port = container["ports"][0]["containerPort"]
@@ -84,7 +84,7 @@ def test_the_deployment_probes_and_scrape_annotations_use_the_metrics_port() -> 
 
 
 def test_secrets_reach_the_pod_only_by_reference() -> None:
-    container = of_kind("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    container = of_kind("StatefulSet")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     for name in ("KALTURA_ADMIN_SECRET", "AWS_SECRET_ACCESS_KEY"):
         assert "value" not in env[name] and "secretKeyRef" in env[name]["valueFrom"]
@@ -94,9 +94,10 @@ def test_secrets_reach_the_pod_only_by_reference() -> None:
     assert not any("SECRET" in e["name"] for e in definition["environment"])
 
 
-def test_the_configmap_policy_validates_with_the_deployment_environment() -> None:
-    container = of_kind("Deployment")["spec"]["template"]["spec"]["containers"][0]
-    environ = {e["name"]: e.get("value", "redacted-secret") for e in container["env"]}
+def test_the_configmap_policy_validates_with_the_statefulset_environment() -> None:
+    container = of_kind("StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    environ = {e["name"]: e.get("value", "redacted-secret") for e in container["env"]
+               if "fieldRef" not in e.get("valueFrom", {})}
     text = of_kind("ConfigMap")["data"]["policy.yaml"]
     policy = parse_policy(text, "configmap:policy.yaml", environ=environ)
     assert policy.storage.bucket == environ["KARCHIVE_BUCKET"]
@@ -113,15 +114,17 @@ def test_the_ecs_health_check_asks_healthz_with_python() -> None:
 
 
 def test_the_state_directory_is_a_volume_that_outlives_the_pod() -> None:
-    pod = of_kind("Deployment")["spec"]["template"]["spec"]
+    statefulset = of_kind("StatefulSet")
+    pod = statefulset["spec"]["template"]["spec"]
     container = pod["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     mount = next(m for m in container["volumeMounts"]
                  if m["mountPath"] == env["KARCHIVE_STATE_DIR"])
-    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
-    assert "emptyDir" not in volume
-    claim = volume["persistentVolumeClaim"]["claimName"]
-    assert of_kind("PersistentVolumeClaim")["metadata"]["name"] == claim
+    # One claim per pod (per shard), from the StatefulSet's template: never an emptyDir.
+    assert mount["name"] not in {v["name"] for v in pod["volumes"]}
+    claim = next(c for c in statefulset["spec"]["volumeClaimTemplates"]
+                 if c["metadata"]["name"] == mount["name"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     definition = json.loads((DEPLOY / "ecs/task-definition.json").read_text())
     container_ecs = definition["containerDefinitions"][0]
     ecs_env = {e["name"]: e["value"] for e in container_ecs["environment"]}

@@ -115,3 +115,23 @@ def test_two_metrics_objects_do_not_share_a_registry() -> None:
     a, b = Metrics(), Metrics()
     a.error("x")
     assert b.value("karchive_errors_total", {"reason": "x"}) is None
+
+
+def test_a_shard_labels_every_served_series_and_an_unsharded_daemon_none() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def served(m: Metrics) -> list[dict[str, str]]:
+        m.leader(True)
+        m.kaltura_call("media.list", "ok")
+        m.cycle(3.0, True)
+        return [dict(sample.labels) for family in
+                text_string_to_metric_families(m.exposition().decode())
+                for sample in family.samples]
+
+    sharded = Metrics()
+    sharded.shard("1/3")
+    labels = served(sharded)
+    assert labels and all(found.get("shard") == "1/3" for found in labels)
+    assert {"operation": "media.list", "outcome": "ok", "shard": "1/3"} in labels
+    assert sharded.value("karchive_leader") == 1  # in-process readers see the plain series
+    assert not any("shard" in found for found in served(Metrics()))

@@ -50,6 +50,10 @@ class Store(Protocol):
         """The lease of one actor on this archive."""
         ...
 
+    def lease_names(self, prefix: str) -> list[str]:
+        """The names (under ``prefix``) of the lease objects: every shard's."""
+        ...
+
     def restore_via(self, asked: str) -> str:
         """How a restore can reach Kaltura from here: ``asked`` ("url" or "upload") if it can."""
         ...

@@ -11,11 +11,12 @@ it was given, translated by the one table, retried by botocore alone.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from controller.adapters.storage.inventory import head_archive, inventory
 from controller.adapters.storage.lease import Lease, LeasePort
-from controller.adapters.storage.s3 import S3Metrics, make_s3_client
+from controller.adapters.storage.s3 import S3Metrics, make_s3_client, s3_call
 from controller.adapters.storage.writer import S3Archive
 from controller.errors import Source
 from policies.costs import Holding
@@ -60,6 +61,22 @@ class BucketStore:
 
     def lease(self, key: str, *, duration: float) -> LeasePort:
         return Lease(self.client, self.bucket, key, duration=duration, metrics=self.metrics)
+
+    def lease_names(self, prefix: str) -> list[str]:
+        """The lease objects' names under ``prefix`` (one listing: a few objects at most)."""
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": f"{prefix}lease",
+                                      "MaxKeys": 1000}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = s3_call(self.metrics, "ListObjectsV2",
+                           partial(self.client.list_objects_v2, **kwargs), bucket=self.bucket)
+            names.extend(obj["Key"][len(prefix):] for obj in page.get("Contents", ()))
+            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+            if not token:
+                return names
 
     def restore_via(self, asked: str) -> str:
         return asked  # Kaltura fetches a presigned URL itself, or karchive uploads: both work

@@ -1,8 +1,9 @@
 """The lease: at most one daemon (or ``apply``) acts on an archive at a time — both kinds.
 
 Two daemons pointed at the same bucket (a rolling deploy, a second replica, an operator's laptop)
-must never both copy and replace: the lease object ``{prefix}lease.json`` says who acts. It holds
-the holder id and an expiry, and every write to it is conditional, so S3 itself arbitrates
+must never both copy and replace: the lease object ``{prefix}lease.json`` says who acts (one
+per shard, ``{prefix}lease-I-of-N.json``, when the daemons run as shards: ``shard_lease.py``).
+It holds the holder id and an expiry, and every write to it is conditional, so S3 itself arbitrates
 (reference/s3-glacier.md "Conditional writes"):
 
 * take a free lease:    ``PutObject(IfNoneMatch="*")``     — fails 412 if anyone holds it;
@@ -56,10 +57,11 @@ from reconcilers.base import Needs
 
 log = logging.getLogger(__name__)
 
-LEASE_NAME = "lease.json"  # {prefix}lease.json: one actor per archive, a daemon or an apply
 _WHAT = "the lease"
-# What the S3 lease calls: read it, write it (conditionally), delete it on a clean stop.
-NEEDS = Needs(s3=frozenset({"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}))
+# What the S3 lease calls: read it, write it (conditionally), delete it on a clean stop; and
+# list the other shards' leases (``shard_lease.py``).
+NEEDS = Needs(s3=frozenset({"s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                            "s3:ListBucket"}))
 
 
 class LeasePort(Protocol):

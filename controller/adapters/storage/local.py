@@ -424,5 +424,13 @@ class FolderStore:
     def lease(self, key: str, *, duration: float) -> LeasePort:
         return FileLease(self.files.path(key), duration=duration)
 
+    def lease_names(self, prefix: str) -> list[str]:
+        """The lock files' names under ``prefix`` (a lease file's tombstones are not leases)."""
+        folder = self.files.path(f"{prefix}lease.json").parent
+        with self.files._fs(prefix, "list"):
+            if not folder.is_dir():
+                return []
+            return sorted(p.name for p in folder.glob("lease*.json") if p.is_file())
+
     def restore_via(self, asked: str) -> str:
         return "upload"  # Kaltura cannot fetch a file:// URL
