@@ -16,11 +16,12 @@ One cycle is the whole pipeline (``runtime/pipeline.py``), with the daemon's dut
       plan-only, paused or standby.
 
 APScheduler fires the cycle on the policy's ``schedule`` (``runtime/schedule.py``), with a
-faster restore check that runs a cycle only while thaws or restores are in flight, the lease
+faster restore check (``runtime/watch.py``: the placeholders played since the last check and the
+thaws and restores in flight, observed by id, through the same pipeline and executor), the lease
 renewal (so a long copy never outlives the lease) and a heartbeat for ``/healthz``
 (``runtime/http.py``). With ``--keep-address`` the owners' keep links are served beside it
 (``runtime/keep.py``, on a listener of its own). Cycles never overlap: ``max_instances=1`` and
-``coalesce`` on the job, and a lock shared by the two jobs that start cycles. SIGTERM/SIGINT set
+``coalesce`` on the job, and a lock shared by the cycle and the restore check. SIGTERM/SIGINT set
 the stop event: scheduling stops, the executor reaches a safe point (it checks the same event)
 within the grace period, the lease is released, and the process exits 0. When a cycle fails, the
 system to blame is the error's ``source`` (``controller/errors.py``), never a guess from its
@@ -35,6 +36,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,7 @@ from controller.runtime.pipeline import Pipeline
 from controller.runtime.reload import PolicySource
 from controller.runtime.state import JOURNAL_DIR, StateStore, ensure_dir, state_dir
 from controller.runtime.thaws import ThawClock
+from controller.runtime.watch import Checked, Watch
 from policies.plan import Action, Plan
 from policies.schema import Policy
 from policies.shards import WHOLE, Shard
@@ -118,6 +121,7 @@ class Daemon:
         self._schedule_key: tuple[Any, ...] | None = None
         self._last_shape = ""  # the plan-only daemon's last diff, as a digest (_shape)
         self._thaws = ThawClock(self.metrics.restore_wait)
+        self._watch = Watch(lambda: self._store().watch_mark)
 
     # -- the probes -----------------------------------------------------------------------------
     def liveness(self) -> tuple[bool, Checks]:
@@ -152,15 +156,33 @@ class Daemon:
 
     # -- the cycle ------------------------------------------------------------------------------
     def cycle(self, reason: str = "schedule") -> bool:
-        """One reconciliation. Returns False when skipped (another cycle runs) or failed."""
-        if not self._cycle_lock.acquire(blocking=False):
-            log.info("cycle skipped: the previous one is still running", extra={"why": reason})
+        """One reconciliation. Returns False when failed (or when the restore check holding
+        the lock outlasted the stall budget)."""
+        # A cycle waits for a restore check to end (checks are short and frequent: skipping
+        # would let them starve the cycle); the scheduler never starts a cycle beside a cycle.
+        return self._exclusive(reason, self._cycle, self._cycle_ended, wait=self._stall_after())
+
+    def _cycle_ended(self, seconds: float, ok: bool) -> None:
+        self.metrics.cycle(seconds, ok)
+        self.status.cycles += 1
+
+    def _exclusive(self, reason: str, body: Callable[[str], bool],
+                   ended: Callable[[float, bool], None], *, wait: float = 0.0) -> bool:
+        """``body(reason)`` under the cycle lock (skipped when it is held ``wait`` seconds
+        more), its failure logged and counted, never raised; ``ended(seconds, ok)`` records
+        it."""
+        if not self._cycle_lock.acquire(timeout=wait if wait > 0 else -1, blocking=wait > 0):
+            log.info("%s skipped: the previous cycle is still running", reason,
+                     extra={"why": reason})
+            return False
+        if self.stop_event.is_set():  # stopping while it waited: start nothing new
+            self._cycle_lock.release()
             return False
         started = time.monotonic()
         self.status.cycle_started = started
         ok = False
         try:
-            ok = self._cycle(reason)
+            ok = body(reason)
             return ok
         except Exception as exc:  # the loop must survive anything one cycle meets
             self.metrics.error(_reason(exc))
@@ -170,9 +192,8 @@ class Daemon:
                 log.exception("cycle failed unexpectedly", extra={"why": reason})
             return False
         finally:
-            self.metrics.cycle(time.monotonic() - started, ok)
+            ended(time.monotonic() - started, ok)
             self.status.cycle_started = None
-            self.status.cycles += 1
             self._cycle_lock.release()
 
     def _keep_server(self, policy: Policy) -> KeepServer | None:
@@ -199,22 +220,31 @@ class Daemon:
                                               "public": policy.notices.keep.base_url})
         return keep
 
-    def _cycle(self, reason: str) -> bool:
+    def _ready(self) -> tuple[Policy, Adapters, bool] | None:
+        """The policy in force, its adapters, and whether this daemon acts (None: no good
+        policy yet; the error was logged and counted)."""
         self.tick()
         self.source.refresh()
         policy = self.source.policy
         if policy is None:
-            return False  # nothing good to run on yet; the error was logged and counted
+            return None
         self._adopt(policy)
         adapters = self._adapters
         assert adapters is not None
         self.metrics.paused(policy.suspend)
-
         # Plan-only writes nothing, not even the lease object (design.md invariant 5).
         acting = False
         if not self.settings.plan_only:
             acting = self._hold_lease() and not policy.suspend
+        return policy, adapters, acting
+
+    def _cycle(self, reason: str) -> bool:
+        ready = self._ready()
+        if ready is None:
+            return False
+        policy, adapters, acting = ready
         try:
+            started = self._watch.cycle_starting(adapters, acting)
             planned = Pipeline(adapters).run(each=self._thaws.see)
         except KarchiveError as exc:
             self._blame(exc)
@@ -227,7 +257,8 @@ class Daemon:
         # The counts of policies.counts, as the plan and the reports show them.
         self.metrics.observed(plan.census)
         self.metrics.pending(Counter(item.action.value for item in plan.changes))
-        self.status.in_flight = _in_flight(plan)
+        self._watch.follow(plan)
+        self.status.in_flight = len(self._watch.in_flight)
         log.info("observed %d entries in %.1fs (%d Kaltura calls, %d S3 calls): %s",
                  observation.entries, observation.seconds, observation.kaltura_calls,
                  observation.s3_calls, plan.summary(),
@@ -241,7 +272,9 @@ class Daemon:
             return True
         self._last_shape = ""
         self._notify(plan, adapters)
-        return self._execute(plan, adapters)
+        self._execute(plan, adapters)
+        self._watch.cycle_done(started)
+        return True
 
     def _notify(self, plan: Plan, adapters: Adapters) -> None:
         """The cycle's owner notices, before the changes: a failure to send holds only the
@@ -255,9 +288,9 @@ class Daemon:
         for line in report.lines():
             log.info("%s", line)
 
-    def _execute(self, plan: Plan, adapters: Adapters) -> bool:
+    def _execute(self, plan: Plan, adapters: Adapters) -> None:
         if not plan.has_changes:
-            return True
+            return
         hooks = Hooks(should_stop=self._should_stop, on_item=self._on_item)
         report = execute(plan, adapters, self._journal(), backoffs=self._store().backoffs,
                          hooks=hooks)
@@ -266,7 +299,6 @@ class Daemon:
             self.metrics.error("guard_refused")
         for line in tell_restored(plan, report, adapters):
             log.info("%s", line)
-        return True
 
     def _journal(self) -> Journal:
         """This cycle's journal: its lines are shipped at the cycle's end."""
@@ -335,10 +367,41 @@ class Daemon:
                 and not self.stop_event.is_set():
             self._hold_lease()
 
-    def restore_check(self) -> None:
-        """The faster job: a cycle only while thaws or restores are in flight."""
-        if self.status.in_flight and not self.stop_event.is_set():
-            self.cycle("restore check")
+    def restore_check(self) -> bool:
+        """The faster job (``runtime/watch.py``): the placeholders played since the last check
+        and the entries in flight, through the pipeline and the executor; a full cycle while
+        no mark is recorded. False when skipped or failed."""
+        if self.stop_event.is_set():
+            return False
+        return self._exclusive("restore check", self._restore_check, self.metrics.restore_check)
+
+    def _restore_check(self, reason: str) -> bool:
+        ready = self._ready()
+        if ready is None:
+            return False
+        _policy, adapters, acting = ready
+        if self._watch.needs_cycle(adapters, acting):
+            log.info("restore check: no mark recorded yet, a full cycle instead")
+            started, ok = time.monotonic(), False
+            try:
+                ok = self._cycle(reason)
+                return ok
+            finally:
+                self._cycle_ended(time.monotonic() - started, ok)
+        try:
+            checked = self._watch.check(adapters, acting=acting, each=self._thaws.see)
+        except KarchiveError as exc:
+            self._blame(exc)
+            raise
+        self.status.kaltura = self.status.s3 = "ok"
+        self.metrics.restore_checked(checked.played, checked.followed, checked.checked_at)
+        self._thaws.cycle_done(only=checked.observed)
+        _log_check(checked, reason, acting)
+        if checked.plan is not None and acting:
+            self._execute(checked.plan, adapters)
+        self._watch.done(checked, acting)
+        self.status.in_flight = len(self._watch.in_flight)
+        return True
 
     def tick(self) -> None:
         self.status.last_tick = time.monotonic()
@@ -384,6 +447,15 @@ class Daemon:
         self._scheduler.start()
 
     # -- the process ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the lease and close the adapters (the end of :meth:`run`; tests that drive
+        cycles by hand stop a daemon with it)."""
+        if self._lease is not None:
+            self._lease.release()
+        if self._adapters is not None:
+            self._adapters.close()
+        self.metrics.leader(False)
+
     def run(self) -> int:
         """Serve until :attr:`stop_event` is set (SIGTERM/SIGINT); returns the exit code."""
         self.source.refresh()
@@ -418,11 +490,7 @@ class Daemon:
                 log.warning("grace period over with a cycle still running; exiting anyway "
                             "(the next run observes again and finishes what this one began)")
         finally:
-            if self._lease is not None:
-                self._lease.release()
-            if self._adapters is not None:
-                self._adapters.close()
-            self.metrics.leader(False)
+            self.close()
             server.stop()
             if keep is not None:
                 keep.stop()
@@ -455,8 +523,13 @@ def _shape(plan: Plan) -> str:
     return digest.hexdigest()
 
 
-def _in_flight(plan: Plan) -> int:
-    return sum(plan.count(action) for action in (Action.THAW, Action.RESTORE, Action.WAIT))
+def _log_check(checked: Checked, reason: str, acting: bool) -> None:
+    plan = checked.plan
+    log.info("restore check: %d placeholders played since %s, %d in flight (%d Kaltura calls): "
+             "%s", checked.played, checked.since if checked.since is not None else "-",
+             checked.followed, checked.kaltura_calls,
+             plan.summary() if plan is not None else "No changes.",
+             extra={"why": reason, "acting": acting})
 
 
 def _log_report(report: RunReport) -> None:

@@ -148,6 +148,20 @@ class Metrics:
         self._leader = Gauge(f"{p}_leader", "1 while this daemon holds the bucket's lease.",
                              registry=r)
         self._build = Info(f"{p}_build", "The karchive build that runs.", registry=r)
+        # The restore check (runtime/watch.py), between cycles.
+        self._checks = Counter(f"{p}_restore_checks_total",
+                               "Restore checks run, by result (ok, failed).", ["result"],
+                               registry=r)
+        self._check_seconds = Histogram(f"{p}_restore_check_duration_seconds",
+                                        "Wall time of one restore check.",
+                                        buckets=CYCLE_BUCKETS, registry=r)
+        self._check_entries = Counter(f"{p}_restore_check_entries_total",
+                                      "Entries the restore checks observed, by source (played: "
+                                      "placeholders played since the mark; in_flight: thaws "
+                                      "and restores followed by id).", ["source"], registry=r)
+        self._check_mark = Gauge(f"{p}_restore_check_mark_timestamp_seconds",
+                                 "Kaltura's clock (unix time) at the last restore check's "
+                                 "listing of played placeholders.", registry=r)
         self._build.info({"version": version(), "python": platform.python_version()})
         self._shard = ""  # the daemon's shard ("I/N"), on every series it serves; "" unsharded
         # Label values seen so far, so a state that empties drops to 0 instead of going stale.
@@ -228,6 +242,17 @@ class Metrics:
         if ok:
             self._last_success.set(time.time())
 
+    def restore_check(self, seconds: float, ok: bool) -> None:
+        self._check_seconds.observe(seconds)
+        self._checks.labels("ok" if ok else "failed").inc()
+
+    def restore_checked(self, played: int, in_flight: int, mark: int | None) -> None:
+        """What one restore check observed; ``mark``: Kaltura's clock at its listing."""
+        self._check_entries.labels("played").inc(played)
+        self._check_entries.labels("in_flight").inc(in_flight)
+        if mark is not None:
+            self._check_mark.set(mark)
+
     def heartbeat(self) -> None:
         self._heartbeat.set(time.time())
 
@@ -300,6 +325,8 @@ class NullMetrics:
     def pending(self, actions: Mapping[str, int]) -> None: ...
     def cycle(self, seconds: float, ok: bool) -> None: ...
     def heartbeat(self) -> None: ...
+    def restore_check(self, seconds: float, ok: bool) -> None: ...
+    def restore_checked(self, played: int, in_flight: int, mark: int | None) -> None: ...
     def schedule_interval(self, seconds: float) -> None: ...
     def reload_failed(self) -> None: ...
     def edit_rejected(self, value: bool) -> None: ...

@@ -1,9 +1,10 @@
 """When the daemon's cycles run: the policy's schedule as APScheduler triggers.
 
 ``runtime/daemon.py`` runs the pipeline on these: the main trigger (the policy's ``schedule``,
-interval or cron, with jitter; ``--interval`` overrides it), a faster restore check that runs a
-cycle only while thaws or restores are in flight, the lease renewal and a heartbeat. Cycles
-never overlap: ``max_instances=1`` and ``coalesce`` on every job.
+interval or cron, with jitter; ``--interval`` overrides it), a faster restore check
+(``runtime/watch.py``: the placeholders played since the last check and the entries in flight),
+the lease renewal and a heartbeat. Cycles never overlap: ``max_instances=1`` and ``coalesce`` on
+every job.
 """
 
 from __future__ import annotations

@@ -8,12 +8,13 @@ the last one left wherever it is started from. First found wins: ``--state-dir D
 ``state.sqlite3``.
 
 The store (stdlib ``sqlite3``, WAL, one file) keeps what must survive a restart and must be
-read cheaply at the start of every cycle — today each entry's failure streak (:class:`Backoffs`,
+read cheaply at the start of every cycle — each entry's failure streak (:class:`Backoffs`,
 which the executor consults before it runs an item), so a daemon remembers a failing entry
-across cycles and restarts without re-reading days of journal. It is a cache of decisions, never
-a record of the world: recovery after a crash comes from observing again (reconcilers look at
-Kaltura and the archive before they act), so a lost or deleted store costs at most a retry
-sooner than planned.
+across cycles and restarts without re-reading days of journal; and the restore watch's mark
+(:class:`WatchMark`), so a restart asks for the plays made while it was down. It is a cache of
+decisions, never a record of the world: recovery after a crash comes from observing again
+(reconcilers look at Kaltura and the archive before they act), so a lost or deleted store costs
+at most a retry sooner than planned, or one full cycle to record a new mark.
 
 Migrations: ``PRAGMA user_version`` holds how many of :data:`MIGRATIONS` ran; opening a store
 runs the rest, in order, in one transaction each. A new table (an index of entries, the record
@@ -42,6 +43,9 @@ STORE_FILE = "state.sqlite3"
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ("CREATE TABLE backoff (entry_id TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
      "until REAL NOT NULL, action TEXT NOT NULL)",),
+    # The restore watch's high-water mark (runtime/watch.py): one row, Kaltura's clock.
+    ("CREATE TABLE watch_mark (id INTEGER PRIMARY KEY CHECK (id = 1), "
+     "kaltura_time INTEGER NOT NULL)",),
 )
 
 
@@ -117,6 +121,24 @@ class Backoffs:
         return int(row[0]) if row else 0
 
 
+class WatchMark:
+    """The restore watch's mark (``runtime/watch.py``): Kaltura's clock (unix seconds) at the
+    start of the last check or cycle that acted, in the store's one-row ``watch_mark`` table."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def get(self) -> int | None:
+        row = self._store.query_one("SELECT kaltura_time FROM watch_mark WHERE id = 1", ())
+        return None if row is None else int(row[0])
+
+    def set(self, kaltura_time: int) -> None:
+        self._store.execute(
+            "INSERT INTO watch_mark (id, kaltura_time) VALUES (1, ?) "
+            "ON CONFLICT (id) DO UPDATE SET kaltura_time = excluded.kaltura_time",
+            (kaltura_time,))
+
+
 class StateStore:
     """The SQLite file under the state directory; thread-safe (one connection, one lock)."""
 
@@ -135,6 +157,7 @@ class StateStore:
                              f"--state-dir or set {STATE_DIR_ENV}") from None
         self._lock = threading.Lock()
         self.backoffs = Backoffs(self)
+        self.watch_mark = WatchMark(self)
 
     @classmethod
     def open(cls, directory: Path) -> StateStore:

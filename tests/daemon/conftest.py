@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from daemon_process import DaemonProcess
+
+# The observation tests' helpers (a policy for a sandbox, its call counters) are shared.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "planning"))
 
 
 @pytest.fixture

@@ -143,11 +143,23 @@ def _entry_filter(overrides: Mapping[str, Any] | None) -> Any:
     return flt
 
 
-def _list(session: KalturaSession, flt: Any, page_index: int = 1) -> tuple[list[Any], int]:
+def _list(session: KalturaSession, flt: Any, page_index: int = 1, *,
+          clock: Callable[[int], None] | None = None) -> tuple[list[Any], int]:
     pager = KalturaFilterPager()
     pager.pageSize = PAGE_SIZE
     pager.pageIndex = page_index
-    response = session.call("media.list", lambda c: c.media.list(flt, pager))
+    if clock is None:
+        response = session.call("media.list", lambda c: c.media.list(flt, pager))
+    else:
+        # Kaltura's clock read in the same request, just before the list runs (sub-calls run
+        # in order: kaltura/server api_v3/lib/KalturaFrontController.php handleMultiRequest):
+        # the instant the listing is complete to, on Kaltura's clock, in one HTTP request.
+        now, response = session.multirequest(
+            "media.list", [lambda c: c.system.getTime(), lambda c: c.media.list(flt, pager)])
+        for answer in (now, response):
+            if isinstance(answer, KarchiveError):
+                raise answer
+        clock(int_of(now))
     return list(response.objects or []), int_of(response.totalCount)
 
 
@@ -156,12 +168,14 @@ def iter_entries(
     filter_overrides: Mapping[str, Any] | None = None,
     *,
     on_total: Callable[[int], None] | None = None,
+    on_clock: Callable[[int], None] | None = None,
 ) -> Iterator[ObservedEntry]:
     """Every entry of the partner (all statuses but DELETED), each exactly once, oldest first.
 
     ``filter_overrides`` sets extra KalturaMediaEntryFilter fields (``{"idIn": "0_a,0_b"}``,
     ``{"statusIn": "2"}``); ``orderBy`` and the createdAt cursor stay the walk's own.
-    ``on_total`` hears the first page's totalCount (the true, uncapped count: for progress).
+    ``on_total`` hears the first page's totalCount (the true, uncapped count: for progress);
+    ``on_clock`` hears Kaltura's clock (unix seconds), read in the first page's request.
     """
     cursor: int | None = None
     boundary: set[str] = set()  # ids seen whose createdAt == cursor (fewer than PAGE_SIZE)
@@ -171,7 +185,7 @@ def iter_entries(
             flt.createdAtGreaterThanOrEqual = cursor
             if boundary:
                 flt.idNotIn = ",".join(sorted(boundary))
-        page, total = _list(session, flt)
+        page, total = _list(session, flt, clock=on_clock if cursor is None else None)
         if on_total is not None and cursor is None:
             on_total(total)
         for entry in page:
