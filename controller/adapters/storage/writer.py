@@ -3,11 +3,13 @@
 Satisfies ``reconcilers.ports.ArchivePort``. The archive reconciler hands it a byte stream (a
 Kaltura download) and a size; it streams the bytes into an S3 multipart upload with no local file:
 parts are read in order in the caller's thread (where the whole object's SHA-256 is computed) and
-uploaded by a small bounded pool, so memory stays at part size × (parallel parts + 1) whatever the
-video's size. Each part carries its own SHA256 checksum for S3 to validate; the upload completes
-with ``IfNoneMatch="*"`` so a second runner can never clobber a copy (reference/s3-glacier.md:
-boto3's managed transfer does not pass IfNoneMatch, hence the three low-level calls). Any failure
-aborts the multipart upload.
+uploaded by a small bounded pool, so memory stays at part size × (parts in flight + 1) whatever the
+video's size. The parts in flight are the policy's ``limits.parallel_parts``, fewer when the
+copy's share of ``limits.copy_memory`` (``part_memory``: the budget divided by the copies run at
+once) cannot hold them and the part being read (:func:`parts_in_flight`). Each part carries
+its own SHA256 checksum for S3 to validate; the upload completes with ``IfNoneMatch="*"`` so a
+second runner can never clobber a copy (reference/s3-glacier.md: boto3's managed transfer does
+not pass IfNoneMatch, hence the three low-level calls). Any failure aborts the multipart upload.
 
 The whole object's SHA-256 is only known once the last byte has streamed, after the object's
 metadata was fixed by CreateMultipartUpload; it is recorded as the object tag ``sha256`` (set
@@ -39,10 +41,10 @@ from controller.errors import (
     TransientError,
 )
 from policies.observed import restore_status
+from policies.schema import DEFAULT_PART_SIZE
 from reconcilers.ports import ObjectInfo, Readable, UploadResult
 
 MiB = 1 << 20
-DEFAULT_PART_SIZE = 16 * MiB
 MAX_PARTS = 10_000
 
 
@@ -53,12 +55,23 @@ def part_size_for(size: int, configured: int | None = None) -> int:
     return math.ceil(wanted / MiB) * MiB
 
 
+def parts_in_flight(part: int, parallel_parts: int, part_memory: int | None) -> int:
+    """Parts of one copy uploading at once: ``parallel_parts``, or fewer so that they and the
+    part being read fit in ``part_memory`` bytes (None: no budget); never fewer than one, so a
+    copy always moves (a part larger than half the budget — a video past 10,000 parts of the
+    policy's size — still takes two)."""
+    if part_memory is None:
+        return parallel_parts
+    return max(1, min(parallel_parts, part_memory // part - 1))
+
+
 def _b64_sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
 class S3Archive:
-    """The bucket adapter (ArchivePort). ``parallel_parts`` bounds in-flight parts per upload."""
+    """The bucket adapter (ArchivePort). ``parallel_parts`` bounds in-flight parts per upload,
+    ``part_memory`` the bytes of parts one upload holds (:func:`parts_in_flight`)."""
 
     def __init__(
         self,
@@ -66,6 +79,7 @@ class S3Archive:
         bucket: str,
         *,
         parallel_parts: int = 4,
+        part_memory: int | None = None,
         metrics: S3Metrics | None = None,
         data_client: Any = None,
     ) -> None:
@@ -75,6 +89,7 @@ class S3Archive:
         self.data = data_client if data_client is not None else client
         self.bucket = bucket
         self.parallel_parts = max(1, parallel_parts)
+        self.part_memory = part_memory
         self._metrics = metrics
 
     def _call(self, operation: str, key: str | None, fn: Callable[[], Any]) -> Any:
@@ -245,7 +260,8 @@ class S3Archive:
         self, key: str, upload_id: str, source: Readable, size: int, part: int
     ) -> tuple[str, list[dict[str, Any]]]:
         whole = hashlib.sha256()
-        slots = threading.BoundedSemaphore(self.parallel_parts)
+        in_flight = parts_in_flight(part, self.parallel_parts, self.part_memory)
+        slots = threading.BoundedSemaphore(in_flight)
         futures: list[Future[dict[str, Any]]] = []
         failed = threading.Event()
 
@@ -269,14 +285,14 @@ class S3Archive:
             finally:
                 slots.release()
 
-        with ThreadPoolExecutor(self.parallel_parts, thread_name_prefix="part") as pool:
+        with ThreadPoolExecutor(in_flight, thread_name_prefix="part") as pool:
             try:
                 offset, number = 0, 1
                 while offset < size:
                     n = min(part, size - offset)
                     data = self._read_exact(source, n)
                     whole.update(data)
-                    slots.acquire()  # at most parallel_parts parts in memory besides this one
+                    slots.acquire()  # at most in_flight parts in memory besides this one
                     if failed.is_set():
                         slots.release()
                         break
