@@ -107,7 +107,7 @@ limits: {{concurrency: 8, parallel_parts: 3, copy_memory: 384MiB}}
     assert parts_in_flight(16 * MiB, archive.parallel_parts, archive.part_memory) == 2
 
 
-def test_data_bodies_are_covered_by_signed_checksums_not_a_payload_hash(
+def test_data_bodies_are_covered_by_signed_checksums_and_parts_start_small(
         storage: StorageSettings) -> None:
     data = make_s3_client(storage, kind="data")
     sent: dict[str, dict[str, str]] = {}
@@ -119,15 +119,19 @@ def test_data_bodies_are_covered_by_signed_checksums_not_a_payload_hash(
     data.meta.events.register("before-send.s3", record)
     archive = S3Archive(make_s3_client(storage), str(storage.bucket), data_client=data)
     source = CountingSource(2 * PART + 7)
-    archive.upload_stream("tests/copy-memory/signed", source, source.size,
-                          metadata={"flavor-id": "0_x"}, storage_class="STANDARD",
-                          part_size=PART)
+    key = "tests/copy-memory/signed"
+    result = archive.upload_stream(key, source, source.size, metadata={"flavor-id": "0_x"},
+                                   storage_class="STANDARD", part_size=8 * MiB)
+    # Parts of 5 MiB (S3's smallest, the first) and 8 MiB: two for 10 MiB and 7 bytes.
+    assert result.parts == 2
+    body = archive.get_bytes(key)
+    assert hashlib.sha256(body).hexdigest() == result.sha256 == source.digest.hexdigest()
     part = sent["UploadPart"]
     assert part["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
     assert "x-amz-checksum-sha256" in _signed(part)
     complete = sent["CompleteMultipartUpload"]
     assert "content-md5" in _signed(complete)
-    archive.delete("tests/copy-memory/signed")
+    archive.delete(key)
 
 
 def _signed(headers: dict[str, Any]) -> set[str]:
