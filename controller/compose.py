@@ -69,13 +69,17 @@ class Adapters:
         return ShardLease(own, self.shard, siblings)
 
     def context(self, journal: JournalPort, *, placeholder: Any = FROM_POLICY,
-                restore_via: str = "url", parallel_parts: int = 4) -> Context:
-        """The reconcilers' Context over these adapters (their ports, their settings)."""
+                restore_via: str = "url") -> Context:
+        """The reconcilers' Context over these adapters (their ports, their settings); the
+        uploads' part buffers within the policy's ``limits`` (``copy_memory`` shared by the
+        ``concurrency`` copies, ``parallel_parts`` uploading at once in each)."""
         policy = self.policy
         metrics: MetricsPort = self.metrics
+        limits = policy.limits
         return Context(
             kaltura=KalturaWriter(self.kaltura),
-            archive=self.store.archive(parallel_parts=parallel_parts),
+            archive=self.store.archive(parallel_parts=limits.parallel_parts,
+                                       part_memory=limits.part_memory),
             source=self.downloads,
             journal=journal,
             settings=settings_from(policy, restore_via=self.store.restore_via(restore_via)),

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from policies import durations
 from policies.directory import DirectorySettings
 from policies.durations import Duration, Rate, TimeUnit, parse_duration, parse_rate, parse_size
 from policies.notice_settings import AddressSource, NoticesSettings
@@ -350,6 +351,7 @@ class Exemptions(Strict):
 
 # S3 multipart limits (reference/s3-glacier.md): parts of 5 MiB to 5 GiB.
 _MIN_PART, _MAX_PART = 5 * 2**20, 5 * 2**30
+DEFAULT_PART_SIZE = 16 * 2**20  # without limits.part_size (larger past 10,000 parts)
 
 
 class Limits(Strict):
@@ -360,6 +362,11 @@ class Limits(Strict):
     concurrency: int = Field(default=4, ge=1, le=64)
     max_replace_share: float = Field(default=0.25, gt=0, le=1)
     part_size: SizeField | None = None  # None: chosen per video (≤ 10,000 parts)
+    # A copy streams through part buffers: the one being read and ``parallel_parts`` uploading.
+    # ``copy_memory`` bounds them for all ``concurrency`` copies together; each copy gets an
+    # equal share and uploads fewer parts at once when its share cannot hold more.
+    parallel_parts: int = Field(default=4, ge=1, le=32)
+    copy_memory: SizeField = 512 * 2**20
 
     @field_validator("part_size")
     @classmethod
@@ -367,6 +374,24 @@ class Limits(Strict):
         if size is not None and not _MIN_PART <= size <= _MAX_PART:
             raise ValueError("part_size must be between 5MiB and 5GiB (S3 multipart limits)")
         return size
+
+    @model_validator(mode="after")
+    def _room_for_every_copy(self) -> Self:
+        # Two parts per copy at least (one read while one uploads), or copies would stall.
+        part = self.part_size or DEFAULT_PART_SIZE
+        need = self.concurrency * 2 * part
+        if self.copy_memory < need:
+            size = durations.format_size
+            raise LocatedValueError(("copy_memory",), (
+                f"copy_memory {size(self.copy_memory)} cannot hold 2 parts of {size(part)} for "
+                f"each of {self.concurrency} concurrent copies; raise it to {size(need)} or "
+                "more, or lower concurrency or part_size"))
+        return self
+
+    @property
+    def part_memory(self) -> int:
+        """The part buffers one copy may hold: its share of ``copy_memory``."""
+        return self.copy_memory // self.concurrency
 
 
 class Schedule(Strict):

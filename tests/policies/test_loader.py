@@ -151,6 +151,23 @@ def test_the_example_policy_names_a_missing_variable_and_its_line() -> None:
             "multipart limits)",
         ),
         (
+            "limits:\n  concurrency: 32\n",
+            "policy.yaml:9: limits.copy_memory: copy_memory 512.0 MiB cannot hold 2 parts of "
+            "16.0 MiB for each of 32 concurrent copies; raise it to 1.0 GiB or more, or lower "
+            "concurrency or part_size",
+        ),
+        (
+            "limits:\n  concurrency: 8\n  part_size: 64MiB\n  copy_memory: 1000MiB\n",
+            "policy.yaml:11: limits.copy_memory: copy_memory 1000.0 MiB cannot hold 2 parts of "
+            "64.0 MiB for each of 8 concurrent copies; raise it to 1.0 GiB or more, or lower "
+            "concurrency or part_size",
+        ),
+        (
+            "limits:\n  parallel_parts: 0\n",
+            "policy.yaml:9: limits.parallel_parts: must be greater than or equal to 1; fix the "
+            "value",
+        ),
+        (
             "schedule:\n  interval: 18m\n",
             "policy.yaml:9: schedule.interval: '18m' is ambiguous; write 18mo for months or "
             "18min for minutes",
@@ -408,7 +425,8 @@ def test_the_example_policys_commented_directory_section_is_valid() -> None:
          "policy.yaml:10: directory.bsae: unknown key 'bsae'; did you mean 'base'?"),
         ("limits:\n  xyzzy: 1\n",
          "policy.yaml:9: limits.xyzzy: unknown key 'xyzzy'; allowed keys: bytes_per_cycle, "
-         "concurrency, max_replace_share, part_size, transitions_per_cycle"),
+         "concurrency, copy_memory, max_replace_share, parallel_parts, part_size, "
+         "transitions_per_cycle"),
         ("rules:\n  - name: a\n    state: archived\n    match:\n      tags: {some: [x]}\n",
          "policy.yaml:12: rules[0].match.tags.some: unknown key 'some'; allowed keys: all, any, "
          "none"),

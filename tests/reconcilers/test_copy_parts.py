@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from controller.adapters.storage.writer import MAX_PARTS, MiB, part_size_for
+from controller.adapters.storage.writer import (
+    FIRST_PART,
+    MAX_PARTS,
+    MiB,
+    first_part_for,
+    part_size_for,
+    parts_in_flight,
+)
 from controller.runtime.executor import guard
 from controller.runtime.journal import Journal, interrupted, scrub
 from policies.observed import TAG_ARCHIVED
@@ -34,6 +41,37 @@ def test_part_size_fits_10000_parts_in_whole_mib(size: int, configured: int | No
     assert part == expected
     assert part % MiB == 0
     assert -(-size // part) <= MAX_PARTS
+
+
+@pytest.mark.parametrize(
+    ("size", "part", "first"),
+    [
+        (40 * MiB, 16 * MiB, FIRST_PART),  # the upload starts after 5 MiB, not 16
+        (40 * MiB, 5 * MiB, 5 * MiB),  # the policy's part is S3's smallest already
+        (16 * MiB * (MAX_PARTS - 1) + FIRST_PART, 16 * MiB, FIRST_PART),  # 10,000 parts still
+        (16 * MiB * MAX_PARTS, 16 * MiB, 16 * MiB),  # one part more would pass 10,000
+    ],
+)
+def test_the_first_part_is_s3s_smallest_while_the_object_fits_10000_parts(
+        size: int, part: int, first: int) -> None:
+    assert first_part_for(size, part) == first
+    assert 1 + -(-(size - first) // part) <= MAX_PARTS
+
+
+@pytest.mark.parametrize(
+    ("part_memory", "parallel", "expected"),
+    [
+        (None, 4, 4),  # no budget: the policy's parallel parts
+        (80 * MiB, 4, 4),  # 5 parts of 16 MiB: 4 uploading, 1 being read
+        (79 * MiB, 4, 3),  # a byte short of that: one fewer uploading
+        (32 * MiB, 4, 1),  # two parts: one uploads while the next is read
+        (8 * MiB, 4, 1),  # less than two: still one at a time, never none
+        (1024 * MiB, 2, 2),  # plenty: parallel_parts caps it
+    ],
+)
+def test_parts_in_flight_fit_the_copys_share(part_memory: int | None, parallel: int,
+                                             expected: int) -> None:
+    assert parts_in_flight(16 * MiB, parallel, part_memory) == expected
 
 
 @pytest.mark.parametrize(

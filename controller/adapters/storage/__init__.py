@@ -42,8 +42,10 @@ class Store(Protocol):
         """The copy read again, one object (its restore status now)."""
         ...
 
-    def archive(self, *, parallel_parts: int = 4) -> ArchivePort:
-        """The reconcilers' port onto this archive."""
+    def archive(self, *, parallel_parts: int = 4, part_memory: int | None = None
+                ) -> ArchivePort:
+        """The reconcilers' port onto this archive; an upload holds at most ``part_memory``
+        bytes of parts, ``parallel_parts`` of them uploading at once."""
         ...
 
     def lease(self, key: str, *, duration: float) -> LeasePort:

@@ -55,9 +55,10 @@ class BucketStore:
         """One HEAD: the copy's restore status and metadata now."""
         return head_archive(self.client, self.bucket, facts, metrics=self.metrics)
 
-    def archive(self, *, parallel_parts: int = 4) -> ArchivePort:
+    def archive(self, *, parallel_parts: int = 4, part_memory: int | None = None
+                ) -> ArchivePort:
         return S3Archive(self.client, self.bucket, parallel_parts=parallel_parts,
-                         metrics=self.metrics, data_client=self.data)
+                         part_memory=part_memory, metrics=self.metrics, data_client=self.data)
 
     def lease(self, key: str, *, duration: float) -> LeasePort:
         return Lease(self.client, self.bucket, key, duration=duration, metrics=self.metrics)

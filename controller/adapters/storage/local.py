@@ -418,8 +418,9 @@ class FolderStore:
     def refresh(self, facts: ArchiveFacts) -> ArchiveFacts:
         return facts  # always readable: there is no restore status to read again
 
-    def archive(self, *, parallel_parts: int = 4) -> ArchivePort:
-        return self.files
+    def archive(self, *, parallel_parts: int = 4, part_memory: int | None = None
+                ) -> ArchivePort:
+        return self.files  # writes stream 8 MiB at a time: no part buffers to bound
 
     def lease(self, key: str, *, duration: float) -> LeasePort:
         return FileLease(self.files.path(key), duration=duration)

@@ -13,6 +13,14 @@ write (412 PreconditionFailed, 409 ConditionalRequestConflict) is :class:`Confli
 asked twice (409 RestoreAlreadyInProgress) is :class:`InProgress`: callers catch the class,
 never the code.
 
+Integrity of the bytes: every body the data client sends is covered by a checksum header the
+request's signature covers — a part's or a small object's ``x-amz-checksum-sha256`` (the writer
+computes it), a multipart completion's ``Content-MD5`` (:func:`_md5_of_body`) — and S3 refuses a
+body that does not match it. botocore would also hash every byte for the signature itself on a
+plain-http endpoint (moto, MinIO; on https it already skips that for checksummed bodies); the
+data client does not (``payload_signing_enabled: False``), as a third SHA-256 of each part
+proves nothing the signed checksum does not.
+
 Timeouts: a short connect timeout (``network.CONNECT_TIMEOUT``) and a read timeout by call
 kind: the metadata client (listings, HEADs, tags, the lease, restores, small objects) waits
 ``META_READ_TIMEOUT``; the data client (``kind="data"``: parts, multipart completion, streamed
@@ -186,17 +194,39 @@ def make_s3_client(settings: StorageSettings, *, max_attempts: int = S3_ATTEMPTS
     import boto3
     from botocore.config import Config
 
+    s3: dict[str, Any] = {}
+    if settings.endpoint_url:
+        # Path-style keeps a custom endpoint (moto, MinIO) working with any bucket name.
+        s3["addressing_style"] = "path"
+    if kind == "data":
+        s3["payload_signing_enabled"] = False  # the signed checksum headers cover the bytes
     config = Config(
         retries={"mode": "standard", "max_attempts": max_attempts},
         connect_timeout=network.CONNECT_TIMEOUT,
         read_timeout=DATA_READ_TIMEOUT if kind == "data" else META_READ_TIMEOUT,
-        # Path-style keeps a custom endpoint (moto, MinIO) working with any bucket name.
-        s3={"addressing_style": "path"} if settings.endpoint_url else None,
-        max_pool_connections=32,
+        s3=s3 or None,
+        # Every part in flight of every copy at once, and then some (limits.parallel_parts).
+        max_pool_connections=64 if kind == "data" else 32,
     )
-    return boto3.client(
+    client = boto3.client(
         "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config
     )
+    if kind == "data":
+        client.meta.events.register("before-call.s3.CompleteMultipartUpload", _md5_of_body)
+    return client
+
+
+def _md5_of_body(params: dict[str, Any], **_: Any) -> None:
+    """A multipart completion's body (the list of parts) with its Content-MD5: signed, checked
+    by S3, so the unsigned payload is still one S3 verifies."""
+    import base64
+    import hashlib
+
+    body = params.get("body") or b""
+    if isinstance(body, str):
+        body = body.encode()
+    digest = hashlib.md5(body, usedforsecurity=False).digest()
+    params.setdefault("headers", {})["Content-MD5"] = base64.b64encode(digest).decode("ascii")
 
 
 def translate(

@@ -3,11 +3,16 @@
 Satisfies ``reconcilers.ports.ArchivePort``. The archive reconciler hands it a byte stream (a
 Kaltura download) and a size; it streams the bytes into an S3 multipart upload with no local file:
 parts are read in order in the caller's thread (where the whole object's SHA-256 is computed) and
-uploaded by a small bounded pool, so memory stays at part size × (parallel parts + 1) whatever the
-video's size. Each part carries its own SHA256 checksum for S3 to validate; the upload completes
-with ``IfNoneMatch="*"`` so a second runner can never clobber a copy (reference/s3-glacier.md:
-boto3's managed transfer does not pass IfNoneMatch, hence the three low-level calls). Any failure
-aborts the multipart upload.
+uploaded by a small bounded pool, so memory stays at part size × (parts in flight + 1) whatever the
+video's size. The parts in flight are the policy's ``limits.parallel_parts``, fewer when the
+copy's share of ``limits.copy_memory`` (``part_memory``: the budget divided by the copies run at
+once) cannot hold them and the part being read (:func:`parts_in_flight`); freed part buffers
+go back to the system (:func:`give_back_freed_parts`), so the process's memory follows them. The
+first part is S3's smallest (:func:`first_part_for`), so bytes reach S3 soon after a copy
+starts. Each part carries its own SHA256 checksum for S3 to validate; the upload completes with
+``IfNoneMatch="*"`` so a second runner can never clobber a copy (reference/s3-glacier.md:
+boto3's managed transfer does not pass IfNoneMatch, hence the three low-level calls). Any
+failure aborts the multipart upload.
 
 The whole object's SHA-256 is only known once the last byte has streamed, after the object's
 metadata was fixed by CreateMultipartUpload; it is recorded as the object tag ``sha256`` (set
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import hashlib
 import math
 import threading
@@ -39,11 +45,15 @@ from controller.errors import (
     TransientError,
 )
 from policies.observed import restore_status
+from policies.schema import DEFAULT_PART_SIZE
 from reconcilers.ports import ObjectInfo, Readable, UploadResult
 
 MiB = 1 << 20
-DEFAULT_PART_SIZE = 16 * MiB
 MAX_PARTS = 10_000
+FIRST_PART = 5 * MiB  # S3's smallest part (reference/s3-glacier.md)
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+_allocator_lock = threading.Lock()
+_allocator_set = False
 
 
 def part_size_for(size: int, configured: int | None = None) -> int:
@@ -53,12 +63,51 @@ def part_size_for(size: int, configured: int | None = None) -> int:
     return math.ceil(wanted / MiB) * MiB
 
 
+def first_part_for(size: int, part: int) -> int:
+    """The first part's size: S3's smallest, so a copy's first bytes reach S3 once 5 MiB have
+    arrived rather than a whole part (at Kaltura's ~9 MB/s a stream, half a second instead of
+    two: when a cycle starts its copies together, the upload link is not left idle meanwhile);
+    ``part`` itself when that would take the object past 10,000 parts."""
+    if part <= FIRST_PART or 1 + math.ceil((size - FIRST_PART) / part) > MAX_PARTS:
+        return part
+    return FIRST_PART
+
+
+def give_back_freed_parts() -> None:
+    """Part buffers go back to the system when they are freed (glibc; elsewhere a no-op).
+
+    glibc raises its mmap threshold to the largest chunk freed so far, so after the first part
+    every part buffer comes from a heap, and the heaps of many threads keep what they once held:
+    the process would stay at its high-water mark, past ``limits.copy_memory``. A fixed
+    threshold (mallopt, which also stops that adjustment) gives each buffer of 1 MiB or more a
+    mapping of its own, unmapped when it is freed. Set once per process.
+    """
+    global _allocator_set
+    with _allocator_lock:
+        if _allocator_set:
+            return
+        _allocator_set = True
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MiB)
+
+
+def parts_in_flight(part: int, parallel_parts: int, part_memory: int | None) -> int:
+    """Parts of one copy uploading at once: ``parallel_parts``, or fewer so that they and the
+    part being read fit in ``part_memory`` bytes (None: no budget); never fewer than one, so a
+    copy always moves (a part larger than half the budget — a video past 10,000 parts of the
+    policy's size — still takes two)."""
+    if part_memory is None:
+        return parallel_parts
+    return max(1, min(parallel_parts, part_memory // part - 1))
+
+
 def _b64_sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
 class S3Archive:
-    """The bucket adapter (ArchivePort). ``parallel_parts`` bounds in-flight parts per upload."""
+    """The bucket adapter (ArchivePort). ``parallel_parts`` bounds in-flight parts per upload,
+    ``part_memory`` the bytes of parts one upload holds (:func:`parts_in_flight`)."""
 
     def __init__(
         self,
@@ -66,6 +115,7 @@ class S3Archive:
         bucket: str,
         *,
         parallel_parts: int = 4,
+        part_memory: int | None = None,
         metrics: S3Metrics | None = None,
         data_client: Any = None,
     ) -> None:
@@ -75,7 +125,9 @@ class S3Archive:
         self.data = data_client if data_client is not None else client
         self.bucket = bucket
         self.parallel_parts = max(1, parallel_parts)
+        self.part_memory = part_memory
         self._metrics = metrics
+        give_back_freed_parts()
 
     def _call(self, operation: str, key: str | None, fn: Callable[[], Any]) -> Any:
         """One S3 request through the storage seam (counted; translated by its table, where a
@@ -245,7 +297,8 @@ class S3Archive:
         self, key: str, upload_id: str, source: Readable, size: int, part: int
     ) -> tuple[str, list[dict[str, Any]]]:
         whole = hashlib.sha256()
-        slots = threading.BoundedSemaphore(self.parallel_parts)
+        in_flight = parts_in_flight(part, self.parallel_parts, self.part_memory)
+        slots = threading.BoundedSemaphore(in_flight)
         futures: list[Future[dict[str, Any]]] = []
         failed = threading.Event()
 
@@ -269,14 +322,14 @@ class S3Archive:
             finally:
                 slots.release()
 
-        with ThreadPoolExecutor(self.parallel_parts, thread_name_prefix="part") as pool:
+        with ThreadPoolExecutor(in_flight, thread_name_prefix="part") as pool:
             try:
-                offset, number = 0, 1
+                offset, number, first = 0, 1, first_part_for(size, part)
                 while offset < size:
-                    n = min(part, size - offset)
+                    n = min(first if number == 1 else part, size - offset)
                     data = self._read_exact(source, n)
                     whole.update(data)
-                    slots.acquire()  # at most parallel_parts parts in memory besides this one
+                    slots.acquire()  # at most in_flight parts in memory besides this one
                     if failed.is_set():
                         slots.release()
                         break
