@@ -164,13 +164,19 @@ class StateStore:
         return cls(directory / STORE_FILE)
 
     def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+        """Run the migrations this file has not had, one transaction each. The version is read
+        inside the write lock: two daemons opening one state directory at once would otherwise
+        both see version 0 and the second would create the tables again."""
+        while True:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in statements:
+                version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+                if version >= len(MIGRATIONS):
+                    self._db.execute("COMMIT")
+                    return
+                for statement in MIGRATIONS[version]:
                     self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
+                self._db.execute(f"PRAGMA user_version = {version + 1}")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
