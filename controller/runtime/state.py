@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ from controller.errors import UsageError
 STATE_DIR_ENV = "KARCHIVE_STATE_DIR"
 JOURNAL_DIR = "journal"
 STORE_FILE = "state.sqlite3"
+OPEN_PATIENCE = 30.0  # seconds two daemons opening one new store may wait for each other
 
 # Each a list of statements; their index + 1 is the user_version once they ran. Append only.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -139,6 +142,50 @@ class WatchMark:
             (kaltura_time,))
 
 
+def _opened(path: Path) -> sqlite3.Connection:
+    """A connection in WAL mode with every migration run. Two daemons opening one new state
+    directory at once (a standby beside the holder) meet SQLite's locks where its busy timeout
+    does not wait (switching a new file to WAL takes an exclusive lock, and SQLite answers
+    "database is locked" at once rather than risk a deadlock): the opening is started again
+    after a short pause, for up to ``OPEN_PATIENCE`` seconds — it writes nothing but the
+    migrations, each its own transaction, so starting again is safe."""
+    deadline = time.monotonic() + OPEN_PATIENCE
+    while True:
+        # Each cycle's executor runs in a scheduler thread: one connection, guarded by the
+        # store's lock.
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each checkpoint
+            _migrate(db)
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(random.uniform(0.05, 0.25))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Run the migrations this file has not had, one transaction each. The version is read
+    inside the write lock: two daemons opening one state directory at once would otherwise both
+    see version 0 and the second would create the tables again."""
+    while True:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version >= len(MIGRATIONS):
+                db.execute("COMMIT")
+                return
+            for statement in MIGRATIONS[version]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
 class StateStore:
     """The SQLite file under the state directory; thread-safe (one connection, one lock)."""
 
@@ -146,12 +193,7 @@ class StateStore:
         self.path = path
         ensure_dir(path.parent)
         try:
-            # Each cycle's executor runs in a scheduler thread: one connection, guarded below.
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                       timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each checkpoint
-            self._migrate()
+            self._db = _opened(path)
         except sqlite3.Error as exc:
             raise UsageError(f"cannot open the state store {path} ({exc}); give a writable "
                              f"--state-dir or set {STATE_DIR_ENV}") from None
@@ -163,24 +205,6 @@ class StateStore:
     def open(cls, directory: Path) -> StateStore:
         return cls(directory / STORE_FILE)
 
-    def _migrate(self) -> None:
-        """Run the migrations this file has not had, one transaction each. The version is read
-        inside the write lock: two daemons opening one state directory at once would otherwise
-        both see version 0 and the second would create the tables again."""
-        while True:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-                if version >= len(MIGRATIONS):
-                    self._db.execute("COMMIT")
-                    return
-                for statement in MIGRATIONS[version]:
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {version + 1}")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     def execute(self, sql: str, parameters: tuple[object, ...]) -> None:
         with self._lock:
