@@ -140,7 +140,7 @@ def compose(policy: Policy, *, metrics: Any = None, owners: bool | None = None,
     return Adapters(
         policy=policy,
         metrics=sink,
-        kaltura=KalturaSession(policy.kaltura, metrics=sink),
+        kaltura=KalturaSession(policy.kaltura, metrics=sink, share=shard.count),
         store=store,
         directory=directory,
         downloads=HttpSource(timeout=policy.kaltura.timeout),

@@ -126,6 +126,23 @@ def test_pacer_learns_a_budget_for_an_unpaced_class_that_gets_blocked():
     assert t.slept and t.slept[0] > 0  # never a tight retry loop
 
 
+def test_a_shard_learns_its_share_of_the_pace_for_an_unpaced_class():
+    # Three shards spend the partner's budget together: each learns a third of Kaltura's pace.
+    from controller.adapters.kaltura.session import KalturaSession
+    from policies.schema import KalturaSettings
+
+    settings = KalturaSettings(service_url="http://k", partner_id=1, admin_secret="s")
+    waits = []
+    for share in (1, 3):
+        t = FakeTime()
+        session = KalturaSession(settings, share=share, clock=t.clock, sleep=t.sleep)
+        session.pacer.penalise("media", "update")  # no budget for it in the policy
+        session.pacer.acquire("media", "update")
+        waits.append(sum(t.slept))
+    assert waits[0] == pytest.approx(10 / 35 * 2)  # 35 per 10 s, halved by the refusal
+    assert waits[1] == pytest.approx(3 * waits[0])
+
+
 def _client_error(code: str, status: int) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": "m"},
                         "ResponseMetadata": {"HTTPStatusCode": status}}, "ListObjectsV2")
