@@ -55,6 +55,18 @@ def _never_neither(world: World, truth: dict[str, str]) -> list[str]:
     return lost
 
 
+def _lines(world: World) -> int:
+    return sum(1 for _ in journal.read(world.journal))
+
+
+def _until_work_begins(world: World, process: subprocess.Popen[bytes], before: int) -> None:
+    """Wait for the run's first journal line (its first intent): the kill that follows lands
+    in its work, however long this machine takes to start and observe."""
+    deadline = time.monotonic() + 60
+    while process.poll() is None and _lines(world) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_apply_killed_at_random_instants_never_loses_a_video_and_then_converges(make_world):
     world = make_world(entries=45, seed=5, max_size=12 * MiB, conversion_delay=0.3)
     ids = world.candidates(ENTRIES)
@@ -65,8 +77,10 @@ def test_apply_killed_at_random_instants_never_loses_a_video_and_then_converges(
     killed = mid_step = 0
 
     for kill in range(KILLS):
+        before = _lines(world)
         process = _start(world)
-        time.sleep(rng.uniform(0.8, 3.0))
+        _until_work_begins(world, process, before)
+        time.sleep(rng.uniform(0.0, 0.8))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1
