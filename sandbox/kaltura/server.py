@@ -160,7 +160,9 @@ class KalturaSandbox:
                 if fault.run_action:
                     self._execute(service, action, params, base_url)
                 raise LostResponse(fault)
-        return self._execute(service, action, params, base_url)
+        # A detached response profile shapes what the call answers (wire.Shaped).
+        return wire.shaped(self._execute(service, action, params, base_url),
+                           params.get("responseProfile"))
 
     def _execute(self, service: str, action: str, params: dict[str, Any], base_url: str) -> Any:
         handler = self.actions.get((service, action.lower()))
@@ -359,12 +361,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             wire.merge(params, wire.decode_request(
                 query, self.headers.get("Content-Type", ""), body))
             fmt = wire.response_format(params)
+            skip_nulls = wire.ignore_null(params)
             service = str(params.pop("service", "")).lower()
             action = str(params.pop("action", ""))
             if service == "multirequest":
                 results = sandbox.multirequest(params, self._base_url())
                 payload, ctype = wire.encode_multi_response(
-                    results, fmt, time.perf_counter() - started)
+                    results, fmt, time.perf_counter() - started, skip_nulls=skip_nulls)
             else:
                 if not service:
                     result: Any = KalturaError(
@@ -372,7 +375,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                         "Service name was not specified, please specify one")
                 else:
                     result = sandbox.call(service, action, params, self._base_url())
-                payload, ctype = wire.encode_response(result, fmt, time.perf_counter() - started)
+                payload, ctype = wire.encode_response(result, fmt, time.perf_counter() - started,
+                                                      skip_nulls=skip_nulls)
         except LostResponse as lost:
             self._lost(lost.fault)
             return

@@ -18,6 +18,9 @@ Decoding:
 Encoding (format 2, XML, the default; format 1, JSON): the shapes KalturaClient's ``Base.py`` and
 ``Client.py`` parse. Integral floats are written as integers because the client reads some float
 fields with ``int()`` and some int fields are floats here (``getXmlNodeInt`` would drop "12.0").
+A call's ``responseProfile`` (a ``KalturaDetachedResponseProfile``) shapes its result
+(:func:`shaped`), and a request's ``ignoreNull=1`` drops the XML's null fields, as the server
+does (:func:`ignore_null`).
 """
 
 from __future__ import annotations
@@ -158,22 +161,66 @@ def response_format(params: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------- encoding
 
 
-def encode_response(result: Any, fmt: str, execution_time: float = 0.0) -> tuple[bytes, str]:
+def encode_response(result: Any, fmt: str, execution_time: float = 0.0, *,
+                    skip_nulls: bool = False) -> tuple[bytes, str]:
     """One call's result (or KalturaError) -> (body, content type)."""
     if fmt == FORMAT_JSON:
         return json.dumps(to_json(result), separators=(",", ":")).encode(), JSON_CONTENT_TYPE
-    return _xml_document(xml_value(result), execution_time), XML_CONTENT_TYPE
+    return _xml_document(xml_value(result, skip_nulls), execution_time), XML_CONTENT_TYPE
 
 
 def encode_multi_response(
-    results: list[Any], fmt: str, execution_time: float = 0.0
+    results: list[Any], fmt: str, execution_time: float = 0.0, *, skip_nulls: bool = False
 ) -> tuple[bytes, str]:
     """A multirequest: one ``<item>`` (XML) or array element (JSON) per sub-call, errors inline."""
     if fmt == FORMAT_JSON:
         body = json.dumps([to_json(r) for r in results], separators=(",", ":"))
         return body.encode(), JSON_CONTENT_TYPE
-    inner = "".join(f"<item>{xml_value(r)}</item>" for r in results)
+    inner = "".join(f"<item>{xml_value(r, skip_nulls)}</item>" for r in results)
     return _xml_document(inner, execution_time), XML_CONTENT_TYPE
+
+
+def ignore_null(params: dict[str, Any]) -> bool:
+    """The request's ``ignoreNull``: "1" (or true) leaves null fields out of the XML instead of
+    writing them empty. kaltura/server api_v3/lib/KalturaFrontController.php
+    (setSerializerByFormat: ``$this->params["ignoreNull"] === "1"``) and
+    api_v3/lib/KalturaXmlSerializer.php (serializeObject: ``if ($this->_ignoreNull === true &&
+    $value === null) continue;``). A request-level parameter: for a multirequest, the whole
+    response. JSON drops nulls anyway."""
+    return str(params.get("ignoreNull", "")).lower() in ("1", "true")
+
+
+# KalturaResponseProfileType (KalturaClient Plugins/Core.py, the server's ResponseProfileType).
+INCLUDE_FIELDS, EXCLUDE_FIELDS = "1", "2"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shaped:
+    """A result as a detached response profile shapes it. kaltura/server
+    api_v3/lib/types/KalturaObject.php (fromObject and the generated mapping code: with
+    INCLUDE_FIELDS only the listed properties are filled from the object, with EXCLUDE_FIELDS
+    all but those; the others stay null; ``objectType`` is always written). A list response
+    shapes its objects (``KalturaXxxArray::fromDbArray($list, $responseProfile)``), never its own
+    ``objects`` and ``totalCount``."""
+
+    value: Any
+    fields: frozenset[str]
+    include: bool
+
+    def keeps(self, tag: str) -> bool:
+        return (tag in self.fields) is self.include
+
+
+def shaped(result: Any, profile: Any) -> Any:
+    """``result`` under the call's ``responseProfile`` param, when it is a detached profile of
+    either type; any other value (none, a stored profile's holder) leaves it as it is."""
+    if not isinstance(profile, dict) or isinstance(result, KalturaError) or result is None:
+        return result
+    kind = str(profile.get("type", ""))
+    if kind not in (INCLUDE_FIELDS, EXCLUDE_FIELDS):
+        return result
+    fields = frozenset(f.strip() for f in str(profile.get("fields", "")).split(",") if f.strip())
+    return Shaped(result, fields, kind == INCLUDE_FIELDS)
 
 
 def _xml_document(inner: str, execution_time: float) -> bytes:
@@ -241,10 +288,40 @@ def _error_xml(err: KalturaError) -> str:
     )
 
 
-def xml_value(value: Any) -> str:
-    """The XML inside a ``<result>`` (or a field element) for any result value."""
+def _record_xml(value: Any, skip_nulls: bool, shape: Shaped | None = None) -> str:
+    parts = [f"<objectType>{value.object_type}</objectType>"]
+    for attr, tag in wire_fields(type(value)):
+        item = getattr(value, attr, None) if shape is None or shape.keeps(tag) else None
+        if item is None and skip_nulls:
+            continue
+        parts.append(f"<{tag}>{xml_value(item, skip_nulls)}</{tag}>")
+    return "".join(parts)
+
+
+def _is_record(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _shaped_xml(value: Shaped, skip_nulls: bool) -> str:
+    inner = value.value
+    if isinstance(inner, ListResponse):
+        items = "".join(
+            f"<item>{_record_xml(o, skip_nulls, value) if _is_record(o) else xml_value(o)}</item>"
+            for o in inner.objects)
+        return (f"<objectType>{inner.object_type}</objectType><objects>{items}</objects>"
+                f"<totalCount>{inner.total_count}</totalCount>")
+    if _is_record(inner):
+        return _record_xml(inner, skip_nulls, value)
+    return xml_value(inner, skip_nulls)
+
+
+def xml_value(value: Any, skip_nulls: bool = False) -> str:
+    """The XML inside a ``<result>`` (or a field element) for any result value; ``skip_nulls``:
+    the request's ``ignoreNull``."""
     if value is None:
         return ""
+    if isinstance(value, Shaped):
+        return _shaped_xml(value, skip_nulls)
     if isinstance(value, str):
         return _esc(value)
     if isinstance(value, bool):
@@ -256,35 +333,40 @@ def xml_value(value: Any) -> str:
     if isinstance(value, KalturaError):
         return _error_xml(value)
     if isinstance(value, ListResponse):
-        items = "".join(f"<item>{xml_value(o)}</item>" for o in value.objects)
+        items = "".join(f"<item>{xml_value(o, skip_nulls)}</item>" for o in value.objects)
         return (
             f"<objectType>{value.object_type}</objectType><objects>{items}</objects>"
             f"<totalCount>{value.total_count}</totalCount>"
         )
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        parts = [f"<objectType>{value.object_type}</objectType>"]  # type: ignore[attr-defined]
-        for attr, tag in wire_fields(type(value)):
-            parts.append(f"<{tag}>{xml_value(getattr(value, attr, None))}</{tag}>")
-        return "".join(parts)
+    if _is_record(value):
+        return _record_xml(value, skip_nulls)
     if isinstance(value, dict):
         parts = []
         if "objectType" in value:
             parts.append(f"<objectType>{_esc(str(value['objectType']))}</objectType>")
         for key, item in value.items():
-            if key != "objectType":
-                parts.append(f"<{key}>{xml_value(item)}</{key}>")
+            if key != "objectType" and not (item is None and skip_nulls):
+                parts.append(f"<{key}>{xml_value(item, skip_nulls)}</{key}>")
         return "".join(parts)
     if isinstance(value, list | tuple):
-        return "".join(f"<item>{xml_value(v)}</item>" for v in value)
+        return "".join(f"<item>{xml_value(v, skip_nulls)}</item>" for v in value)
     if isinstance(value, bytes):
         return _esc(value.decode("utf-8", "replace"))
     return _esc(str(value))
 
 
-def to_json(value: Any) -> Any:
-    """The JSON (format 1) form: nulls dropped, ``objectType`` on every object, bools as bools."""
+def to_json(value: Any, shape: Shaped | None = None) -> Any:
+    """The JSON (format 1) form: nulls dropped, ``objectType`` on every object, bools as bools;
+    ``shape``: the response profile a record's fields are filled under."""
     if value is None or isinstance(value, str | bool | int | float):
         return value
+    if isinstance(value, Shaped):
+        inner = value.value
+        if isinstance(inner, ListResponse):
+            return {"objectType": inner.object_type,
+                    "objects": [to_json(o, value) for o in inner.objects],
+                    "totalCount": inner.total_count}
+        return to_json(inner, value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, KalturaError):
@@ -303,7 +385,7 @@ def to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {"objectType": value.object_type}  # type: ignore[attr-defined]
         for attr, tag in wire_fields(type(value)):
-            item = getattr(value, attr, None)
+            item = getattr(value, attr, None) if shape is None or shape.keeps(tag) else None
             if item is not None:
                 out[tag] = to_json(item)
         return out
@@ -359,6 +441,14 @@ def _lookup(results: list[Any], number: int, path: str) -> Any:
 def _step(node: Any, step: str) -> Any:
     if node is None or isinstance(node, KalturaError):
         return _UNRESOLVED
+    if isinstance(node, Shaped):  # a reference reads the result as the profile filled it
+        inner = node.value
+        if isinstance(inner, ListResponse):
+            objects = [Shaped(o, node.fields, node.include) for o in inner.objects]
+            return {"objects": objects, "totalCount": inner.total_count}.get(step, _UNRESOLVED)
+        if _is_record(inner) and not node.keeps(step):
+            return None
+        return _step(inner, step)
     if isinstance(node, list | tuple):
         return node[int(step)] if step.isdigit() and int(step) < len(node) else _UNRESOLVED
     if isinstance(node, ListResponse):

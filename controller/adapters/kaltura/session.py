@@ -38,6 +38,7 @@ import requests.exceptions
 import urllib3.exceptions
 from KalturaClient import KalturaClient, KalturaConfiguration
 from KalturaClient.exceptions import KalturaClientException, KalturaException
+from KalturaClient.Plugins.Core import KalturaDetachedResponseProfile, KalturaResponseProfileType
 
 from controller.adapters import network as netfail
 from controller.errors import (
@@ -318,15 +319,16 @@ class KalturaSession:
 
     # -- calls ----------------------------------------------------------------------------
 
-    def call(self, label: str, fn: Callable[[Any], T]) -> T:
+    def call(self, label: str, fn: Callable[[Any], T], *, fields: str | None = None) -> T:
         """Run ``fn(client)`` — one API call named ``label`` ("media.list") — paced and retried.
+        ``fields``: only these fields of the objects it answers (:meth:`_shaped`).
 
         Raises the translated error once retries are exhausted (transient) or at once (permanent).
         """
-        return self._run(label, 1, lambda client: fn(client))
+        return self._run(label, 1, lambda client: fn(client), fields=fields)
 
     def multirequest(  # noqa: C901 — one pass over the answers: transport, envelope and per-call failures, counted where found
-        self, label: str, fns: Sequence[Callable[[Any], object]]
+        self, label: str, fns: Sequence[Callable[[Any], object]], *, fields: str | None = None
     ) -> list[Any]:
         """Queue ``fn(client)`` for each of ``fns`` into one multirequest (one HTTP call).
 
@@ -354,7 +356,7 @@ class KalturaSession:
                     raise
                 return list(client.doMultiRequest())
 
-            answers = self._run(label, len(batch), send, what="multirequest")
+            answers = self._run(label, len(batch), send, what="multirequest", fields=fields)
             retry: list[int] = []
             delay: TransientError | None = None
             saw_invalid_ks = False
@@ -383,7 +385,8 @@ class KalturaSession:
             pending = retry
         return results
 
-    def _run(self, label: str, weight: int, fn: Callable[[Any], T], what: str = "") -> T:  # noqa: C901 — the adapter's one retry loop; each branch is a row of its retry table
+    def _run(self, label: str, weight: int, fn: Callable[[Any], T], what: str = "",  # noqa: C901 — the adapter's one retry loop; each branch is a row of its retry table
+             fields: str | None = None) -> T:
         operation = what or label
         service, _, action = label.partition(".")
         renewed = False
@@ -396,7 +399,7 @@ class KalturaSession:
                 try:
                     # Starting or renewing the KS is a call too: retried like the one it serves.
                     client = self.client
-                    with self._timed(client, label):
+                    with self._timed(client, label), _shaped(client, fields):
                         result = fn(client)
                 except KarchiveError as exc:
                     error = exc  # from session.start, which counted itself
@@ -489,3 +492,31 @@ def translate(exc: BaseException, label: str, scrub: Callable[[str], str] = str
     # What requests or urllib3 let through unwrapped, with no network failure named: a body
     # cut mid-read, a protocol hiccup; worth another try.
     return TransientError(scrub(f"{label}: {type(exc).__name__}: {exc}"), source=Source.KALTURA)
+
+
+@contextlib.contextmanager
+def _shaped(client: Any, fields: str | None) -> Iterator[None]:
+    """Ask for only ``fields`` of the answer's objects, for the calls queued inside (under the
+    session's lock: the client holds one request's configuration at a time).
+
+    Kaltura's detached response profile (``responseProfile``, type INCLUDE_FIELDS) fills only
+    the listed properties of each object a call answers (kaltura/server
+    api_v3/lib/types/KalturaObject.php, fromObject), and the request's ``ignoreNull=1`` leaves
+    the others out of the XML (api_v3/lib/KalturaXmlSerializer.php): the observation's pages
+    shrink to the fields it reads, and the client parses a third of the elements. The client
+    sends its ``clientConfiguration`` as request-level parameters (Client.py getRequestParams),
+    where ``ignoreNull`` belongs; the profile goes with each call (queueServiceActionCall).
+    """
+    if fields is None:
+        yield
+        return
+    profile = KalturaDetachedResponseProfile()
+    profile.type = KalturaResponseProfileType.INCLUDE_FIELDS
+    profile.fields = fields
+    client.requestConfiguration["responseProfile"] = profile
+    client.clientConfiguration["ignoreNull"] = 1
+    try:
+        yield
+    finally:
+        client.requestConfiguration.pop("responseProfile", None)
+        client.clientConfiguration.pop("ignoreNull", None)
