@@ -6,8 +6,12 @@ observation before the long Kaltura walk), then the entries are walked and hande
 time (:meth:`Observer.pages`): each page's flavors fetched in batches, each entry joined with
 its copy and its owner's notices (markers read from the same listing), its owner looked up when
 a rule needs it — so memory holds one page of the client's objects, never the catalogue's. The
-inventory itself is still one mapping of every copy (the bucket is listed before the walk); a
-later index (``runtime/state.py``) can replace it without changing this module's callers.
+archive is listed before the walk into a ledger on disk (``adapters/storage/ledger.py``), and
+each page asks it for that page's copies and notice markers.
+
+The daemon's cycles between full walks hand the observer Kaltura's side from its entry index
+instead (``source``: pages of entries with their flavors, ``runtime/index.py``), and a full
+walk hands each page to the index being rebuilt (``record``); the join is the same either way.
 
 On an S3-compatible store that ignores ``OptionalObjectAttributes`` (``storage.restore_status:
 head``), the pipeline asks :meth:`Observer.refresh` for the few copies whose restore status
@@ -24,17 +28,18 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from controller.adapters.kaltura.read import flavors_for, iter_entries, server_time
 from controller.adapters.kaltura.session import SUB_CALL_PREFIX
+from controller.adapters.storage.ledger import Copies
 from controller.compose import Adapters, placeholder_size
 from controller.runtime.metrics import CallCounter
 from controller.runtime.progress import NoProgress, ProgressSink
 from policies.costs import Holding
-from policies.observed import ArchiveFacts, NoticeMark, ObservedEntry
+from policies.observed import ObservedEntry
 from policies.state import with_legacy_placeholder
 from reconcilers.base import Needs
 
@@ -46,6 +51,9 @@ NEEDS = Needs(kaltura=frozenset({"session.start", "media.list", "flavorasset.lis
               s3=frozenset({"s3:ListBucket", "s3:GetObject"}))
 
 Page = tuple[ObservedEntry, ...]
+# Kaltura's side of a page (entries with their flavors), from the walk or from the entry index.
+KalturaPages = Iterator[Sequence[ObservedEntry]]
+Record = Callable[[Sequence[ObservedEntry]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +70,21 @@ class ObservationStats:
     calls: Mapping[str, int] = field(default_factory=dict)  # "kaltura:media.list:ok" -> n
     # Every object of karchive's layout in the archive, by storage class (stats' costs).
     holdings: Mapping[str, Holding] = field(default_factory=dict)
+    kaltura_clock: int | None = None  # Kaltura's clock at the walk's start, when it was read
 
 
 class Observer:
     """One observation of the policy's Kaltura partner and archive, through ``adapters``."""
 
     def __init__(self, adapters: Adapters, *, progress: ProgressSink | None = None,
-                 now: int | None = None) -> None:
+                 now: int | None = None, source: KalturaPages | None = None,
+                 record: Record | None = None) -> None:
+        """``source``: Kaltura's side read from elsewhere (the daemon's entry index,
+        ``runtime/index.py``) instead of walked; ``record``: hears each walked page of it."""
         self.adapters = adapters
+        self.source = source
+        self.record = record
+        self.kaltura_clock: int | None = None  # Kaltura's clock at the walk's first page
         self.policy = adapters.policy
         self.progress = progress or NoProgress()
         self.observed_at = int(time.time()) if now is None else now
@@ -80,7 +95,6 @@ class Observer:
             self.notice_now = server_time(adapters.kaltura)
         self.placeholder_size = placeholder_size(self.policy)
         self.holdings: dict[str, Holding] = {}
-        self.notices: dict[str, list[NoticeMark]] = {}  # entry id -> its notice markers
         self.heads = 0
         self.count = 0
         self.skipped = 0  # entries of other shards (``--shard``), dropped from the walk
@@ -97,16 +111,12 @@ class Observer:
         """Every entry (or those ``filter_overrides`` narrow Kaltura's list to, or just
         ``entry_ids``: the entries a saved plan names, walked 500 ids at a time — Kaltura cuts
         an ``idIn`` list there — against one listing of the archive), a page at a time."""
-        copies = self.adapters.store.inventory(self.policy.storage.prefix, self.holdings,
-                                               self.notices)
-        page: list[ObservedEntry] = []
-        for entry in self._owned(self._walk(filter_overrides, entry_ids)):
-            page.append(entry)
-            if len(page) >= PAGE:
+        copies = self.adapters.store.inventory(self.policy.storage.prefix, self.holdings)
+        try:
+            for page in self._kaltura_pages(filter_overrides, entry_ids):
                 yield self._joined(page, copies)
-                page = []
-        if page:
-            yield self._joined(page, copies)
+        finally:
+            copies.close()
         self.progress.advance(self.skipped - self._skipped_shown)
         self.progress.finish()
         self._seconds = time.monotonic() - self._started
@@ -125,15 +135,46 @@ class Observer:
         return ObservationStats(
             observed_at=self.observed_at, placeholder_size=self.placeholder_size,
             entries=self.count, kaltura_calls=kaltura, s3_calls=s3, heads=self.heads,
-            seconds=seconds, calls=calls, holdings=dict(self.holdings))
+            seconds=seconds, calls=calls, holdings=dict(self.holdings),
+            kaltura_clock=self.kaltura_clock)
 
     # -- the walk ------------------------------------------------------------------------------
+
+    def _kaltura_pages(self, filter_overrides: Mapping[str, Any] | None,
+                       entry_ids: Sequence[str] | None) -> KalturaPages:
+        """Pages of this shard's entries with their flavors: the source's, or walked."""
+        if self.source is not None:
+            yield from self.source
+            return
+        page: list[ObservedEntry] = []
+        for entry in self._owned(self._walk(filter_overrides, entry_ids)):
+            page.append(entry)
+            if len(page) >= PAGE:
+                yield self._with_flavors(page)
+                page = []
+        if page:
+            yield self._with_flavors(page)
+
+    def _with_flavors(self, page: list[ObservedEntry]) -> list[ObservedEntry]:
+        flavors = flavors_for(self.adapters.kaltura, (e.entry_id for e in page))
+        found = [dataclasses.replace(e, flavors=tuple(flavors.get(e.entry_id, ())))
+                 for e in page]
+        if self.record is not None:
+            self.record(found)
+        return found
+
+    def _clock(self, value: int) -> None:
+        self.kaltura_clock = value
 
     def _walk(self, filter_overrides: Mapping[str, Any] | None,
               entry_ids: Sequence[str] | None) -> Iterator[ObservedEntry]:
         session = self.adapters.kaltura
         if entry_ids is None:
-            yield from iter_entries(session, filter_overrides, on_total=self.progress.total)
+            # An index being built needs its mark: Kaltura's clock, read in the first page's
+            # request (still one HTTP request).
+            clock = self._clock if self.record is not None else None
+            yield from iter_entries(session, filter_overrides, on_total=self.progress.total,
+                                    on_clock=clock)
             return
         self.progress.total(len(entry_ids))
         for start in range(0, len(entry_ids), ID_IN_LIMIT):
@@ -150,14 +191,12 @@ class Observer:
             else:
                 self.skipped += 1
 
-    def _joined(self, page: list[ObservedEntry], copies: Mapping[str, ArchiveFacts]) -> Page:
-        """The page's flavors, copies and owners; then the page's memory handed back."""
-        flavors = flavors_for(self.adapters.kaltura, (e.entry_id for e in page))
+    def _joined(self, page: Sequence[ObservedEntry], copies: Copies) -> Page:
+        """The page's copies and owners; then the page's memory handed back."""
         legacy_size = self.policy.legacy_placeholder_size
-        notices = self.notices
+        archived, notices = copies.lookup([e.entry_id for e in page])
         joined = [with_legacy_placeholder(dataclasses.replace(
-            entry, flavors=tuple(flavors.get(entry.entry_id, ())),
-            archive=copies.get(entry.entry_id),
+            entry, archive=archived.get(entry.entry_id),
             notices=tuple(notices.get(entry.entry_id, ()))), legacy_size) for entry in page]
         directory = self.adapters.directory
         if directory is not None:

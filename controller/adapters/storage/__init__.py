@@ -19,9 +19,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from controller.adapters.storage.lease import LeasePort
+from controller.adapters.storage.ledger import Copies
 from controller.errors import Source
 from policies.costs import Holding
-from policies.observed import ArchiveFacts, NoticeMark
+from policies.observed import ArchiveFacts
 from reconcilers.ports import ArchivePort
 
 
@@ -31,11 +32,10 @@ class Store(Protocol):
     source: Source
     location: str  # the bucket's name, or the folder's file:// URL (messages, plan targets)
 
-    def inventory(self, prefix: str, holdings: dict[str, Holding] | None = None,
-                  notices: dict[str, list[NoticeMark]] | None = None
-                  ) -> dict[str, ArchiveFacts]:
-        """entry id → its copy of the original; ``holdings`` receives every object of
-        karchive's layout by storage class, ``notices`` every entry's notice markers."""
+    def inventory(self, prefix: str, holdings: dict[str, Holding] | None = None) -> Copies:
+        """entry id → its copy of the original, with every entry's notice markers, asked a
+        page of entries at a time (``ledger.Copies.lookup``); ``holdings`` receives every
+        object of karchive's layout by storage class."""
         ...
 
     def refresh(self, facts: ArchiveFacts) -> ArchiveFacts:

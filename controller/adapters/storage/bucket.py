@@ -16,11 +16,12 @@ from typing import Any
 
 from controller.adapters.storage.inventory import head_archive, inventory
 from controller.adapters.storage.lease import Lease, LeasePort
+from controller.adapters.storage.ledger import Copies
 from controller.adapters.storage.s3 import S3Metrics, make_s3_client, s3_call
 from controller.adapters.storage.writer import S3Archive
 from controller.errors import Source
 from policies.costs import Holding
-from policies.observed import ArchiveFacts, NoticeMark
+from policies.observed import ArchiveFacts
 from policies.schema import StorageSettings
 from reconcilers.ports import ArchivePort
 
@@ -45,11 +46,9 @@ class BucketStore:
             self._data = make_s3_client(self.settings, kind="data")
         return self._data
 
-    def inventory(self, prefix: str, holdings: dict[str, Holding] | None = None,
-                  notices: dict[str, list[NoticeMark]] | None = None
-                  ) -> dict[str, ArchiveFacts]:
+    def inventory(self, prefix: str, holdings: dict[str, Holding] | None = None) -> Copies:
         return inventory(self.client, self.bucket, prefix, metrics=self.metrics,
-                         holdings=holdings, notices=notices)
+                         holdings=holdings)
 
     def refresh(self, facts: ArchiveFacts) -> ArchiveFacts:
         """One HEAD: the copy's restore status and metadata now."""

@@ -10,25 +10,26 @@ entry-folder copy wins (it records the flavor id). The zero-byte markers beside 
 (``policies.layout``) add what karchive proved: the flavor a bare-id copy was verified to hold,
 and which flavor is the placeholder it swapped in. :func:`head_archive` reads one object's
 restore status and metadata for the few decisions that need more than the listing (moto's
-listing, for one, carries no RestoreStatus).
+listing, for one, carries no RestoreStatus). What the listing shows waits on disk until each
+entry is settled (``ledger.py``): memory stays flat however many copies the archive holds.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
 
+from controller.adapters.storage.ledger import Candidate, Copies, Ledger
 from controller.adapters.storage.s3 import S3Metrics, s3_call
 from controller.errors import NotFound
 from policies.costs import Holding, hold
-from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, manifest_key, parse_key
-from policies.observed import ArchiveFacts, NoticeMark, restore_status
+from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, manifest_key, parse_key
+from policies.observed import ArchiveFacts, restore_status
 
 LIST_PAGE = 1000  # ListObjectsV2's ceiling per call
-Newest = dict[str, tuple[Any, list[ArchiveFacts]]]  # entry id -> (LastModified, its originals)
 
 
 def _iso(value: Any) -> str | None:
@@ -80,49 +81,59 @@ def _facts(obj: dict[str, Any], layout: str, flavor_id: str | None) -> ArchiveFa
 def inventory(
     client: Any, bucket: str, prefix: str, *, metrics: S3Metrics | None = None,
     holdings: dict[str, Holding] | None = None,
-    notices: dict[str, list[NoticeMark]] | None = None,
-) -> dict[str, ArchiveFacts]:
-    """entry id → its archive copy of the original flavor, for every entry the bucket holds.
-    ``holdings`` (when given) receives every object of karchive's layout by storage class;
-    ``notices`` every entry's owner-notice markers (read from the same listing)."""
-    folder: Newest = {}
-    legacy: dict[str, ArchiveFacts] = {}
-    marks = Marks()  # zero-byte markers: what karchive proved, readable from the listing
-    # With a prefix: the root one level deep (legacy objects; the prefix folds into one
-    # CommonPrefix), then the prefix. Without: entry folders sit at the root, one listing sees all.
-    listings = [("", "/"), (prefix, None)] if prefix else [("", None)]
-    for list_prefix, delimiter in listings:
-        for page in _pages(client, bucket, list_prefix, delimiter, metrics):
-            for obj in page.get("Contents", ()):
-                parsed = parse_key(obj["Key"], prefix)
-                if parsed is None or marks.add(parsed):
-                    continue  # not karchive's, or a zero-byte marker (read by marks)
-                if holdings is not None:
-                    hold(holdings, obj.get("StorageClass") or "STANDARD", int(obj.get("Size", 0)))
-                if parsed.kind is not KeyKind.ORIGINAL:
-                    continue
-                if parsed.layout == LEGACY:
-                    legacy[parsed.entry_id] = _facts(obj, LEGACY, None)
-                    continue
-                _keep_newest(folder, parsed.entry_id, obj.get("LastModified"),
-                             _facts(obj, ENTRY_FOLDER, parsed.asset_id))
-    found = dict(legacy)
-    for entry_id, (_, newest) in folder.items():
-        found[entry_id] = newest[0] if len(newest) == 1 else _recorded(
-            client, bucket, prefix, entry_id, newest, metrics)
-    if notices is not None:
-        notices.update(marks.notices)
-    return {entry_id: marks.applied(entry_id, facts) for entry_id, facts in found.items()}
+) -> Copies:
+    """entry id → its archive copy of the original flavor, for every entry the bucket holds,
+    with each entry's owner-notice markers (read from the same listing), settled on disk
+    (``ledger.py``). ``holdings`` (when given) receives every object of karchive's layout by
+    storage class."""
+    ledger = Ledger()
+    try:
+        # With a prefix: the root one level deep (legacy objects; the prefix folds into one
+        # CommonPrefix), then the prefix. Without: entry folders sit at the root, one listing
+        # sees all.
+        listings = [("", "/"), (prefix, None)] if prefix else [("", None)]
+        for list_prefix, delimiter in listings:
+            for page in _pages(client, bucket, list_prefix, delimiter, metrics):
+                for obj in page.get("Contents", ()):
+                    _listed(ledger, obj, prefix, holdings)
+        return ledger.settle(partial(_newest, client, bucket, prefix, metrics))
+    except BaseException:
+        ledger.close()
+        raise
 
 
-def _keep_newest(folder: Newest, entry_id: str, modified: Any, facts: ArchiveFacts) -> None:
-    """Re-archived after an edit: keep the newest original (write-once keys differ); those
-    written in the same second are all kept, for the manifest to decide."""
-    held = folder.get(entry_id)
-    if held is None or (modified is not None and held[0] is not None and modified > held[0]):
-        folder[entry_id] = (modified, [facts])
-    elif modified is not None and modified == held[0]:
-        held[1].append(facts)
+def _listed(ledger: Ledger, obj: dict[str, Any], prefix: str,
+            holdings: dict[str, Holding] | None) -> None:
+    """One listed object into the ledger: a marker, an original of either layout, or nothing."""
+    parsed = parse_key(obj["Key"], prefix)
+    if parsed is None or ledger.marker(parsed):
+        return  # not karchive's, or a zero-byte marker (read when the entry is settled)
+    if holdings is not None:
+        hold(holdings, obj.get("StorageClass") or "STANDARD", int(obj.get("Size", 0)))
+    if parsed.kind is not KeyKind.ORIGINAL:
+        return
+    if parsed.layout == LEGACY:
+        ledger.original(parsed.entry_id, _facts(obj, LEGACY, None))
+        return
+    modified = obj.get("LastModified")
+    ledger.original(parsed.entry_id, _facts(obj, ENTRY_FOLDER, parsed.asset_id),
+                    modified.timestamp() if isinstance(modified, datetime) else None)
+
+
+def _newest(client: Any, bucket: str, prefix: str, metrics: S3Metrics | None,
+            entry_id: str, candidates: Sequence[Candidate]) -> ArchiveFacts:
+    """Re-archived after an edit: the newest original (write-once keys differ); of those
+    written in the same second, the one the manifest records (:func:`_recorded`)."""
+    held: tuple[float | None, list[ArchiveFacts]] | None = None
+    for modified, facts in candidates:
+        if held is None or (modified is not None and held[0] is not None and modified > held[0]):
+            held = (modified, [facts])
+        elif modified is not None and modified == held[0]:
+            held[1].append(facts)
+    assert held is not None
+    newest = held[1]
+    return newest[0] if len(newest) == 1 else _recorded(
+        client, bucket, prefix, entry_id, newest, metrics)
 
 
 def _recorded(client: Any, bucket: str, prefix: str, entry_id: str,

@@ -33,11 +33,12 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from controller.adapters.storage.lease import FileLease, LeasePort
+from controller.adapters.storage.ledger import Candidate, Copies, Ledger
 from controller.errors import (
     Conflict,
     IntegrityError,
@@ -49,8 +50,8 @@ from controller.errors import (
     lookup,
 )
 from policies.costs import Holding, hold
-from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, Marks, parse_key
-from policies.observed import ArchiveFacts, NoticeMark, RestoreStatus
+from policies.layout import ENTRY_FOLDER, LEGACY, KeyKind, parse_key
+from policies.observed import ArchiveFacts, RestoreStatus
 from reconcilers.ports import ArchivePort, ObjectInfo, Readable, UploadResult
 
 META_DIR = ".karchive-meta"
@@ -80,8 +81,9 @@ def translate(exc: OSError, where: str, what: str) -> KarchiveError:
     return error(f"cannot {what} {where} ({reason})", source=Source.DIRECTORY)
 
 
-def _fsync_dir(path: Path) -> None:
-    # A rename is durable only once its folder is: fsync the directory entry too.
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder, as far as the file system allows (a rename is durable only
+    once its folder is: fsync the directory entry too)."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -268,7 +270,7 @@ class FileArchive:
             except FileExistsError:
                 return self._accept_existing(key, size, sha, metadata)
             self._write_meta(key, {"sha256": sha, "metadata": {**metadata, "sha256": sha}})
-            _fsync_dir(final.parent)
+            fsync_path(final.parent)
             return UploadResult(key, size, sha, sha, 1, True)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -339,7 +341,7 @@ def atomic_write(target: Path, data: bytes) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    _fsync_dir(target.parent)
+    fsync_path(target.parent)
 
 
 class _File:
@@ -359,44 +361,44 @@ class _File:
 
 
 def directory_inventory(files: FileArchive, prefix: str,
-                        holdings: dict[str, Holding] | None = None,
-                        notices: dict[str, list[NoticeMark]] | None = None,
-                        ) -> dict[str, ArchiveFacts]:
-    """The directory's originals, both layouts, the newest entry-folder copy per entry (and,
-    into ``notices``, every entry's owner-notice markers)."""
-    folder: dict[str, tuple[float, ArchiveFacts]] = {}
-    legacy: dict[str, ArchiveFacts] = {}
-    marks = Marks()
-    for key in files.list_keys(""):
-        parsed = parse_key(key, prefix)
-        if parsed is None or marks.add(parsed):
-            continue
-        info = files.head(key)
-        if info is None:
-            continue  # removed while listing
-        if holdings is not None:
-            hold(holdings, info.storage_class, info.size_bytes)
-        if parsed.kind is not KeyKind.ORIGINAL:
-            continue
-        facts = ArchiveFacts(
-            key=key, size_bytes=info.size_bytes, storage_class=info.storage_class,
-            restore=RestoreStatus.READABLE, layout=parsed.layout, etag=info.etag,
-            flavor_id=parsed.asset_id if parsed.layout == ENTRY_FOLDER else
-            info.metadata.get("flavor-id"),
-            sha256=info.metadata.get("sha256"),
-        )
-        if parsed.layout == LEGACY:
-            legacy[parsed.entry_id] = facts
-            continue
-        modified = files.path(key).stat().st_mtime
-        held = folder.get(parsed.entry_id)
-        if held is None or modified > held[0]:
-            folder[parsed.entry_id] = (modified, facts)
-    found = dict(legacy)
-    found.update({entry_id: facts for entry_id, (_, facts) in folder.items()})
-    if notices is not None:
-        notices.update(marks.notices)
-    return {entry_id: marks.applied(entry_id, facts) for entry_id, facts in found.items()}
+                        holdings: dict[str, Holding] | None = None) -> Copies:
+    """The directory's originals, both layouts, the newest entry-folder copy per entry, and
+    every entry's owner-notice markers, settled on disk (``ledger.py``)."""
+    ledger = Ledger()
+    try:
+        for key in files.list_keys(""):
+            parsed = parse_key(key, prefix)
+            if parsed is None or ledger.marker(parsed):
+                continue
+            info = files.head(key)
+            if info is None:
+                continue  # removed while listing
+            if holdings is not None:
+                hold(holdings, info.storage_class, info.size_bytes)
+            if parsed.kind is not KeyKind.ORIGINAL:
+                continue
+            facts = ArchiveFacts(
+                key=key, size_bytes=info.size_bytes, storage_class=info.storage_class,
+                restore=RestoreStatus.READABLE, layout=parsed.layout, etag=info.etag,
+                flavor_id=parsed.asset_id if parsed.layout == ENTRY_FOLDER else
+                info.metadata.get("flavor-id"),
+                sha256=info.metadata.get("sha256"),
+            )
+            modified = None if parsed.layout == LEGACY else files.path(key).stat().st_mtime
+            ledger.original(parsed.entry_id, facts, modified)
+        return ledger.settle(_newest_file)
+    except BaseException:
+        ledger.close()
+        raise
+
+
+def _newest_file(entry_id: str, candidates: Sequence[Candidate]) -> ArchiveFacts:
+    """The most recently written entry-folder original (the first listed of equal times)."""
+    newest = candidates[0]
+    for candidate in candidates[1:]:
+        if (candidate[0] or 0.0) > (newest[0] or 0.0):
+            newest = candidate
+    return newest[1]
 
 
 class FolderStore:
@@ -409,11 +411,9 @@ class FolderStore:
         self.files = FileArchive(root, url=url)
         self.location = self.files.bucket
 
-    def inventory(self, prefix: str, holdings: dict[str, Holding] | None = None,
-                  notices: dict[str, list[NoticeMark]] | None = None
-                  ) -> dict[str, ArchiveFacts]:
+    def inventory(self, prefix: str, holdings: dict[str, Holding] | None = None) -> Copies:
         with self.files._fs(prefix, "list"):
-            return directory_inventory(self.files, prefix, holdings, notices)
+            return directory_inventory(self.files, prefix, holdings)
 
     def refresh(self, facts: ArchiveFacts) -> ArchiveFacts:
         return facts  # always readable: there is no restore status to read again
