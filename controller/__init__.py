@@ -5,6 +5,7 @@ Where an entry goes, by folder and file::
     cli/                    thin commands: parse, call the runtime, print (plan, apply, run, …)
     compose.py              the composition root: every adapter of one policy, built in one place
     runtime/pipeline.py     observe → classify once → diff, for every entry point
+      runtime/index.py        the daemon's entry index: walked each resync, refreshed between
       runtime/observe.py      observed: Kaltura's entries joined with the archive, page by page
       policies/state.py       classified: what each entry is
       policies/desired.py     decided: what the policy wants of it

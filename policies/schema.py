@@ -401,6 +401,9 @@ class Schedule(Strict):
     cron: str | None = None
     jitter: DurationField = Duration(0, TimeUnit.SECOND)
     restore_check_interval: DurationField = Duration(15, TimeUnit.MINUTE)
+    # How often the daemon walks the whole catalogue again; its other cycles refresh the entry
+    # index with what changed (controller/runtime/index.py).
+    resync_interval: DurationField = Duration(24, TimeUnit.HOUR)
 
     @field_validator("cron")
     @classmethod
@@ -426,6 +429,10 @@ class Schedule(Strict):
         if self.interval is not None and self.interval.seconds < 60:
             raise LocatedValueError(("interval",), f"interval {self.interval} is shorter than a "
                                     "minute; use 1min or more")
+        if self.resync_interval.seconds < 60:
+            raise LocatedValueError(("resync_interval",), f"resync_interval "
+                                    f"{self.resync_interval} is shorter than a minute; use 1min "
+                                    "or more (every cycle then walks the whole catalogue)")
         return self
 
 

@@ -49,8 +49,9 @@ from controller.adapters.storage.lease import LeasePort
 from controller.compose import Adapters, compose
 from controller.errors import KarchiveError, Source, UsageError
 from controller.runtime import schedule
-from controller.runtime.executor import Hooks, ItemReport, RunReport, execute
+from controller.runtime.executor import Hooks, ItemReport, RunReport, execute, guard
 from controller.runtime.http import Checks, MetricsServer
+from controller.runtime.index import Informer, Observed
 from controller.runtime.journal import Journal
 from controller.runtime.keep import Keeper, KeepServer
 from controller.runtime.metrics import CallCounter, Metrics
@@ -122,6 +123,7 @@ class Daemon:
         self._last_shape = ""  # the plan-only daemon's last diff, as a digest (_shape)
         self._thaws = ThawClock(self.metrics.restore_wait)
         self._watch = Watch(lambda: self._store().watch_mark)
+        self._informer = Informer(self._state_dir())
 
     # -- the probes -----------------------------------------------------------------------------
     def liveness(self) -> tuple[bool, Checks]:
@@ -245,10 +247,11 @@ class Daemon:
         policy, adapters, acting = ready
         try:
             started = self._watch.cycle_starting(adapters, acting)
-            planned = Pipeline(adapters).run(each=self._thaws.see)
+            observed = self._observe(adapters, acting)
         except KarchiveError as exc:
             self._blame(exc)
             raise
+        planned = observed.planned
         self._thaws.cycle_done()
         self.status.kaltura = self.status.s3 = "ok"
         self.status.observed = True
@@ -272,9 +275,35 @@ class Daemon:
             return True
         self._last_shape = ""
         self._notify(plan, adapters)
+        if observed.source == "index" and plan.has_changes and guard(plan, policy) is None:
+            # The index is evidence: what this cycle acts on is observed again, by id.
+            try:
+                plan = self._informer.fresh(adapters, plan)
+            except KarchiveError as exc:
+                self._blame(exc)
+                raise
         self._execute(plan, adapters)
         self._watch.cycle_done(started)
         return True
+
+    def _observe(self, adapters: Adapters, acting: bool) -> Observed:
+        """An acting daemon's cycle reads Kaltura through its entry index (``runtime/index.py``:
+        a full walk every resync_interval, what changed in between); one that does not act
+        writes nothing, not even the index, and walks in full."""
+        if not acting:
+            planned = Pipeline(adapters).run(each=self._thaws.see)
+            return Observed(planned, "walk", None, "not acting")
+        observed = self._informer.observe(adapters, each=self._thaws.see)
+        refreshed = observed.refreshed
+        if refreshed is not None:
+            log.info("index refreshed: %d entries edited or read again, %d played, %d gone "
+                     "since Kaltura's %d", refreshed.edited, refreshed.played, refreshed.gone,
+                     refreshed.since)
+        else:
+            log.info("walked the whole catalogue (%s); the index is rebuilt from it",
+                     observed.why_walk)
+        self.metrics.observation_source(observed.source)
+        return observed
 
     def _notify(self, plan: Plan, adapters: Adapters) -> None:
         """The cycle's owner notices, before the changes: a failure to send holds only the

@@ -162,6 +162,11 @@ class Metrics:
         self._check_mark = Gauge(f"{p}_restore_check_mark_timestamp_seconds",
                                  "Kaltura's clock (unix time) at the last restore check's "
                                  "listing of played placeholders.", registry=r)
+        # The entry index (runtime/index.py): how each cycle read Kaltura's side.
+        self._observations = Counter(f"{p}_observations_total",
+                                     "Cycle observations, by source (walk: the whole catalogue "
+                                     "walked and the index rebuilt; index: the index refreshed "
+                                     "with what changed, then read).", ["source"], registry=r)
         self._build.info({"version": version(), "python": platform.python_version()})
         self._shard = ""  # the daemon's shard ("I/N"), on every series it serves; "" unsharded
         # Label values seen so far, so a state that empties drops to 0 instead of going stale.
@@ -274,6 +279,9 @@ class Metrics:
     def leader(self, value: bool) -> None:
         self._leader.set(1 if value else 0)
 
+    def observation_source(self, source: str) -> None:
+        self._observations.labels(source).inc()
+
     def shard(self, label: str) -> None:
         """Label every served series ``shard="I/N"`` (``policies/shards.py``); an unsharded
         daemon's "" is no label at all, so its series stay the ones it always had."""
@@ -334,6 +342,7 @@ class NullMetrics:
     def paused(self, value: bool) -> None: ...
     def leader(self, value: bool) -> None: ...
     def shard(self, label: str) -> None: ...
+    def observation_source(self, source: str) -> None: ...
 
 
 class RecordingMetrics(NullMetrics):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.compose import Adapters
-from controller.runtime.observe import ObservationStats, Observer
+from controller.runtime.observe import KalturaPages, ObservationStats, Observer, Record
 from controller.runtime.progress import ProgressSink
 from controller.runtime.spill import SpillingItems
 from policies.observed import COLD_CLASSES, ObservedEntry
@@ -58,13 +58,17 @@ class Pipeline:
 
     def run(self, *, entry_ids: Sequence[str] | None = None,
             filter_overrides: Mapping[str, Any] | None = None, select: Select | None = None,
-            limit: int | None = None, each: Each | None = None) -> Planned:
+            limit: int | None = None, each: Each | None = None,
+            source: KalturaPages | None = None, record: Record | None = None) -> Planned:
         """One observation and its plan. ``entry_ids``: only these entries (a saved plan's);
         ``filter_overrides``: Kaltura narrows the walk itself; ``select``: only the entries
         it accepts are assessed and counted (a report's filters), at most ``limit`` of them;
-        ``each``: receives every assessment."""
+        ``each``: receives every assessment; ``source`` and ``record``: Kaltura's side read
+        from the daemon's entry index instead of walked, or each walked page handed to it
+        (``runtime/index.py``)."""
         policy = self.adapters.policy
-        observer = Observer(self.adapters, progress=self.progress, now=self.now)
+        observer = Observer(self.adapters, progress=self.progress, now=self.now,
+                            source=source, record=record)
         assess = Assessor(policy, observer.observed_at, observer.placeholder_size,
                           notice_now=observer.notice_now)
         # The items past a few thousand wait on disk (runtime/spill.py): memory stays flat.

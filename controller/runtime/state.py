@@ -4,8 +4,9 @@ The recording end of the pipeline, beside the journal (the audit trail, ``journa
 metrics. The state directory is the one local folder karchive writes, so every run finds what
 the last one left wherever it is started from. First found wins: ``--state-dir DIR``;
 ``$KARCHIVE_STATE_DIR`` (the image sets ``/var/lib/karchive``, a volume in the deploy examples);
-``$XDG_STATE_HOME/karchive``; ``~/.local/state/karchive``. It holds ``journal/`` and
-``state.sqlite3``.
+``$XDG_STATE_HOME/karchive``; ``~/.local/state/karchive``. It holds ``journal/``,
+``state.sqlite3`` and, for an acting daemon, the entry index ``index.sqlite3`` (``index.py``:
+a file of its own, so it can be rebuilt by replacing it whole).
 
 The store (stdlib ``sqlite3``, WAL, one file) keeps what must survive a restart and must be
 read cheaply at the start of every cycle — each entry's failure streak (:class:`Backoffs`,
@@ -17,9 +18,8 @@ decisions, never a record of the world: recovery after a crash comes from observ
 at most a retry sooner than planned, or one full cycle to record a new mark.
 
 Migrations: ``PRAGMA user_version`` holds how many of :data:`MIGRATIONS` ran; opening a store
-runs the rest, in order, in one transaction each. A new table (an index of entries, the record
-of notices) is one more entry at the end of that list and one small typed class like
-:class:`Backoffs`; nothing else changes.
+runs the rest, in order, in one transaction each. A new table is one more entry at the end of
+that list and one small typed class like :class:`Backoffs`; nothing else changes.
 """
 
 from __future__ import annotations

@@ -154,6 +154,39 @@ rules:
                                   Key=f"karchive/{entry_id}/manifest.json")["Body"].read()
         return json.loads(body)
 
+    def has_copy_with(self, entry_id: str, sha: str) -> bool:
+        """Whether the bucket holds a copy of ``entry_id`` whose bytes have SHA-256 ``sha``."""
+        for key in self.object_keys(f"karchive/{entry_id}/original/"):
+            body = self.s3.get_object(Bucket=self.sandbox.bucket, Key=key)["Body"].read()
+            if hashlib.sha256(body).hexdigest() == sha:
+                return True
+        return False
+
+    def never_neither(self, truth: dict[str, str]) -> list[str]:
+        """Invariant 1's breaches: entries of ``truth`` (id → original SHA-256) that have
+        neither their real content in Kaltura nor a matching copy in the bucket."""
+        self.backend.tick()
+        lost = []
+        for entry_id, sha in truth.items():
+            original = self.original(entry_id)
+            in_kaltura = original is not None and original.status == 2 and \
+                self.original_sha(entry_id) == sha
+            if not in_kaltura and not self.has_copy_with(entry_id, sha):
+                lost.append(entry_id)
+        return lost
+
+    def assert_swapped(self, truth: dict[str, str]) -> None:
+        """The end state of a placeholder policy over ``truth``'s entries: one verified copy
+        each, both tags, the placeholder in Kaltura, no multipart upload left behind."""
+        assert self.never_neither(truth) == []
+        for entry_id, sha in truth.items():
+            keys = self.object_keys(f"karchive/{entry_id}/original/")
+            assert len(keys) == 1, f"{entry_id} has {keys}"
+            assert self.manifest(entry_id)["sha256"] == sha
+            assert {TAG_ARCHIVED, TAG_REPLACED} <= self.tags(entry_id)
+            assert self.original(entry_id).size_in_bytes == len(PLACEHOLDER)
+        assert self.uploads() == []
+
     def uploads(self) -> list[Any]:
         return self.s3.list_multipart_uploads(Bucket=self.sandbox.bucket).get("Uploads", [])
 

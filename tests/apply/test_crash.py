@@ -9,7 +9,6 @@ plan shows no changes, one copy per entry, no multipart upload left behind.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import signal
@@ -17,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from apply_world import PLACEHOLDER, TAG_ARCHIVED, TAG_REPLACED, MiB, World
+from apply_world import MiB, World
 
 from controller.runtime import journal
 
@@ -32,27 +31,6 @@ def _start(world: World) -> subprocess.Popen[bytes]:
          "--auto-approve", "-q", "--journal", str(world.journal), "--wait", "30"],
         cwd=world.tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-
-
-def _copies_with(world: World, entry_id: str, sha: str) -> bool:
-    for key in world.object_keys(f"karchive/{entry_id}/original/"):
-        body = world.s3.get_object(Bucket=world.sandbox.bucket, Key=key)["Body"].read()
-        if hashlib.sha256(body).hexdigest() == sha:
-            return True
-    return False
-
-
-def _never_neither(world: World, truth: dict[str, str]) -> list[str]:
-    """Entries that have neither their real content in Kaltura nor a matching copy in S3."""
-    world.backend.tick()
-    lost = []
-    for entry_id, sha in truth.items():
-        original = world.original(entry_id)
-        in_kaltura = original is not None and original.status == 2 and \
-            world.original_sha(entry_id) == sha
-        if not in_kaltura and not _copies_with(world, entry_id, sha):
-            lost.append(entry_id)
-    return lost
 
 
 def _lines(world: World) -> int:
@@ -87,7 +65,7 @@ def test_apply_killed_at_random_instants_never_loses_a_video_and_then_converges(
         process.wait(timeout=30)
         # Read right after this kill: a later run may already finish what it interrupted.
         mid_step += bool(journal.interrupted(world.journal))
-        lost = _never_neither(world, truth)
+        lost = world.never_neither(truth)
         assert lost == [], f"after kill {kill + 1}: neither content nor copy for {lost}"
 
     # The kills landed mid-work: processes were running and steps were left as bare intents.
@@ -103,11 +81,4 @@ def test_apply_killed_at_random_instants_never_loses_a_video_and_then_converges(
             break
     else:
         raise AssertionError(f"apply never converged; last plan:\n{out}\n{err.decode()}")
-    assert _never_neither(world, truth) == []
-    for entry_id, sha in truth.items():
-        keys = world.object_keys(f"karchive/{entry_id}/original/")
-        assert len(keys) == 1, f"{entry_id} has {keys}"
-        assert world.manifest(entry_id)["sha256"] == sha
-        assert {TAG_ARCHIVED, TAG_REPLACED} <= world.tags(entry_id)
-        assert world.original(entry_id).size_in_bytes == len(PLACEHOLDER)
-    assert world.uploads() == []
+    world.assert_swapped(truth)

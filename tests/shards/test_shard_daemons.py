@@ -23,7 +23,6 @@ from typing import Any
 
 from apply_world import TAG_ARCHIVED, TAG_REPLACED, World
 from daemon_process import DaemonProcess, wait_for
-from test_crash import _never_neither
 
 from controller.compose import compose
 from controller.runtime import journal
@@ -204,7 +203,7 @@ def test_a_re_split_finishes_the_swap_the_old_shard_left_in_flight(
     in_flight = wait_for(swapping, 180, "a swap under way")
     for daemon in old:
         daemon.stop(signal.SIGKILL)
-    assert _never_neither(world, truth) == []
+    assert world.never_neither(truth) == []
     entry_id = in_flight[0]
     before, after = slot(entry_id, 2), slot(entry_id, 3)
     assert any(r["step"] == "replace" for r in journal.read(states[before] / "journal")
@@ -220,7 +219,7 @@ def test_a_re_split_finishes_the_swap_the_old_shard_left_in_flight(
              if r["entry_id"] == entry_id]
     assert "tag_replaced" in steps and "replace" not in steps, steps
     # Nothing lost, nothing doubled.
-    assert _never_neither(world, truth) == []
+    assert world.never_neither(truth) == []
     for i, sha in truth.items():
         assert len(world.object_keys(f"karchive/{i}/original/")) == 1, i
         assert world.manifest(i)["sha256"] == sha
