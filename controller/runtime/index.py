@@ -374,7 +374,7 @@ class Informer:
         limits = CycleLimits.of(adapters.policy.limits)
         ids = sorted({item.entry_id for item, why in admit(plan.changes, limits) if why is None})
         if not ids:
-            return plan
+            return replace(plan, items=())  # nothing observed afresh: nothing to act on
         index = EntryIndex(self.directory, target_of(adapters))
         index.mark_stale(ids)
         seen: set[str] = set()
