@@ -43,7 +43,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from controller.adapters.kaltura.read import MAX_IN_VALUES, flavors_for, iter_entries
+from controller.adapters.kaltura.read import entries_by_id, flavors_for, iter_entries
 from controller.adapters.storage.local import fsync_path
 from controller.compose import Adapters
 from controller.runtime.pipeline import Each, Pipeline, Planned
@@ -290,23 +290,18 @@ def refresh(index: EntryIndex, marks: Marks, adapters: Adapters) -> Refreshed:
         session, {"updatedAtGreaterThanOrEqual": since}, on_clock=clock.append)
         if shard.owns(e.entry_id)}
     stale = index.stale()
-    for start in range(0, len(stale), MAX_IN_VALUES):
-        ids = ",".join(stale[start:start + MAX_IN_VALUES])
-        edited.update((e.entry_id, e) for e in iter_entries(session, {"idIn": ids}))
+    edited.update((e.entry_id, e) for e in entries_by_id(session, stale))
     gone = [entry_id for entry_id in stale if entry_id not in edited]
     played_since = kaltura_time(marks.changed_at) - SKEW
     plays = {e.entry_id: e for e in iter_entries(
         session, {"lastPlayedAtGreaterThanOrEqual": played_since})
         if shard.owns(e.entry_id) and e.entry_id not in edited}
-    flavors = flavors_for(session, edited)
-    written = [replace(e, flavors=tuple(flavors.get(e.entry_id, ()))) for e in edited.values()]
     # A play changes lastPlayedAt and plays only (no updatedAt, so no flavor can have moved):
     # the indexed entry takes the new figures; a played entry not indexed yet is read in full.
     known = index.get(plays)
-    unknown = [e for entry_id, e in plays.items() if entry_id not in known]
-    if unknown:
-        more = flavors_for(session, (e.entry_id for e in unknown))
-        written += [replace(e, flavors=tuple(more.get(e.entry_id, ()))) for e in unknown]
+    full = [*edited.values(), *(e for entry_id, e in plays.items() if entry_id not in known)]
+    flavors = flavors_for(session, (e.entry_id for e in full))  # one batch for all of them
+    written = [replace(e, flavors=tuple(flavors.get(e.entry_id, ()))) for e in full]
     written += [replace(known[entry_id], last_played_at=e.last_played_at, plays=e.plays)
                 for entry_id, e in plays.items() if entry_id in known]
     changed_at = kaltura_time(clock[0])

@@ -32,7 +32,12 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.adapters.kaltura.read import flavors_for, iter_entries, server_time
+from controller.adapters.kaltura.read import (
+    entries_by_id,
+    flavors_for,
+    iter_entries,
+    server_time,
+)
 from controller.adapters.kaltura.session import SUB_CALL_PREFIX
 from controller.adapters.storage.ledger import Copies
 from controller.compose import Adapters, placeholder_size
@@ -44,7 +49,6 @@ from policies.state import with_legacy_placeholder
 from reconcilers.base import Needs
 
 PAGE = 2000  # entries per page: 5 flavor batches of ~100 entries, a few multirequests
-ID_IN_LIMIT = 500  # Kaltura cuts an idIn list at 500 values (reference/kaltura-api.md §5)
 # What an observation calls: the session, the walk, the flavors; the listing, and a HEAD where
 # the listing carries no restore status (``storage.restore_status: head``).
 NEEDS = Needs(kaltura=frozenset({"session.start", "media.list", "flavorasset.list"}),
@@ -177,9 +181,7 @@ class Observer:
                                     on_clock=clock)
             return
         self.progress.total(len(entry_ids))
-        for start in range(0, len(entry_ids), ID_IN_LIMIT):
-            ids = ",".join(entry_ids[start:start + ID_IN_LIMIT])
-            yield from iter_entries(session, {**(filter_overrides or {}), "idIn": ids})
+        yield from entries_by_id(session, entry_ids, filter_overrides)
 
     def _owned(self, entries: Iterator[ObservedEntry]) -> Iterator[ObservedEntry]:
         """This shard's entries only (``policies/shards.py``): the others are dropped as

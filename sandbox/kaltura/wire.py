@@ -302,26 +302,14 @@ def _is_record(value: Any) -> bool:
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
-def _shaped_xml(value: Shaped, skip_nulls: bool) -> str:
-    inner = value.value
-    if isinstance(inner, ListResponse):
-        items = "".join(
-            f"<item>{_record_xml(o, skip_nulls, value) if _is_record(o) else xml_value(o)}</item>"
-            for o in inner.objects)
-        return (f"<objectType>{inner.object_type}</objectType><objects>{items}</objects>"
-                f"<totalCount>{inner.total_count}</totalCount>")
-    if _is_record(inner):
-        return _record_xml(inner, skip_nulls, value)
-    return xml_value(inner, skip_nulls)
-
-
-def xml_value(value: Any, skip_nulls: bool = False) -> str:
+def xml_value(value: Any, skip_nulls: bool = False, shape: Shaped | None = None) -> str:
     """The XML inside a ``<result>`` (or a field element) for any result value; ``skip_nulls``:
-    the request's ``ignoreNull``."""
+    the request's ``ignoreNull``; ``shape``: the response profile the result's record (or a
+    list response's records) is filled under — never its fields' own values."""
     if value is None:
         return ""
     if isinstance(value, Shaped):
-        return _shaped_xml(value, skip_nulls)
+        return xml_value(value.value, skip_nulls, value)
     if isinstance(value, str):
         return _esc(value)
     if isinstance(value, bool):
@@ -333,13 +321,13 @@ def xml_value(value: Any, skip_nulls: bool = False) -> str:
     if isinstance(value, KalturaError):
         return _error_xml(value)
     if isinstance(value, ListResponse):
-        items = "".join(f"<item>{xml_value(o, skip_nulls)}</item>" for o in value.objects)
+        items = "".join(f"<item>{xml_value(o, skip_nulls, shape)}</item>" for o in value.objects)
         return (
             f"<objectType>{value.object_type}</objectType><objects>{items}</objects>"
             f"<totalCount>{value.total_count}</totalCount>"
         )
     if _is_record(value):
-        return _record_xml(value, skip_nulls)
+        return _record_xml(value, skip_nulls, shape)
     if isinstance(value, dict):
         parts = []
         if "objectType" in value:
@@ -357,16 +345,11 @@ def xml_value(value: Any, skip_nulls: bool = False) -> str:
 
 def to_json(value: Any, shape: Shaped | None = None) -> Any:
     """The JSON (format 1) form: nulls dropped, ``objectType`` on every object, bools as bools;
-    ``shape``: the response profile a record's fields are filled under."""
+    ``shape``: the response profile a record's fields are filled under (as in :func:`xml_value`)."""
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, Shaped):
-        inner = value.value
-        if isinstance(inner, ListResponse):
-            return {"objectType": inner.object_type,
-                    "objects": [to_json(o, value) for o in inner.objects],
-                    "totalCount": inner.total_count}
-        return to_json(inner, value)
+        return to_json(value.value, value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, KalturaError):
@@ -379,11 +362,11 @@ def to_json(value: Any, shape: Shaped | None = None) -> Any:
     if isinstance(value, ListResponse):
         return {
             "objectType": value.object_type,
-            "objects": [to_json(o) for o in value.objects],
+            "objects": [to_json(o, shape) for o in value.objects],
             "totalCount": value.total_count,
         }
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, Any] = {"objectType": value.object_type}  # type: ignore[attr-defined]
+    if _is_record(value):
+        out: dict[str, Any] = {"objectType": value.object_type}
         for attr, tag in wire_fields(type(value)):
             item = getattr(value, attr, None) if shape is None or shape.keeps(tag) else None
             if item is not None:

@@ -171,6 +171,15 @@ def _list(session: KalturaSession, flt: Any, page_index: int = 1, *,
     return list(response.objects or []), int_of(response.totalCount)
 
 
+def entries_by_id(session: KalturaSession, entry_ids: Sequence[str],
+                  filter_overrides: Mapping[str, Any] | None = None) -> Iterator[ObservedEntry]:
+    """The entries ``entry_ids`` names (those that exist and are not deleted), walked
+    ``MAX_IN_VALUES`` ids a call: Kaltura cuts an ``idIn`` list there silently."""
+    for begin in range(0, len(entry_ids), MAX_IN_VALUES):
+        ids = ",".join(entry_ids[begin:begin + MAX_IN_VALUES])
+        yield from iter_entries(session, {**(filter_overrides or {}), "idIn": ids})
+
+
 def iter_entries(
     session: KalturaSession,
     filter_overrides: Mapping[str, Any] | None = None,
