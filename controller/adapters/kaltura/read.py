@@ -20,12 +20,14 @@ Why the walk is shaped this way (reference/kaltura-api.md §5):
 - Flavors come from ``flavorAsset.list`` with ``entryIdIn`` (≤ 500 ids), several batches per
   multirequest; a batch is sized so its flavors fit one 500-item page, and any batch that still
   overflows is paged.
+- The listings are read from the answer's XML, field by field (``KalturaSession.call_xml``):
+  an entry or flavor is the mapping of its fields (:data:`Fields`), never a client object.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -52,6 +54,9 @@ ENTRY_FIELDS = ("id,name,userId,creatorId,status,mediaType,createdAt,updatedAt,l
                 "plays,duration,tags,categoriesIds,categories,replacementStatus,"
                 "replacingEntryId,referenceId")
 FLAVOR_FIELDS = "id,entryId,flavorParamsId,isOriginal,status,sizeInBytes,size,fileExt,updatedAt"
+# One listed object's fields by name: the text of its XML elements (an element left out is a
+# field Kaltura left null), or a client object's values (:func:`fields_of`).
+Fields = Mapping[str, Any]
 
 
 def value_of(value: Any, default: Any = None) -> Any:
@@ -68,6 +73,25 @@ def int_of(value: Any, default: int = 0) -> int:
         return int(raw) if raw not in (None, "") else default
     except (TypeError, ValueError):
         return default
+
+
+def bool_of(value: Any) -> bool:
+    """A boolean field: True/False, or its XML text ("1"/"true", as Base.py getXmlNodeBool)."""
+    return value_of(value) in (True, 1, "1", "true")
+
+
+def fields_of(obj: Any, names: str) -> dict[str, Any]:
+    """A client object's fields ``names`` (comma separated) as :data:`Fields`."""
+    return {name: getattr(obj, name, None) for name in names.split(",")}
+
+
+def listing(result: Any) -> tuple[list[dict[str, str | None]], int]:
+    """A list response's XML element (``<objects><item>…`` and ``<totalCount>``) as each
+    object's :data:`Fields` and the totalCount."""
+    objects = result.find("objects")
+    items = [] if objects is None else [
+        {child.tag: child.text for child in item} for item in objects]
+    return items, int_of(result.findtext("totalCount"))
 
 
 def split_tags(text: str | None) -> frozenset[str]:
@@ -96,40 +120,43 @@ def _shared(text: Any) -> str:
     return sys.intern(str(text)) if text else ""
 
 
-def to_observed(entry: Any) -> ObservedEntry:
-    """A KalturaMediaEntry as an ObservedEntry without flavors or archive (added later)."""
-    last_played = int_of(entry.lastPlayedAt, 0)
+def to_observed(entry: Fields) -> ObservedEntry:
+    """A media entry's fields as an ObservedEntry without flavors or archive (added later)."""
+    get = entry.get
+    last_played = int_of(get("lastPlayedAt"), 0)
     return ObservedEntry(
-        entry_id=entry.id,
-        name=value_of(entry.name, ""),
-        user_id=_shared(value_of(entry.userId, "")),
-        creator_id=_shared(value_of(entry.creatorId, "")),
-        status=int_of(entry.status),
-        media_type=int_of(entry.mediaType, 1),
-        created_at=int_of(entry.createdAt),
-        updated_at=int_of(entry.updatedAt),
+        entry_id=str(get("id")),
+        name=value_of(get("name"), ""),
+        user_id=_shared(value_of(get("userId"), "")),
+        creator_id=_shared(value_of(get("creatorId"), "")),
+        status=int_of(get("status")),
+        media_type=int_of(get("mediaType"), 1),
+        created_at=int_of(get("createdAt")),
+        updated_at=int_of(get("updatedAt")),
         last_played_at=last_played or None,
-        plays=int_of(entry.plays),
-        duration=int_of(entry.duration),
-        tags=split_tags(value_of(entry.tags, "")),
-        category_ids=_category_ids(str(value_of(entry.categoriesIds, ""))),
-        categories=_category_names(str(value_of(entry.categories, ""))),
-        replacement_status=int_of(entry.replacementStatus),
-        replacing_entry_id=value_of(entry.replacingEntryId, None) or None,
-        reference_id=value_of(entry.referenceId, ""),
+        plays=int_of(get("plays")),
+        duration=int_of(get("duration")),
+        tags=split_tags(value_of(get("tags"), "")),
+        category_ids=_category_ids(str(value_of(get("categoriesIds"), ""))),
+        categories=_category_names(str(value_of(get("categories"), ""))),
+        replacement_status=int_of(get("replacementStatus")),
+        replacing_entry_id=value_of(get("replacingEntryId"), None) or None,
+        reference_id=value_of(get("referenceId"), ""),
     )
 
 
-def to_flavor(asset: Any) -> FlavorFacts:
-    size_bytes = int_of(asset.sizeInBytes, 0) or int_of(asset.size, 0) * 1024  # size is in KB
+def to_flavor(asset: Fields) -> FlavorFacts:
+    """A flavor asset's fields as FlavorFacts."""
+    get = asset.get
+    size_bytes = int_of(get("sizeInBytes"), 0) or int_of(get("size"), 0) * 1024  # size is in KB
     return FlavorFacts(
-        flavor_id=asset.id,
-        flavor_params_id=int_of(asset.flavorParamsId),
-        is_original=bool(value_of(asset.isOriginal, False)),
-        status=int_of(asset.status, -1),
+        flavor_id=str(get("id")),
+        flavor_params_id=int_of(get("flavorParamsId")),
+        is_original=bool_of(get("isOriginal")),
+        status=int_of(get("status"), -1),
         size_bytes=size_bytes,
-        file_ext=_shared(value_of(asset.fileExt, "")),
-        updated_at=int_of(asset.updatedAt),
+        file_ext=_shared(value_of(get("fileExt"), "")),
+        updated_at=int_of(get("updatedAt")),
     )
 
 
@@ -150,25 +177,25 @@ def _entry_filter(overrides: Mapping[str, Any] | None) -> Any:
 
 
 def _list(session: KalturaSession, flt: Any, page_index: int = 1, *,
-          clock: Callable[[int], None] | None = None) -> tuple[list[Any], int]:
+          clock: Callable[[int], None] | None = None) -> tuple[list[dict[str, str | None]], int]:
     pager = KalturaFilterPager()
     pager.pageSize = PAGE_SIZE
     pager.pageIndex = page_index
     if clock is None:
-        response = session.call("media.list", lambda c: c.media.list(flt, pager),
-                                fields=ENTRY_FIELDS)
+        response = session.call_xml("media.list", lambda c: c.media.list(flt, pager),
+                                    fields=ENTRY_FIELDS)
     else:
         # Kaltura's clock read in the same request, just before the list runs (sub-calls run
         # in order: kaltura/server api_v3/lib/KalturaFrontController.php handleMultiRequest):
         # the instant the listing is complete to, on Kaltura's clock, in one HTTP request.
         now, response = session.multirequest(
             "media.list", [lambda c: c.system.getTime(), lambda c: c.media.list(flt, pager)],
-            fields=ENTRY_FIELDS)
+            fields=ENTRY_FIELDS, xml=True)
         for answer in (now, response):
             if isinstance(answer, KarchiveError):
                 raise answer
-        clock(int_of(now))
-    return list(response.objects or []), int_of(response.totalCount)
+        clock(int_of(now.text))
+    return listing(response)
 
 
 def entries_by_id(session: KalturaSession, entry_ids: Sequence[str],
@@ -206,24 +233,28 @@ def iter_entries(
         if on_total is not None and cursor is None:
             on_total(total)
         for entry in page:
-            if entry.id not in boundary:
+            if entry.get("id") not in boundary:
                 yield to_observed(entry)
         if len(page) < PAGE_SIZE:
             return  # a short page is the last one
-        first, last = int_of(page[0].createdAt), int_of(page[-1].createdAt)
+        first, last = int_of(page[0].get("createdAt")), int_of(page[-1].get("createdAt"))
         if first == last:
             # A whole page inside one second: the cursor cannot move past it by itself.
-            seen = boundary | {e.id for e in page}
+            seen = boundary | _ids(page)
             yield from _walk_second(session, filter_overrides, last, seen)
             cursor, boundary = last + 1, set()
         else:
             cursor = last
-            boundary = {e.id for e in page if int_of(e.createdAt) == last}
+            boundary = {str(e.get("id")) for e in page if int_of(e.get("createdAt")) == last}
         if cursor <= _RELATIVE_TIME_LIMIT:
             raise PermanentError(
                 f"media.list returned createdAt {cursor}, which Kaltura would read as a relative "
                 "time; the catalogue's dates look wrong", source=Source.KALTURA,
             )
+
+
+def _ids(page: Collection[Fields]) -> set[str]:
+    return {str(e.get("id")) for e in page}
 
 
 def _walk_second(
@@ -247,9 +278,10 @@ def _walk_second(
             flt.createdAtLessThanOrEqual = second
             page, total = _list(session, flt, page_index)
             for entry in page:
-                in_second.add(entry.id)
-                if entry.id not in seen:
-                    seen.add(entry.id)
+                entry_id = str(entry.get("id"))
+                in_second.add(entry_id)
+                if entry_id not in seen:
+                    seen.add(entry_id)
                     yield to_observed(entry)
             if len(page) < PAGE_SIZE or page_index * PAGE_SIZE >= 10_000:
                 break
@@ -298,17 +330,17 @@ def flavors_for(
         chunk, todo = todo[:per_request], todo[per_request:]
         answers = session.multirequest(
             "flavorasset.list", [_flavor_call(batch, page) for batch, page in chunk],
-            fields=FLAVOR_FIELDS,
+            fields=FLAVOR_FIELDS, xml=True,
         )
         for (batch, page), answer in zip(chunk, answers, strict=True):
             if isinstance(answer, KarchiveError):
                 raise answer
-            objects = list(answer.objects or [])
+            objects, total = listing(answer)
             for asset in objects:
-                entry_id = asset.entryId
+                entry_id = asset.get("entryId")
                 if entry_id in found:
                     found[entry_id].append(to_flavor(asset))
-            if page * PAGE_SIZE < int_of(answer.totalCount) and objects:
+            if page * PAGE_SIZE < total and objects:
                 todo.append((batch, page + 1))
     return found
 

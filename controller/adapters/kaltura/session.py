@@ -3,10 +3,13 @@
 Every Kaltura call karchive makes (observation in ``read.py``, the reconcilers' writes) goes
 through :meth:`KalturaSession.call` or :meth:`KalturaSession.multirequest`, which:
 
-- hold ONE ``KalturaClient`` (building it loads every plugin, ~0.4 s: reference/kaltura-api.md §1);
-- start an admin KS with ``session.start`` (so a wrong secret fails at once with a clear error)
-  and renew it at 80 % of its life, or at once when the server says ``INVALID_KS`` (its clock may
-  run ahead of ours);
+- hold one ``KalturaClient`` per thread (the first loads every plugin, ~0.4 s:
+  reference/kaltura-api.md §1; each one after it ~20 ms and ~80 KB), so the observation's walk
+  and its flavor requests, or the executor's workers, are in flight together; a client holds
+  one request's queue and configuration, so it is never shared between threads;
+- start one admin KS for all of them with ``session.start`` (so a wrong secret fails at once
+  with a clear error) and renew it at 80 % of its life, or at once when the server says
+  ``INVALID_KS`` (its clock may run ahead of ours);
 - pace each action class with a token bucket (limits from the policy's ``rate_limits``), halving
   the class's rate for a while after ``ACTION_BLOCKED`` — pacing, never a tight retry loop —
   and retrying a refused call one throttle window later, when Kaltura's fixed window is over;
@@ -247,33 +250,39 @@ class KalturaSession:
         self._renew_at = renew_at
         self._clock = clock
         self._sleep = sleep
-        self._client: Any = None
+        # KalturaClient keeps the call queue, the request's configuration and the KS on the
+        # instance: each thread has its own (``_local.client``, with the KS it was last given in
+        # ``_local.ks``); the KS is the session's, started and renewed under ``_ks_lock``.
+        self._local = threading.local()
+        self._ks_lock = threading.RLock()
         self._ks: str | None = None
         self._ks_renew_after = 0.0
         self.renewals = 0  # how many times a KS was started (first start included)
-        # KalturaClient keeps the call queue and the KS on the instance: one call at a time.
-        self._lock = threading.RLock()
 
     # -- the client and its KS ------------------------------------------------------------
 
     @property
     def client(self) -> Any:
-        """The process's KalturaClient with a fresh KS set (started or renewed as needed)."""
-        with self._lock:
-            if self._client is None:
-                config = KalturaConfiguration(self.settings.service_url)
-                config.requestTimeout = (netfail.CONNECT_TIMEOUT, self.settings.timeout)
-                self._client = KalturaClient(config)
+        """This thread's KalturaClient with a fresh KS set (started or renewed as needed)."""
+        local = self._local
+        if getattr(local, "client", None) is None:
+            config = KalturaConfiguration(self.settings.service_url)
+            config.requestTimeout = (netfail.CONNECT_TIMEOUT, self.settings.timeout)
+            local.client, local.ks = KalturaClient(config), None
+        with self._ks_lock:
             if self._ks is None or self._clock() >= self._ks_renew_after:
-                self._start_ks()
-            return self._client
+                self._start_ks(local.client)
+            ks = self._ks
+        if local.ks != ks:
+            local.client.setKs(ks)
+            local.ks = ks
+        return local.client
 
     def _secret(self) -> str:
         secret = self.settings.admin_secret
         return secret.get_secret_value() if secret is not None else ""
 
-    def _start_ks(self) -> None:
-        client = self._client
+    def _start_ks(self, client: Any) -> None:
         # An expired KS sent along with session.start could be refused: start without one.
         client.requestConfiguration.pop("ks", None)
         expiry = self.settings.session_expiry
@@ -304,14 +313,14 @@ class KalturaSession:
 
     def renew(self) -> None:
         """Start a new KS now (after INVALID_KS, or before a long pause)."""
-        with self._lock:
+        with self._ks_lock:
             self._ks = None
         _ = self.client
 
     @contextlib.contextmanager
     def _timed(self, client: Any, label: str) -> Iterator[None]:
-        """The call's timeouts set on the client (one call at a time: the session's lock), and
-        a word on the log while it keeps us waiting."""
+        """The call's timeouts set on the client (this thread's own), and a word on the log
+        while it keeps us waiting."""
         wait = read_timeout(label, self.settings.timeout)
         client.config.requestTimeout = (netfail.CONNECT_TIMEOUT, wait)
         with netfail.watch.call(f"Kaltura at {self.settings.service_url} ({label})", wait):
@@ -327,13 +336,22 @@ class KalturaSession:
         """
         return self._run(label, 1, lambda client: fn(client), fields=fields)
 
+    def call_xml(self, label: str, fn: Callable[[Any], object], *,
+                 fields: str | None = None) -> Any:
+        """:meth:`call`, answered with the result's XML element instead of client objects
+        (:func:`_send_xml`): for the observation's listings, read field by field."""
+        return self._run(label, 1, lambda client: _send_xml(client, [fn], multi=False)[0],
+                         fields=fields)
+
     def multirequest(  # noqa: C901 — one pass over the answers: transport, envelope and per-call failures, counted where found
-        self, label: str, fns: Sequence[Callable[[Any], object]], *, fields: str | None = None
+        self, label: str, fns: Sequence[Callable[[Any], object]], *, fields: str | None = None,
+        xml: bool = False,
     ) -> list[Any]:
         """Queue ``fn(client)`` for each of ``fns`` into one multirequest (one HTTP call).
 
-        Returns one slot per call: its result, or the translated :class:`KarchiveError` when that
-        sub-call failed for good (the others still ran: reference §2). Sub-calls that failed
+        Returns one slot per call: its result (``xml``: its XML element, :func:`_send_xml`), or
+        the translated :class:`KarchiveError` when that sub-call failed for good (the others
+        still ran: reference §2). Sub-calls that failed
         transiently (throttled, INVALID_KS) are sent again, alone together, with the same backoff
         as :meth:`call`; a failure of the whole request is retried or raised like :meth:`call`.
         """
@@ -346,6 +364,8 @@ class KalturaSession:
             batch = [fns[i] for i in pending]
 
             def send(client: Any, batch: list[Callable[[Any], object]] = batch) -> list[Any]:
+                if xml:
+                    return _send_xml(client, batch, multi=True)
                 client.startMultiRequest()
                 try:
                     for fn in batch:
@@ -395,20 +415,19 @@ class KalturaSession:
             attempt += 1
             counted = False
             self.pacer.acquire(service, action, weight)
-            with self._lock:
-                try:
-                    # Starting or renewing the KS is a call too: retried like the one it serves.
-                    client = self.client
-                    with self._timed(client, label), _shaped(client, fields):
-                        result = fn(client)
-                except KarchiveError as exc:
-                    error = exc  # from session.start, which counted itself
-                    counted = True
-                except LOW_LEVEL as exc:
-                    error = self._translate(exc, label)
-                else:
-                    self.metrics.kaltura_call(operation, "ok")
-                    return result
+            try:
+                # Starting or renewing the KS is a call too: retried like the one it serves.
+                client = self.client
+                with self._timed(client, label), _shaped(client, fields):
+                    result = fn(client)
+            except KarchiveError as exc:
+                error = exc  # from session.start, which counted itself
+                counted = True
+            except LOW_LEVEL as exc:
+                error = self._translate(exc, label)
+            else:
+                self.metrics.kaltura_call(operation, "ok")
+                return result
             if isinstance(error, _InvalidKs) and not renewed:
                 # The server's clock decides; renew once and retry at once.
                 self.metrics.kaltura_call(operation, "invalid_ks")
@@ -492,6 +511,36 @@ def translate(exc: BaseException, label: str, scrub: Callable[[str], str] = str
     # What requests or urllib3 let through unwrapped, with no network failure named: a body
     # cut mid-read, a protocol hiccup; worth another try.
     return TransientError(scrub(f"{label}: {type(exc).__name__}: {exc}"), source=Source.KALTURA)
+
+
+def _send_xml(client: Any, fns: Sequence[Callable[[Any], object]], *, multi: bool) -> list[Any]:
+    """Send the calls ``fns`` queue (one request; a multirequest when ``multi``) and answer each
+    with its result's XML element, or the ``KalturaException`` of a sub-call that failed.
+
+    The client's own calls build a KalturaObject per answer by reflection, every class of the
+    inheritance chain walking every element again (Base.py ``fromXmlImpl``): two fifths of a
+    full walk's time went there. The request is still the client's — its queue, parameters, KS,
+    signature, HTTP and parse (Client.py ``doQueue``, ``getExceptionIfError``, as its
+    ``doMultiRequest`` reads them); only the building of objects is left out. A single call's
+    error is raised by ``doQueue`` itself, as the client's calls raise it.
+    """
+    client.startMultiRequest()  # the service methods queue their call instead of sending it
+    try:
+        for fn in fns:
+            fn(client)
+        if not multi:
+            client.multiRequestReturnType = None  # one call: sent to service/<s>/action/<a>
+        result = client.doQueue()
+    finally:
+        client.callsQueue = []
+        client.multiRequestReturnType = None
+    if not multi:
+        return [result]
+    answers: list[Any] = []
+    for child in result:
+        error = client.getExceptionIfError(child)
+        answers.append(child if error is None else error)
+    return answers
 
 
 @contextlib.contextmanager

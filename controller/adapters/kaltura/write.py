@@ -42,7 +42,14 @@ from KalturaClient.Plugins.Core import (
     KalturaUrlResource,
 )
 
-from controller.adapters.kaltura.read import int_of, split_tags, to_flavor, value_of
+from controller.adapters.kaltura.read import (
+    FLAVOR_FIELDS,
+    fields_of,
+    int_of,
+    split_tags,
+    to_flavor,
+    value_of,
+)
 from controller.adapters.kaltura.session import KalturaSession
 from controller.errors import IntegrityError, PermanentError, Source, TransientError
 from reconcilers.ports import AssetKind, AssetRef, EntryDetails, Readable
@@ -99,7 +106,8 @@ class KalturaWriter:
             reference_id=value_of(media.referenceId, ""),
             replacement_status=int_of(media.replacementStatus),
             replacing_entry_id=value_of(media.replacingEntryId, None) or None,
-            flavors=tuple(to_flavor(asset) for asset in (listed.objects or [])),
+            flavors=tuple(to_flavor(fields_of(asset, FLAVOR_FIELDS))
+                          for asset in (listed.objects or [])),
         )
 
     def flavor_url(self, flavor_id: str) -> str:
