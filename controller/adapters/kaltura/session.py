@@ -345,15 +345,14 @@ class KalturaSession:
 
     def multirequest(  # noqa: C901 — one pass over the answers: transport, envelope and per-call failures, counted where found
         self, label: str, fns: Sequence[Callable[[Any], object]], *, fields: str | None = None,
-        xml: bool = False,
-    ) -> list[Any]:
+        xml: bool = False) -> list[Any]:
         """Queue ``fn(client)`` for each of ``fns`` into one multirequest (one HTTP call).
 
         Returns one slot per call: its result (``xml``: its XML element, :func:`_send_xml`), or
         the translated :class:`KarchiveError` when that sub-call failed for good (the others
-        still ran: reference §2). Sub-calls that failed
-        transiently (throttled, INVALID_KS) are sent again, alone together, with the same backoff
-        as :meth:`call`; a failure of the whole request is retried or raised like :meth:`call`.
+        still ran: reference §2). Sub-calls that failed transiently (throttled, INVALID_KS) are
+        sent again, alone together, with :meth:`call`'s backoff; a failure of the whole request
+        is retried or raised like :meth:`call`.
         """
         service, _, action = label.partition(".")
         results: list[Any] = [None] * len(fns)
