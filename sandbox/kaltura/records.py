@@ -79,10 +79,25 @@ class MediaType:
     AUDIO = 5
 
 
+# Changes to MediaEntry fields after construction, and entries indexed (state.py), counted: a
+# cached search result (models/listing.py) is good only while this count stays as it was. One
+# counter for every backend in the process: a change anywhere invalidates all caches, which is
+# merely cautious. Construction does not count: the wire copies every listed entry, and a new
+# entry counts when a backend indexes it.
+ENTRY_CHANGES = [0]
+
+
 @dataclass(slots=True)
 class MediaEntry:
     object_type: ClassVar[str] = "KalturaMediaEntry"
     HIDDEN: ClassVar[frozenset[str]] = frozenset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every write to a set field counts, the models' and a test's alike: none can slip past
+        # a cache. A slot is unset only while __init__ fills it.
+        if hasattr(self, name):
+            ENTRY_CHANGES[0] += 1
+        object.__setattr__(self, name, value)
 
     id: str
     partner_id: int

@@ -16,6 +16,7 @@ import random
 import string
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from sandbox.kaltura.models import errors
 from sandbox.kaltura.models.errors import KalturaError, entry_not_found
 from sandbox.kaltura.records import (
+    ENTRY_CHANGES,
     AttachmentAsset,
     CaptionAsset,
     EntryStatus,
@@ -108,6 +110,10 @@ class BackendState:
         self._created: list[tuple[int, str]] = []
         self._created_entries: list[MediaEntry] = []
         self._created_sorted = True
+        # Whole-catalogue search results by filter, with the change stamp they were made at
+        # (models/listing.py, ListingMixin._search_all).
+        self.search_cache: OrderedDict[tuple[Any, ...], tuple[tuple[int, int], list[MediaEntry]]]
+        self.search_cache = OrderedDict()
         self.flavors: dict[str, FlavorAsset] = {}
         self.thumbs: dict[str, ThumbAsset] = {}
         self.captions: dict[str, CaptionAsset] = {}
@@ -185,6 +191,7 @@ class BackendState:
     # -- tables -------------------------------------------------------------------------------
 
     def _index_entry(self, entry: MediaEntry) -> None:
+        ENTRY_CHANGES[0] += 1  # cached searches (listing.py) must see the new entry
         self.entries[entry.id] = entry
         key = (entry.created_at, entry.id)
         if self._created and key < self._created[-1]:

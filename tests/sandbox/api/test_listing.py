@@ -229,3 +229,60 @@ def test_created_at_cursor_walks_past_the_cap(api: Api, big: KalturaBackend) -> 
         seen.update(e.id for e in fresh)
         cursor = page.objects[-1].createdAt
     assert len(seen) == 10_500
+
+
+def test_a_cursor_walk_sees_every_change_made_between_its_pages(api: Api, big: KalturaBackend
+                                                                 ) -> None:
+    """Later pages of a walk are cut from a cached whole-catalogue search; a change to any entry,
+    or a new one, between two pages must show in the next page as if nothing were cached."""
+    c = api.client
+    for n in range(0, 10_500, 2):
+        big.get_entry(f"0_e{n:07d}").tags = "physics"
+    seen: list[str] = []
+    totals: list[int] = []
+    cursors: list[tuple[int, int]] = []  # (createdAt bound, ids sent in idNotIn)
+    cursor, boundary = 0, ""
+    while True:  # as karchive walks: the boundary second's ids already seen go in idNotIn
+        flt = KalturaMediaEntryFilter(orderBy="+createdAt", createdAtGreaterThanOrEqual=cursor,
+                                      tagsMultiLikeOr="physics", idNotIn=boundary or None)
+        page = c.media.list(flt, KalturaFilterPager(pageSize=500))
+        if not page.objects:
+            break
+        assert not {e.id for e in page.objects} & set(seen)
+        seen.extend(e.id for e in page.objects)
+        totals.append(page.totalCount)
+        cursors.append((cursor, len(boundary.split(",")) if boundary else 0))
+        cursor = page.objects[-1].createdAt
+        boundary = ",".join(e.id for e in page.objects if e.createdAt == cursor)
+        if len(totals) == 2:  # ahead of the cursor: one entry leaves, one joins, one is new
+            big.get_entry("0_e0010000").tags = ""
+            big.get_entry("0_e0010001").tags = "physics"
+            make_entry(big, 20_000, created_at=BASE_TIME + 4_000, tags="physics")
+    expected = {f"0_e{n:07d}" for n in range(0, 10_500, 2)} - {"0_e0010000"}
+    expected |= {"0_e0010001", "0_e0020000"}
+    assert set(seen) == expected
+    assert len(seen) == len(expected)
+    # totalCount counts what matches from the cursor on, after the change as before it.
+    assert totals[0] == 5_250
+    tagged = [e.created_at for e in big.all_entries() if e.tags == "physics"]
+    assert totals[2:] == [sum(1 for t in tagged if t >= low) - left_out
+                          for low, left_out in cursors[2:]]
+
+
+def test_cached_and_scanned_searches_agree(backend: KalturaBackend) -> None:
+    """The whole-catalogue search a wide filter caches cuts to the same matches, in the same
+    order, as scanning the createdAt range alone, before and after entries change."""
+    for n in range(3_000):
+        make_entry(backend, n, created_at=BASE_TIME + n // 2,
+                   tags="physics" if n % 3 else "chemistry", user_id=f"u{n % 7}")
+    filters = [{"tagsMultiLikeOr": "physics"}, {"userIdEqual": "u3", "idNotIn": "0_e0001500"},
+               {"tagsMultiLikeOr": "chemistry", "createdAtLessThanOrEqual": str(BASE_TIME + 900)}]
+    for step in range(3):
+        for f in filters:
+            for low in (None, BASE_TIME + 10, BASE_TIME + 1_200):
+                flt = dict(f) if low is None else {**f, "createdAtGreaterThanOrEqual": str(low)}
+                high = int(flt.get("createdAtLessThanOrEqual", 0)) or None
+                scanned = backend._compile(flt, by_id=False).run(backend.created_range(low, high))
+                assert backend._match(flt) == scanned
+        backend.get_entry(f"0_e{step * 5:07d}").tags = "chemistry"
+        backend.get_entry(f"0_e{step * 5 + 1:07d}").user_id = "u3"
