@@ -79,11 +79,20 @@ class MediaType:
     AUDIO = 5
 
 
+def entry_copy(entry: MediaEntry, **changes: Any) -> MediaEntry:
+    """A copy of the entry with ``changes``, slot by slot: ``dataclasses.replace`` runs the
+    checked ``__setattr__`` 33 times, about four times the cost, for each of a page's 500."""
+    copy = object.__new__(MediaEntry)
+    for name in MediaEntry.__slots__:
+        object.__setattr__(copy, name, changes[name] if name in changes else getattr(entry, name))
+    return copy
+
+
 # Changes to MediaEntry fields after construction, and entries indexed (state.py), counted: a
 # cached search result (models/listing.py) is good only while this count stays as it was. One
 # counter for every backend in the process: a change anywhere invalidates all caches, which is
-# merely cautious. Construction does not count: the wire copies every listed entry, and a new
-# entry counts when a backend indexes it.
+# merely cautious. Construction does not count: the wire's copies (``entry_copy``) are made for
+# every listed entry, and a new entry counts when a backend indexes it.
 ENTRY_CHANGES = [0]
 
 

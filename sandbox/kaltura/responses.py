@@ -14,7 +14,7 @@ from typing import Any
 
 from sandbox.kaltura.models import KalturaBackend
 from sandbox.kaltura.models.errors import missing_parameter
-from sandbox.kaltura.records import CallContext, ListResponse, MediaEntry
+from sandbox.kaltura.records import CallContext, ListResponse, MediaEntry, entry_copy
 
 Handler = Callable[[KalturaBackend, dict[str, Any], CallContext], Any]
 
@@ -59,7 +59,7 @@ def _entry(entry: MediaEntry, ctx: CallContext) -> MediaEntry:
     """A copy of the entry whose URL fields are absolute (the backend keeps paths)."""
     changes: dict[str, Any] = {name: _url(ctx, value) for name in _URL_FIELDS
                if (value := getattr(entry, name)) and value.startswith("/")}
-    return dataclasses.replace(entry, **changes) if changes else entry
+    return entry_copy(entry, **changes) if changes else entry
 
 
 def _entries(response: ListResponse, ctx: CallContext) -> ListResponse:
