@@ -120,7 +120,7 @@ def naive_observe(session: Any, s3: Any, policy: Any, counter: Any) -> int:
     """One flavorAsset.list and one HEAD per entry, as the Princeton tool's loop does."""
     from KalturaClient.Plugins.Core import KalturaFlavorAssetFilter
 
-    from controller.adapters.kaltura.read import iter_entries, to_flavor
+    from controller.adapters.kaltura.read import FLAVOR_FIELDS, fields_of, iter_entries, to_flavor
     from controller.adapters.storage.s3 import s3_call
     from controller.errors import NotFound
 
@@ -130,7 +130,7 @@ def naive_observe(session: Any, s3: Any, policy: Any, counter: Any) -> int:
         flt = KalturaFlavorAssetFilter()
         flt.entryIdEqual = entry.entry_id
         flavors = session.call("flavorasset.list", lambda c, f=flt: c.flavorAsset.list(f))
-        [to_flavor(a) for a in flavors.objects or []]
+        [to_flavor(fields_of(a, FLAVOR_FIELDS)) for a in flavors.objects or []]
         with contextlib.suppress(NotFound):
             s3_call(counter, "HeadObject",
                     partial(s3.head_object, Bucket=bucket, Key=entry.entry_id),
