@@ -5,7 +5,7 @@ from the cheapest index the filter allows (ids, or a createdAt range bisected fr
 index); the remaining conditions are compiled into predicates once and applied list by list, so a
 500-entry page over 200,000 entries stays well under the half second the benchmark allows. A
 wide search's matches are kept until an entry changes, so the pages of a createdAt cursor walk
-are cut from one scan by bisection (``ListingMixin._search_all``). ``totalCount`` is always the
+are cut from one scan by bisection (``ListingMixin._cached_search``). ``totalCount`` is always the
 true count of matches, as Kaltura reports it even past the cap.
 """
 
@@ -25,7 +25,7 @@ MAX_IN_VALUES = 500  # `*In` lists are silently cut here
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 30
 MAX_MATCHES = 10000  # Sphinx max_matches: no row at or past this position is ever returned
-CACHED_SEARCHES = 4  # see ListingMixin._search_all
+CACHED_SEARCHES = 4  # see ListingMixin._cached_search
 
 _CREATED_BOUNDS = ("createdAtGreaterThanOrEqual", "createdAtLessThanOrEqual")
 # What a cursor walk changes from page to page (the boundary second's ids go in idNotIn): left
@@ -107,6 +107,14 @@ def _ints(value: Any) -> frozenset[int]:
 
 def _given(f: Mapping[str, Any], name: str) -> bool:
     return f.get(name) not in (None, "")
+
+
+def _search_key(f: Mapping[str, Any], now: int) -> tuple[Any, ...]:
+    """A cached search's key: the filter without what a cursor walk changes page by page."""
+    key = tuple(sorted((k, str(v)) for k, v in f.items() if k not in _CURSOR_FIELDS))
+    if any(_given(f, name) for name in _TIME_FIELDS):
+        key += (("now", str(now)),)  # relative times resolve against the clock
+    return key
 
 
 class Memo(dict[Any, bool]):
@@ -301,10 +309,14 @@ class ListingMixin(BackendState):
         now = self.now()
         low, high = (relative_time(int(f[name]), now) if _given(f, name) else None
                      for name in _CREATED_BOUNDS)
-        candidates = self.created_range(low, high)
-        cached = self._search_all(f, now, wide=2 * len(candidates) >= len(self.entries))
+        key = _search_key(f, now)
+        cached = self._cached_search(key)
         if cached is None:
-            return self._compile(f, by_id=False).run(candidates)
+            candidates = self.created_range(low, high)
+            if 2 * len(candidates) < len(self.entries):
+                # A narrow search: its own range is cheaper to scan than the catalogue.
+                return self._compile(f, by_id=False).run(candidates)
+            cached = self._remember_search(key, f)
         # The cached matches are in (createdAt, id) order too: the bounds cut them by bisection.
         start = 0 if low is None else bisect.bisect_left(cached, (low, ""), key=_BY_CREATED)
         end = len(cached) if high is None else bisect.bisect_right(
@@ -328,29 +340,30 @@ class ListingMixin(BackendState):
         at = bisect.bisect_left(matches, (entry.created_at, entry.id), key=_BY_CREATED)
         return at if at < len(matches) and matches[at] is entry else -1
 
-    def _search_all(self, f: Mapping[str, Any], now: int, *, wide: bool) -> list[MediaEntry] | None:
-        """The filter's matches over the whole catalogue, cursor fields aside, kept while no
-        entry changes. A cursor walk (createdAt >= the last page's) asks the same filter again
-        with a new bound each page; scanning the rest of the catalogue for every page made a
-        200,000-entry walk cost O(N^2 / page size). None when the search is narrow and uncached:
-        its own range is cheaper to scan than the catalogue."""
-        key = tuple(sorted((k, str(v)) for k, v in f.items() if k not in _CURSOR_FIELDS))
-        if any(_given(f, name) for name in _TIME_FIELDS):
-            key += (("now", str(now)),)  # relative times resolve against the clock
-        stamp = (ENTRY_CHANGES[0], len(self.entries))
-        cache = self.search_cache
-        hit = cache.get(key)
-        if hit is not None and hit[0] == stamp:
-            cache.move_to_end(key)
-            return hit[1]
-        if not wide:
+    # A cursor walk (createdAt >= the last page's) asks the same filter again with a new bound
+    # each page; scanning the rest of the catalogue for every page made a 200,000-entry walk cost
+    # O(N^2 / page size). A wide search's matches over the whole catalogue, cursor fields aside,
+    # are kept instead while no entry changes: the stamp is the change count (records.py) and the
+    # number of entries (a table edited directly).
+
+    def _stamp(self) -> tuple[int, int]:
+        return ENTRY_CHANGES[0], len(self.entries)
+
+    def _cached_search(self, key: tuple[Any, ...]) -> list[MediaEntry] | None:
+        hit = self.search_cache.get(key)
+        if hit is None or hit[0] != self._stamp():
             return None
+        self.search_cache.move_to_end(key)
+        return hit[1]
+
+    def _remember_search(self, key: tuple[Any, ...], f: Mapping[str, Any]) -> list[MediaEntry]:
+        stamp = self._stamp()  # before the scan: a change during it makes the result stale
         whole = {k: v for k, v in f.items() if k not in _CURSOR_FIELDS}
         matches = self._compile(whole, by_id=False).run(self.created_range(None, None))
-        cache[key] = (stamp, matches)
-        cache.move_to_end(key)
-        while len(cache) > CACHED_SEARCHES:
-            cache.popitem(last=False)
+        self.search_cache[key] = (stamp, matches)
+        self.search_cache.move_to_end(key)
+        while len(self.search_cache) > CACHED_SEARCHES:
+            self.search_cache.popitem(last=False)
         return matches
 
     def _compile(self, f: Mapping[str, Any], *, by_id: bool) -> FilterPlan:

@@ -111,7 +111,7 @@ class BackendState:
         self._created_entries: list[MediaEntry] = []
         self._created_sorted = True
         # Whole-catalogue search results by filter, with the change stamp they were made at
-        # (models/listing.py, ListingMixin._search_all).
+        # (models/listing.py, ListingMixin._cached_search).
         self.search_cache: OrderedDict[tuple[Any, ...], tuple[tuple[int, int], list[MediaEntry]]]
         self.search_cache = OrderedDict()
         self.flavors: dict[str, FlavorAsset] = {}
